@@ -1,0 +1,14 @@
+//! cma-api: the KedaController API (types, defaults, validation, CRD generation). No I/O.
+
+pub mod audit;
+pub mod crd;
+pub mod document;
+pub mod kedacontroller;
+pub mod labels;
+pub mod quantity;
+pub mod rules;
+pub mod schema;
+pub mod validation;
+
+pub use kedacontroller::*;
+pub use validation::{FieldError, ValidationErrors, validate};

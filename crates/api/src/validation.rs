@@ -1,0 +1,625 @@
+//! `validate()`: every rule of the CRD schema, plus the semantic rules a schema cannot express, with the
+//! field path of each violation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::LazyLock;
+
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use regex::Regex;
+
+use crate::kedacontroller::{
+    AdmissionWebhooksSpec, AuditConfig, Component, KedaController, KedaControllerSpec,
+    MetricsServerSpec, NetworkPolicySpec, OperatorSpec, ServiceAccountSpec, WorkloadSpec,
+};
+use crate::{labels, quantity, rules};
+
+/// One violation: where, and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON path of the offending field, such as `spec.operator.logLevel`.
+    pub path: String,
+    /// What is wrong and what is accepted.
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every violation found in one KedaController, in field order.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ValidationErrors(pub Vec<FieldError>);
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ValidationErrors {
+    /// The field paths of the violations.
+    pub fn paths(&self) -> Vec<&str> {
+        self.0.iter().map(|e| e.path.as_str()).collect()
+    }
+}
+
+/// Names of volumes the operator adds to the pods (besides `cabundle<i>`); user volumes may not reuse them.
+pub const RESERVED_VOLUME_NAMES: [&str; 5] = [
+    "certificates",
+    "temp-vol",
+    "temp-kerberos-vol",
+    "audit-policy",
+    "audit-log",
+];
+
+/// Mount paths the operator uses; user volume mounts may not reuse them or mount below them.
+pub const RESERVED_MOUNT_PATHS: [&str; 5] = [
+    "/certs",
+    "/tmp",
+    "/var/audit-policy",
+    "/var/audit-log",
+    "/custom",
+];
+
+/// Environment variables the operator sets from other fields.
+pub const RESERVED_ENV: [(&str, &str); 2] = [
+    (
+        "POD_NAMESPACE",
+        "it is always the KedaController's namespace",
+    ),
+    ("WATCH_NAMESPACE", "set spec.watchNamespace instead"),
+];
+
+/// Checks a KedaController the way the API server would (CRD schema and CEL rules), plus the semantic
+/// rules: lifetime settings need a volume claim, labels may not override the selector or ownership labels,
+/// requests may not exceed limits, volume mounts must name a volume of their component.
+pub fn validate(kc: &KedaController) -> Result<(), ValidationErrors> {
+    let mut v = Validator::default();
+    if let Some(name) = kc.metadata.name.as_deref()
+        && name != rules::KEDACONTROLLER_NAME
+    {
+        v.error("metadata.name", rules::SINGLETON_MESSAGE);
+    }
+    v.spec(&kc.spec);
+    if v.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ValidationErrors(v.errors))
+    }
+}
+
+static PATTERNS: LazyLock<Patterns> = LazyLock::new(Patterns::compile);
+
+/// The regular expressions of [`rules`], compiled once.
+struct Patterns {
+    watch_namespace: Regex,
+    zap_log_level: Regex,
+    klog_level: Regex,
+    digits: Regex,
+    dns1123_label: Regex,
+    dns1123_subdomain: Regex,
+    image: Regex,
+    env_name: Regex,
+    label_name: Regex,
+    label_value: Regex,
+}
+
+impl Patterns {
+    fn compile() -> Self {
+        Patterns {
+            watch_namespace: compile(rules::WATCH_NAMESPACE),
+            zap_log_level: compile(rules::ZAP_LOG_LEVEL),
+            klog_level: compile(rules::KLOG_LEVEL),
+            digits: compile(rules::DIGITS),
+            dns1123_label: compile(rules::DNS1123_LABEL),
+            dns1123_subdomain: compile(rules::DNS1123_SUBDOMAIN),
+            image: compile(rules::IMAGE_REFERENCE),
+            env_name: compile(rules::ENV_VAR_NAME),
+            label_name: compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"),
+            label_value: compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"),
+        }
+    }
+}
+
+fn compile(pattern: &str) -> Regex {
+    // The patterns are constants of this crate; a test compiles every one of them, so this cannot fail at
+    // run time.
+    #[allow(clippy::expect_used)]
+    Regex::new(pattern).expect("constant pattern compiles")
+}
+
+#[derive(Default)]
+struct Validator {
+    errors: Vec<FieldError>,
+}
+
+impl Validator {
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn spec(&mut self, spec: &KedaControllerSpec) {
+        self.watch_namespace(&spec.watch_namespace);
+        self.operator(&spec.operator);
+        self.metrics_server(&spec.metrics_server);
+        self.admission_webhooks(&spec.admission_webhooks);
+        self.service_account(&spec.service_account);
+        for (i, secret) in spec.image_pull_secrets.iter().enumerate() {
+            self.dns_subdomain(&format!("spec.imagePullSecrets[{i}].name"), &secret.name);
+        }
+        self.network_policy(&spec.network_policy);
+    }
+
+    fn watch_namespace(&mut self, value: &str) {
+        let path = "spec.watchNamespace";
+        if !PATTERNS.watch_namespace.is_match(value) {
+            self.error(
+                path,
+                format!("{value:?} is not a comma-separated list of namespace names (lower case letters, digits and '-')"),
+            );
+            return;
+        }
+        let mut seen = BTreeSet::new();
+        for ns in value.split(',').map(str::trim).filter(|ns| !ns.is_empty()) {
+            if ns.len() > rules::DNS1123_LABEL_MAX {
+                self.error(
+                    path,
+                    format!("namespace name {ns:?} is longer than 63 characters"),
+                );
+            }
+            if !seen.insert(ns) {
+                self.error(path, format!("namespace {ns:?} is listed twice"));
+            }
+        }
+    }
+
+    fn operator(&mut self, spec: &OperatorSpec) {
+        let base = "spec.operator";
+        self.zap_logging(
+            base,
+            spec.log_level.as_deref(),
+            spec.log_encoder.as_deref(),
+            spec.log_time_encoding.as_deref(),
+        );
+        let mut seen = BTreeSet::new();
+        for (i, name) in spec.ca_config_maps.iter().enumerate() {
+            let path = format!("{base}.caConfigMaps[{i}]");
+            self.dns_subdomain(&path, name);
+            if !seen.insert(name) {
+                self.error(path, format!("ConfigMap {name:?} is listed twice"));
+            }
+        }
+        self.string_bool(
+            &format!("{base}.networkEgressAllowAll"),
+            spec.network_egress_allow_all.as_deref(),
+        );
+        self.workload(Component::Operator, &spec.workload);
+    }
+
+    fn metrics_server(&mut self, spec: &MetricsServerSpec) {
+        let base = "spec.metricsServer";
+        if let Some(level) = spec.log_level.as_deref()
+            && !PATTERNS.klog_level.is_match(level)
+        {
+            self.error(
+                format!("{base}.logLevel"),
+                format!("{level:?} is not a klog verbosity: use \"0\" to \"10\""),
+            );
+        }
+        self.audit(&spec.audit_config);
+        self.string_bool(
+            &format!("{base}.networkEgressAllowAll"),
+            spec.network_egress_allow_all.as_deref(),
+        );
+        self.workload(Component::MetricsServer, &spec.workload);
+    }
+
+    fn admission_webhooks(&mut self, spec: &AdmissionWebhooksSpec) {
+        let base = "spec.admissionWebhooks";
+        self.zap_logging(
+            base,
+            spec.log_level.as_deref(),
+            spec.log_encoder.as_deref(),
+            spec.log_time_encoding.as_deref(),
+        );
+        self.workload(Component::AdmissionWebhooks, &spec.workload);
+    }
+
+    fn zap_logging(
+        &mut self,
+        base: &str,
+        level: Option<&str>,
+        encoder: Option<&str>,
+        time_encoding: Option<&str>,
+    ) {
+        if let Some(level) = level
+            && !PATTERNS.zap_log_level.is_match(level)
+        {
+            self.error(
+                format!("{base}.logLevel"),
+                format!(
+                    "{level:?} is not a log level: use debug, info, error or a positive integer"
+                ),
+            );
+        }
+        self.one_of(&format!("{base}.logEncoder"), encoder, &rules::LOG_ENCODERS);
+        self.one_of(
+            &format!("{base}.logTimeEncoding"),
+            time_encoding,
+            &rules::LOG_TIME_ENCODINGS,
+        );
+    }
+
+    fn one_of(&mut self, path: &str, value: Option<&str>, allowed: &[&str]) {
+        if let Some(value) = value
+            && !allowed.contains(&value)
+        {
+            self.error(
+                path,
+                format!("{value:?} is not one of {}", allowed.join(", ")),
+            );
+        }
+    }
+
+    fn string_bool(&mut self, path: &str, value: Option<&str>) {
+        self.one_of(path, value, &rules::STRING_BOOLEANS);
+    }
+
+    fn audit(&mut self, audit: &AuditConfig) {
+        let base = "spec.metricsServer.auditConfig";
+        self.one_of(
+            &format!("{base}.logFormat"),
+            audit.log_format.as_deref(),
+            &rules::AUDIT_LOG_FORMATS,
+        );
+        if let Some(claim) = audit.log_output_volume_claim.as_deref() {
+            self.dns_subdomain(&format!("{base}.logOutputVolumeClaim"), claim);
+        }
+        for (i, rule) in audit.policy.rules.iter().enumerate() {
+            let path = format!("{base}.policy.rules[{i}]");
+            self.one_of(
+                &format!("{path}.level"),
+                Some(&rule.level),
+                &rules::AUDIT_LEVELS,
+            );
+            for (j, stage) in rule.omit_stages.iter().enumerate() {
+                self.one_of(
+                    &format!("{path}.omitStages[{j}]"),
+                    Some(stage),
+                    &rules::AUDIT_STAGES,
+                );
+            }
+        }
+        for (i, stage) in audit.policy.omit_stages.iter().enumerate() {
+            self.one_of(
+                &format!("{base}.policy.omitStages[{i}]"),
+                Some(stage),
+                &rules::AUDIT_STAGES,
+            );
+        }
+        let lifetime = [
+            ("maxAge", &audit.lifetime.max_age),
+            ("maxBackup", &audit.lifetime.max_backup),
+            ("maxSize", &audit.lifetime.max_size),
+        ];
+        for (field, value) in lifetime {
+            if let Some(value) = value
+                && !PATTERNS.digits.is_match(value)
+            {
+                self.error(
+                    format!("{base}.lifetime.{field}"),
+                    format!("{value:?} is not a whole number (digits only)"),
+                );
+            }
+        }
+        if audit.lifetime.is_set() && audit.log_output_volume_claim.is_none() {
+            self.error(
+                format!("{base}.lifetime"),
+                crate::kedacontroller::LIFETIME_NEEDS_CLAIM_MESSAGE,
+            );
+        }
+    }
+
+    fn workload(&mut self, component: Component, w: &WorkloadSpec) {
+        let base = format!("spec.{}", component.field());
+        self.labels(
+            &format!("{base}.deploymentLabels"),
+            &w.deployment_labels,
+            &labels::OWNERSHIP,
+        );
+        self.labels(
+            &format!("{base}.podLabels"),
+            &w.pod_labels,
+            &labels::pod_reserved_keys(),
+        );
+        self.annotations(
+            &format!("{base}.deploymentAnnotations"),
+            &w.deployment_annotations,
+        );
+        self.annotations(&format!("{base}.podAnnotations"), &w.pod_annotations);
+        self.labels(&format!("{base}.nodeSelector"), &w.node_selector, &[]);
+        if !w.priority_class_name.is_empty() {
+            self.dns_subdomain(&format!("{base}.priorityClassName"), &w.priority_class_name);
+        }
+        if let Some(resources) = &w.resources {
+            self.resources(&format!("{base}.resources"), resources);
+        }
+        for (i, arg) in w.args.iter().enumerate() {
+            if arg.trim().is_empty() {
+                self.error(format!("{base}.args[{i}]"), "an argument may not be empty");
+            }
+        }
+        self.volumes(&base, w);
+        if let Some(replicas) = w.replicas
+            && replicas < 1
+        {
+            self.error(
+                format!("{base}.replicas"),
+                format!("{replicas} is below the minimum of 1"),
+            );
+        }
+        self.env(&base, w);
+        if let Some(image) = w.image.as_deref()
+            && !PATTERNS.image.is_match(image)
+        {
+            self.error(
+                format!("{base}.image"),
+                format!("{image:?} is not an image reference"),
+            );
+        }
+    }
+
+    fn resources(&mut self, path: &str, resources: &ResourceRequirements) {
+        let mut parsed = |kind: &str,
+                          map: &Option<
+            BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+        >| {
+            let mut out = BTreeMap::new();
+            for (name, q) in map.iter().flatten() {
+                match quantity::parse(&q.0) {
+                    Ok(n) => {
+                        if n.0 < 0 {
+                            self.error(
+                                format!("{path}.{kind}.{name}"),
+                                format!("{:?} is negative", q.0),
+                            );
+                        }
+                        out.insert(name.clone(), n);
+                    }
+                    Err(e) => self.error(format!("{path}.{kind}.{name}"), e.to_string()),
+                }
+            }
+            out
+        };
+        let requests = parsed("requests", &resources.requests);
+        let limits = parsed("limits", &resources.limits);
+        for (name, request) in &requests {
+            if let Some(limit) = limits.get(name)
+                && request > limit
+            {
+                self.error(
+                    format!("{path}.requests.{name}"),
+                    format!("the request is greater than the limit ({name} limit is smaller)"),
+                );
+            }
+        }
+    }
+
+    fn volumes(&mut self, base: &str, w: &WorkloadSpec) {
+        let mut names = BTreeSet::new();
+        for (i, volume) in w.volumes.iter().enumerate() {
+            let path = format!("{base}.volumes[{i}].name");
+            self.dns_label(&path, &volume.name);
+            if is_reserved_volume(&volume.name) {
+                self.error(
+                    &path,
+                    format!(
+                        "{:?} is a volume the operator adds; choose another name",
+                        volume.name
+                    ),
+                );
+            }
+            if !names.insert(volume.name.as_str()) {
+                self.error(&path, format!("volume {:?} is declared twice", volume.name));
+            }
+        }
+        let mut paths = BTreeSet::new();
+        for (i, mount) in w.volume_mounts.iter().enumerate() {
+            let path = format!("{base}.volumeMounts[{i}]");
+            if !names.contains(mount.name.as_str()) {
+                self.error(
+                    format!("{path}.name"),
+                    format!(
+                        "{:?} is not one of the volumes of this component ({base}.volumes)",
+                        mount.name
+                    ),
+                );
+            }
+            if !mount.mount_path.starts_with('/') {
+                self.error(
+                    format!("{path}.mountPath"),
+                    format!("{:?} is not an absolute path", mount.mount_path),
+                );
+            }
+            if let Some(reserved) = RESERVED_MOUNT_PATHS
+                .iter()
+                .find(|r| overlaps(&mount.mount_path, r))
+            {
+                self.error(
+                    format!("{path}.mountPath"),
+                    format!(
+                        "{:?} collides with {reserved}, which the operator mounts",
+                        mount.mount_path
+                    ),
+                );
+            }
+            if !paths.insert(mount.mount_path.trim_end_matches('/')) {
+                self.error(
+                    format!("{path}.mountPath"),
+                    format!("{:?} is mounted twice", mount.mount_path),
+                );
+            }
+        }
+    }
+
+    fn env(&mut self, base: &str, w: &WorkloadSpec) {
+        let mut seen = BTreeSet::new();
+        for (i, var) in w.env.iter().enumerate() {
+            let path = format!("{base}.env[{i}].name");
+            if !PATTERNS.env_name.is_match(&var.name) {
+                self.error(
+                    &path,
+                    format!("{:?} is not a valid environment variable name", var.name),
+                );
+            }
+            if let Some((_, why)) = RESERVED_ENV.iter().find(|(name, _)| *name == var.name) {
+                self.error(
+                    &path,
+                    format!("{} is managed by the operator: {why}", var.name),
+                );
+            }
+            if !seen.insert(var.name.as_str()) {
+                self.error(&path, format!("{} is set twice", var.name));
+            }
+        }
+    }
+
+    fn service_account(&mut self, sa: &ServiceAccountSpec) {
+        self.labels("spec.serviceAccount.labels", &sa.labels, &labels::OWNERSHIP);
+        self.annotations("spec.serviceAccount.annotations", &sa.annotations);
+    }
+
+    fn network_policy(&mut self, np: &NetworkPolicySpec) {
+        for (field, ports) in [
+            ("apiServerPorts", &np.api_server_ports),
+            ("dnsPorts", &np.dns_ports),
+        ] {
+            for (i, port) in ports.iter().enumerate() {
+                if !(1..=65535).contains(port) {
+                    self.error(
+                        format!("spec.networkPolicy.{field}[{i}]"),
+                        format!("{port} is not a port (1-65535)"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn labels(&mut self, path: &str, map: &BTreeMap<String, String>, reserved: &[&str]) {
+        for (key, value) in map {
+            let entry = format!("{path}[{key}]");
+            if let Some(problem) = qualified_name_problem(key) {
+                self.error(&entry, format!("key {key:?} {problem}"));
+            }
+            if value.len() > 63 || !PATTERNS.label_value.is_match(value) {
+                self.error(
+                    &entry,
+                    format!("value {value:?} is not a label value (at most 63 letters, digits, '-', '_' or '.', starting and ending alphanumeric)"),
+                );
+            }
+            if reserved.contains(&key.as_str()) {
+                self.error(
+                    &entry,
+                    format!("{key} is set by the operator and cannot be changed"),
+                );
+            }
+        }
+    }
+
+    fn annotations(&mut self, path: &str, map: &BTreeMap<String, String>) {
+        for key in map.keys() {
+            if let Some(problem) = qualified_name_problem(key) {
+                self.error(format!("{path}[{key}]"), format!("key {key:?} {problem}"));
+            }
+        }
+    }
+
+    fn dns_subdomain(&mut self, path: &str, name: &str) {
+        if name.len() > rules::DNS1123_SUBDOMAIN_MAX || !PATTERNS.dns1123_subdomain.is_match(name) {
+            self.error(
+                path,
+                format!(
+                    "{name:?} is not a valid object name (lower case letters, digits, '-' and '.')"
+                ),
+            );
+        }
+    }
+
+    fn dns_label(&mut self, path: &str, name: &str) {
+        if name.len() > rules::DNS1123_LABEL_MAX || !PATTERNS.dns1123_label.is_match(name) {
+            self.error(
+                path,
+                format!(
+                    "{name:?} is not a valid name (at most 63 lower case letters, digits and '-')"
+                ),
+            );
+        }
+    }
+}
+
+fn is_reserved_volume(name: &str) -> bool {
+    RESERVED_VOLUME_NAMES.contains(&name)
+        || name
+            .strip_prefix("cabundle")
+            .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether mounting at `path` would hide or be hidden by a mount at `reserved`.
+fn overlaps(path: &str, reserved: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    path == reserved
+        || path.starts_with(&format!("{reserved}/"))
+        || reserved.starts_with(&format!("{path}/"))
+}
+
+/// Why `key` is not a qualified name (`[prefix/]name`), if it is not.
+fn qualified_name_problem(key: &str) -> Option<&'static str> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    if let Some(prefix) = prefix
+        && (prefix.len() > rules::DNS1123_SUBDOMAIN_MAX
+            || !PATTERNS.dns1123_subdomain.is_match(prefix))
+    {
+        return Some("has a prefix that is not a DNS subdomain");
+    }
+    if name.is_empty() || name.len() > 63 || !PATTERNS.label_name.is_match(name) {
+        return Some(
+            "is not a qualified name (at most 63 letters, digits, '-', '_' or '.', optionally after a DNS prefix and '/')",
+        );
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_pattern_compiles() {
+        let _ = Patterns::compile();
+    }
+
+    #[test]
+    fn mount_path_overlap_covers_parents_and_children() {
+        assert!(overlaps("/certs", "/certs"));
+        assert!(overlaps("/certs/x", "/certs"));
+        assert!(overlaps("/", "/certs"));
+        assert!(overlaps("/certs/", "/certs"));
+        assert!(!overlaps("/certsx", "/certs"));
+        assert!(!overlaps("/data", "/certs"));
+    }
+}

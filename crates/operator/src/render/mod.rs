@@ -1,0 +1,374 @@
+//! Render: a KedaController and the platform facts in, every object of a KEDA installation out.
+//!
+//! Pure and deterministic: no client, no clock, no environment (the caller reads those and passes them in
+//! [`RenderContext`]). Rendered from the pristine templates every time, so removing a field from the CR
+//! removes its effect.
+
+pub mod args;
+pub mod components;
+pub mod images;
+pub mod metadata;
+pub mod network_policy;
+pub mod openshift;
+pub mod templates;
+pub mod workload;
+
+use std::collections::BTreeMap;
+
+use cma_api::{Component, KedaController, ValidationErrors};
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
+use serde_json::Value;
+
+pub use images::ImageOverrides;
+pub use metadata::Owner;
+pub use templates::{KEDA_VERSION, TemplateError};
+
+use crate::platform::Platform;
+use metadata::{Scope, own};
+use templates::Templates;
+
+/// Everything render needs besides the KedaController.
+#[derive(Clone, Debug, Default)]
+pub struct RenderContext {
+    /// The cluster's flavour and TLS profile.
+    pub platform: Platform,
+    /// Image overrides from the operator's environment.
+    pub images: ImageOverrides,
+    /// Digests of cluster content each component reads at start-up (CA bundles, certificates), computed by
+    /// the controller; a change rolls that component's pods.
+    pub config_hashes: BTreeMap<Component, String>,
+}
+
+impl RenderContext {
+    /// A context for offline rendering: the platform's defaults, no overrides, nothing observed.
+    pub fn offline(platform: Platform) -> Self {
+        RenderContext {
+            platform,
+            ..RenderContext::default()
+        }
+    }
+}
+
+/// Why a KedaController could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The spec breaks the API's rules; nothing is rendered.
+    #[error("invalid KedaController:\n{0}")]
+    Invalid(ValidationErrors),
+    /// The KedaController has no name or namespace.
+    #[error("the KedaController has no {0}")]
+    Identity(&'static str),
+    /// The embedded templates are unusable (a packaging bug).
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// A generated document could not be serialized.
+    #[error("could not serialize {what}: {message}")]
+    Serialize {
+        /// What was being serialized.
+        what: String,
+        /// Serializer message.
+        message: String,
+    },
+}
+
+/// Every object of one KEDA installation, by kind. Consumers destructure it without `..`, so a kind added
+/// here cannot be forgotten by the applier or the pruner.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Desired {
+    /// ServiceAccounts.
+    pub service_accounts: Vec<ServiceAccount>,
+    /// Secrets (metadata only: certificate data is written by their owners, never rendered).
+    pub secrets: Vec<Secret>,
+    /// ConfigMaps.
+    pub config_maps: Vec<ConfigMap>,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// ClusterRoles.
+    pub cluster_roles: Vec<ClusterRole>,
+    /// RoleBindings (one of them in kube-system).
+    pub role_bindings: Vec<RoleBinding>,
+    /// ClusterRoleBindings.
+    pub cluster_role_bindings: Vec<ClusterRoleBinding>,
+    /// Services.
+    pub services: Vec<Service>,
+    /// NetworkPolicies.
+    pub network_policies: Vec<NetworkPolicy>,
+    /// Deployments.
+    pub deployments: Vec<Deployment>,
+    /// PodDisruptionBudgets (components with more than one replica).
+    pub pod_disruption_budgets: Vec<PodDisruptionBudget>,
+    /// The external metrics APIService.
+    pub api_services: Vec<APIService>,
+    /// The admission webhook configuration.
+    pub validating_webhook_configurations: Vec<ValidatingWebhookConfiguration>,
+}
+
+impl Desired {
+    /// Every object as JSON, in dependency order: identities and RBAC, configuration, Services and
+    /// policies, workloads, then the API registrations that route traffic to them.
+    pub fn to_values(&self) -> Result<Vec<Value>, RenderError> {
+        let Desired {
+            service_accounts,
+            secrets,
+            config_maps,
+            roles,
+            cluster_roles,
+            role_bindings,
+            cluster_role_bindings,
+            services,
+            network_policies,
+            deployments,
+            pod_disruption_budgets,
+            api_services,
+            validating_webhook_configurations,
+        } = self;
+        let mut out = Vec::new();
+        push_all(&mut out, service_accounts)?;
+        push_all(&mut out, secrets)?;
+        push_all(&mut out, config_maps)?;
+        push_all(&mut out, roles)?;
+        push_all(&mut out, cluster_roles)?;
+        push_all(&mut out, role_bindings)?;
+        push_all(&mut out, cluster_role_bindings)?;
+        push_all(&mut out, services)?;
+        push_all(&mut out, network_policies)?;
+        push_all(&mut out, deployments)?;
+        push_all(&mut out, pod_disruption_budgets)?;
+        push_all(&mut out, api_services)?;
+        push_all(&mut out, validating_webhook_configurations)?;
+        Ok(out)
+    }
+}
+
+fn push_all<T: serde::Serialize>(out: &mut Vec<Value>, objects: &[T]) -> Result<(), RenderError> {
+    for object in objects {
+        out.push(
+            serde_json::to_value(object).map_err(|e| RenderError::Serialize {
+                what: "a rendered object".into(),
+                message: e.to_string(),
+            })?,
+        );
+    }
+    Ok(())
+}
+
+/// Renders a KEDA installation for `kc`. Refuses an invalid spec with every violation, before anything
+/// is produced.
+pub fn render(kc: &KedaController, ctx: &RenderContext) -> Result<Desired, RenderError> {
+    cma_api::validate(kc).map_err(RenderError::Invalid)?;
+    let namespace = kc
+        .metadata
+        .namespace
+        .as_deref()
+        .filter(|ns| !ns.is_empty())
+        .ok_or(RenderError::Identity("namespace"))?;
+    let name = kc
+        .metadata
+        .name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .ok_or(RenderError::Identity("name"))?;
+    let owner = Owner::of(kc, namespace, name);
+    let t = templates::templates()?;
+    let spec = &kc.spec;
+    let mut desired = Desired::default();
+
+    general(&mut desired, t, kc, &owner);
+    let operator_changes = components::operator(spec, ctx);
+    let (metrics_changes, audit_policy) = components::metrics_server(spec, ctx, &owner)?;
+    let webhook_changes = components::admission_webhooks(spec, ctx);
+    desired.config_maps.extend(audit_policy);
+
+    let deployments = [
+        (
+            Component::Operator,
+            &t.operator_deployment,
+            operator_changes,
+        ),
+        (
+            Component::MetricsServer,
+            &t.metrics_deployment,
+            metrics_changes,
+        ),
+        (
+            Component::AdmissionWebhooks,
+            &t.webhooks_deployment,
+            webhook_changes,
+        ),
+    ];
+    for (component, template, changes) in deployments {
+        let image = image(kc, ctx, component, template);
+        let deployment = workload::deployment(template, component, spec, &image, changes, &owner)?;
+        if let Some(pdb) = disruption_budget(&deployment, component, &owner) {
+            desired.pod_disruption_budgets.push(pdb);
+        }
+        desired.deployments.push(deployment);
+    }
+
+    services(&mut desired, t, &owner, ctx);
+    api_registrations(&mut desired, t, &owner, ctx);
+    if ctx.platform.is_openshift() {
+        desired
+            .config_maps
+            .push(openshift::ca_bundle_config_map(&owner));
+    }
+    if spec.network_policy.is_enabled() {
+        desired.network_policies = network_policy::render(spec, &owner);
+    }
+    Ok(desired)
+}
+
+/// The image of a component: the CR's override, the environment's, or the template's pinned default.
+fn image(
+    kc: &KedaController,
+    ctx: &RenderContext,
+    component: Component,
+    template: &Deployment,
+) -> String {
+    kc.spec
+        .workload(component)
+        .image
+        .as_deref()
+        .or_else(|| ctx.images.get(component))
+        .or_else(|| Templates::default_image(template))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// ServiceAccount, RBAC and the certificate Secret.
+fn general(desired: &mut Desired, t: &Templates, kc: &KedaController, owner: &Owner) {
+    let mut sa = t.service_account.clone();
+    own(&mut sa.metadata, owner, Scope::Install);
+    metadata::merge(&mut sa.metadata.labels, &kc.spec.service_account.labels);
+    metadata::merge(
+        &mut sa.metadata.annotations,
+        &kc.spec.service_account.annotations,
+    );
+    desired.service_accounts.push(sa);
+
+    let mut secret = t.certs_secret.clone();
+    own(&mut secret.metadata, owner, Scope::Install);
+    desired.secrets.push(secret);
+
+    let mut role = t.operator_role.clone();
+    own(&mut role.metadata, owner, Scope::Install);
+    desired.roles.push(role);
+
+    for template in [&t.operator_cluster_role, &t.external_metrics_reader] {
+        let mut role = template.clone();
+        own(&mut role.metadata, owner, Scope::Cluster);
+        desired.cluster_roles.push(role);
+    }
+
+    let mut binding = t.operator_role_binding.clone();
+    own(&mut binding.metadata, owner, Scope::Install);
+    point_subjects_at(&mut binding.subjects, &owner.namespace);
+    desired.role_bindings.push(binding);
+
+    // extension-apiserver-authentication-reader exists only in kube-system: the binding must live there.
+    let mut binding = t.auth_reader_binding.clone();
+    own(
+        &mut binding.metadata,
+        owner,
+        Scope::Namespace("kube-system"),
+    );
+    point_subjects_at(&mut binding.subjects, &owner.namespace);
+    desired.role_bindings.push(binding);
+
+    for template in [
+        &t.operator_cluster_role_binding,
+        &t.hpa_external_metrics_binding,
+        &t.auth_delegator_binding,
+    ] {
+        let mut binding = template.clone();
+        own(&mut binding.metadata, owner, Scope::Cluster);
+        point_subjects_at(&mut binding.subjects, &owner.namespace);
+        desired.cluster_role_bindings.push(binding);
+    }
+}
+
+/// ServiceAccount subjects without a namespace are ours: they live in the install namespace. Subjects
+/// naming another namespace (the HPA controller's in kube-system) are left alone.
+fn point_subjects_at(subjects: &mut Option<Vec<Subject>>, namespace: &str) {
+    for subject in subjects.iter_mut().flatten() {
+        if subject.kind == "ServiceAccount"
+            && subject.namespace.as_deref().is_none_or(str::is_empty)
+        {
+            subject.namespace = Some(namespace.to_string());
+        }
+    }
+}
+
+fn services(desired: &mut Desired, t: &Templates, owner: &Owner, ctx: &RenderContext) {
+    for template in [&t.operator_service, &t.metrics_service, &t.webhooks_service] {
+        let mut service = template.clone();
+        own(&mut service.metadata, owner, Scope::Install);
+        if ctx.platform.is_openshift() {
+            openshift::request_serving_cert(&mut service.metadata);
+        }
+        desired.services.push(service);
+    }
+}
+
+/// The APIService and the webhook configuration, pointing at the Services in the install namespace. Their
+/// `caBundle` is not rendered: KEDA's certificate rotation or the service-ca operator fills it.
+fn api_registrations(desired: &mut Desired, t: &Templates, owner: &Owner, ctx: &RenderContext) {
+    let mut api_service = t.api_service.clone();
+    own(&mut api_service.metadata, owner, Scope::Cluster);
+    if let Some(service) = api_service.spec.as_mut().and_then(|s| s.service.as_mut()) {
+        service.namespace = Some(owner.namespace.clone());
+    }
+    let mut webhooks = t.webhook_configuration.clone();
+    own(&mut webhooks.metadata, owner, Scope::Cluster);
+    for webhook in webhooks.webhooks.iter_mut().flatten() {
+        if let Some(service) = webhook.client_config.service.as_mut() {
+            service.namespace = owner.namespace.clone();
+        }
+    }
+    if ctx.platform.is_openshift() {
+        openshift::request_ca_bundle(&mut api_service.metadata);
+        openshift::request_ca_bundle(&mut webhooks.metadata);
+    }
+    desired.api_services.push(api_service);
+    desired.validating_webhook_configurations.push(webhooks);
+}
+
+/// With more than one replica, keep one pod through voluntary disruptions (node drains); unhealthy pods may
+/// always be evicted so a broken rollout never blocks a drain.
+fn disruption_budget(
+    deployment: &Deployment,
+    component: Component,
+    owner: &Owner,
+) -> Option<PodDisruptionBudget> {
+    let replicas = deployment.spec.as_ref()?.replicas?;
+    if replicas < 2 {
+        return None;
+    }
+    let (key, value) = cma_api::labels::selector(component);
+    let mut pdb = PodDisruptionBudget {
+        metadata: ObjectMeta {
+            name: deployment.metadata.name.clone(),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PodDisruptionBudgetSpec {
+            min_available: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([(key.to_string(), value.to_string())])),
+                match_expressions: None,
+            }),
+            unhealthy_pod_eviction_policy: Some("AlwaysAllow".into()),
+            max_unavailable: None,
+        }),
+        status: None,
+    };
+    own(&mut pdb.metadata, owner, Scope::Install);
+    Some(pdb)
+}

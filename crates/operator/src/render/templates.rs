@@ -1,0 +1,257 @@
+//! The KEDA component templates under `manifests/keda-<minor>/`, embedded at build time and parsed once.
+//!
+//! The parsed templates are never mutated: render clones what it customises, so every reconcile starts
+//! from the same pristine objects.
+
+use std::sync::LazyLock;
+
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// The KEDA version the embedded templates deploy.
+pub const KEDA_VERSION: &str = "2.20.2";
+
+/// The template files of [`KEDA_VERSION`], with their names for error messages.
+const FILES: [(&str, &str); 4] = [
+    (
+        "general.yaml",
+        include_str!("../../../../manifests/keda-2.20/general.yaml"),
+    ),
+    (
+        "operator.yaml",
+        include_str!("../../../../manifests/keda-2.20/operator.yaml"),
+    ),
+    (
+        "metrics-apiserver.yaml",
+        include_str!("../../../../manifests/keda-2.20/metrics-apiserver.yaml"),
+    ),
+    (
+        "admission-webhooks.yaml",
+        include_str!("../../../../manifests/keda-2.20/admission-webhooks.yaml"),
+    ),
+];
+
+/// Why the embedded templates could not be used (a packaging bug; a unit test parses them).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TemplateError {
+    /// A file is not valid YAML.
+    #[error("template {file}: {message}")]
+    Parse {
+        /// Template file.
+        file: &'static str,
+        /// Parser message.
+        message: String,
+    },
+    /// An object is not of the shape its kind requires.
+    #[error("template {file}: {kind} {name}: {message}")]
+    Shape {
+        /// Template file.
+        file: &'static str,
+        /// Object kind.
+        kind: String,
+        /// Object name.
+        name: String,
+        /// Deserializer message.
+        message: String,
+    },
+    /// An object the templates must hold is missing, or one is there twice, or one is unexpected.
+    #[error("templates for KEDA {KEDA_VERSION}: {0}")]
+    Inventory(String),
+}
+
+/// Every object of one KEDA release, by role.
+#[derive(Clone, Debug)]
+pub struct Templates {
+    /// ServiceAccount `keda-operator`, shared by the three Deployments.
+    pub service_account: ServiceAccount,
+    /// Role `keda-operator` (Secrets and Leases in the install namespace).
+    pub operator_role: Role,
+    /// RoleBinding `keda-operator`.
+    pub operator_role_binding: RoleBinding,
+    /// ClusterRole `keda-operator`.
+    pub operator_cluster_role: ClusterRole,
+    /// ClusterRoleBinding `keda-operator`.
+    pub operator_cluster_role_binding: ClusterRoleBinding,
+    /// Secret `kedaorg-certs`, the gRPC certificates.
+    pub certs_secret: Secret,
+    /// Service `keda-operator`.
+    pub operator_service: Service,
+    /// Deployment `keda-operator`.
+    pub operator_deployment: Deployment,
+    /// ClusterRole `keda-external-metrics-reader`.
+    pub external_metrics_reader: ClusterRole,
+    /// ClusterRoleBinding `keda-hpa-controller-external-metrics`.
+    pub hpa_external_metrics_binding: ClusterRoleBinding,
+    /// ClusterRoleBinding `keda-system-auth-delegator`.
+    pub auth_delegator_binding: ClusterRoleBinding,
+    /// RoleBinding `keda-auth-reader` in kube-system.
+    pub auth_reader_binding: RoleBinding,
+    /// Service `keda-metrics-apiserver`.
+    pub metrics_service: Service,
+    /// Deployment `keda-metrics-apiserver`.
+    pub metrics_deployment: Deployment,
+    /// APIService `v1beta1.external.metrics.k8s.io`.
+    pub api_service: APIService,
+    /// Service `keda-admission-webhooks`.
+    pub webhooks_service: Service,
+    /// Deployment `keda-admission`.
+    pub webhooks_deployment: Deployment,
+    /// ValidatingWebhookConfiguration `keda-admission`.
+    pub webhook_configuration: ValidatingWebhookConfiguration,
+}
+
+static TEMPLATES: LazyLock<Result<Templates, TemplateError>> =
+    LazyLock::new(|| Templates::parse(&FILES));
+
+/// The parsed templates of [`KEDA_VERSION`].
+pub fn templates() -> Result<&'static Templates, TemplateError> {
+    TEMPLATES.as_ref().map_err(Clone::clone)
+}
+
+/// Objects read from the files, taken out one by one by kind and name.
+struct Inventory {
+    objects: Vec<(&'static str, String, String, Value)>,
+}
+
+impl Inventory {
+    fn take<T: DeserializeOwned>(&mut self, kind: &str, name: &str) -> Result<T, TemplateError> {
+        let matching: Vec<usize> = self
+            .objects
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, k, n, _))| k == kind && n == name)
+            .map(|(i, _)| i)
+            .collect();
+        match matching.as_slice() {
+            [index] => {
+                let (file, kind, name, value) = self.objects.swap_remove(*index);
+                serde_json::from_value(value).map_err(|e| TemplateError::Shape {
+                    file,
+                    kind,
+                    name,
+                    message: e.to_string(),
+                })
+            }
+            [] => Err(TemplateError::Inventory(format!(
+                "{kind} {name} is missing"
+            ))),
+            _ => Err(TemplateError::Inventory(format!(
+                "{kind} {name} appears more than once"
+            ))),
+        }
+    }
+}
+
+impl Templates {
+    fn parse(files: &[(&'static str, &'static str)]) -> Result<Self, TemplateError> {
+        let mut objects = Vec::new();
+        for (file, text) in files {
+            for document in serde_yaml::Deserializer::from_str(text) {
+                let value: Value = serde::Deserialize::deserialize(document).map_err(|e| {
+                    TemplateError::Parse {
+                        file,
+                        message: e.to_string(),
+                    }
+                })?;
+                if value.is_null() {
+                    continue;
+                }
+                let kind = value["kind"].as_str().unwrap_or_default().to_string();
+                let name = value["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                objects.push((*file, kind, name, value));
+            }
+        }
+        let mut inv = Inventory { objects };
+        let templates = Templates {
+            service_account: inv.take("ServiceAccount", "keda-operator")?,
+            operator_role: inv.take("Role", "keda-operator")?,
+            operator_role_binding: inv.take("RoleBinding", "keda-operator")?,
+            operator_cluster_role: inv.take("ClusterRole", "keda-operator")?,
+            operator_cluster_role_binding: inv.take("ClusterRoleBinding", "keda-operator")?,
+            certs_secret: inv.take("Secret", "kedaorg-certs")?,
+            operator_service: inv.take("Service", "keda-operator")?,
+            operator_deployment: inv.take("Deployment", "keda-operator")?,
+            external_metrics_reader: inv.take("ClusterRole", "keda-external-metrics-reader")?,
+            hpa_external_metrics_binding: inv
+                .take("ClusterRoleBinding", "keda-hpa-controller-external-metrics")?,
+            auth_delegator_binding: inv.take("ClusterRoleBinding", "keda-system-auth-delegator")?,
+            auth_reader_binding: inv.take("RoleBinding", "keda-auth-reader")?,
+            metrics_service: inv.take("Service", "keda-metrics-apiserver")?,
+            metrics_deployment: inv.take("Deployment", "keda-metrics-apiserver")?,
+            api_service: inv.take("APIService", "v1beta1.external.metrics.k8s.io")?,
+            webhooks_service: inv.take("Service", "keda-admission-webhooks")?,
+            webhooks_deployment: inv.take("Deployment", "keda-admission")?,
+            webhook_configuration: inv.take("ValidatingWebhookConfiguration", "keda-admission")?,
+        };
+        if let Some((file, kind, name, _)) = inv.objects.first() {
+            return Err(TemplateError::Inventory(format!(
+                "{file} holds {kind} {name}, which render does not use"
+            )));
+        }
+        Ok(templates)
+    }
+
+    /// The image a component's template names (the pinned default).
+    pub fn default_image(deployment: &Deployment) -> Option<&str> {
+        deployment
+            .spec
+            .as_ref()?
+            .template
+            .spec
+            .as_ref()?
+            .containers
+            .first()?
+            .image
+            .as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_templates_parse_into_every_role() {
+        let t = templates().unwrap();
+        assert_eq!(
+            t.operator_deployment.metadata.name.as_deref(),
+            Some("keda-operator")
+        );
+        assert_eq!(
+            t.webhook_configuration.webhooks.as_ref().map(Vec::len),
+            Some(6)
+        );
+        assert_eq!(
+            Templates::default_image(&t.operator_deployment),
+            Some("ghcr.io/kedacore/keda:2.20.2")
+        );
+    }
+
+    #[test]
+    fn an_unexpected_object_is_refused() {
+        let extra = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stray\n";
+        let mut files: Vec<(&'static str, &'static str)> = FILES.to_vec();
+        files.push(("extra.yaml", extra));
+        let err = Templates::parse(&files).unwrap_err();
+        assert!(err.to_string().contains("ConfigMap stray"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_object_is_named() {
+        let files: Vec<(&'static str, &'static str)> = FILES[..3].to_vec();
+        let err = Templates::parse(&files).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("Service keda-admission-webhooks is missing"),
+            "{err}"
+        );
+    }
+}
