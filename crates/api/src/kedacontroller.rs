@@ -185,6 +185,7 @@ pub struct WorkloadSpec {
 
     /// PriorityClass of the pods.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(regex(pattern = rules::DNS1123_SUBDOMAIN))]
     pub priority_class_name: String,
 
     /// Compute resources of the container; replaces the defaults (requests 100m/100Mi, limits 1/1000Mi) as a whole.
@@ -195,6 +196,7 @@ pub struct WorkloadSpec {
     /// Extra command-line arguments: `--flag=value` replaces the same flag or is appended; other entries are
     /// appended as given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(min = 1)))]
     pub args: Vec<String>,
 
     /// Extra volumes of the pod.
@@ -251,6 +253,7 @@ pub struct OperatorSpec {
     /// ConfigMaps holding CA certificates the scalers trust, mounted at `/custom/ca<i>` in list order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(regex(pattern = rules::DNS1123_SUBDOMAIN)))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub ca_config_maps: Vec<String>,
 
     /// `"true"` (default) lets the operator reach any destination (scalers talk to arbitrary endpoints);

@@ -1,6 +1,9 @@
 //! The committed CRDs under config/crd/bases are exactly what the code generates.
 //! Regenerate with `UPDATE_CRDS=1 cargo test -p cma-api --test crd_drift` (or `hack/generate.sh`) and review the diff.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 
 fn bases() -> PathBuf {

@@ -1,0 +1,84 @@
+//! Golden files: the full render of reviewed KedaControllers. A difference fails the test; regenerate with
+//! `UPDATE_GOLDEN=1 cargo test -p cma-operator --test golden` and review the diff before committing.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use cma_operator::cli::{Format, write_objects};
+use cma_operator::platform::{Flavour, Platform};
+use cma_operator::render::{RenderContext, render};
+
+/// (golden name, fixture, platform)
+const CASES: [(&str, &str, Flavour); 9] = [
+    ("defaults", "minimal.yaml", Flavour::Kubernetes),
+    ("defaults-openshift", "minimal.yaml", Flavour::OpenShift),
+    ("every-field", "every-field.yaml", Flavour::Kubernetes),
+    (
+        "every-field-openshift",
+        "every-field.yaml",
+        Flavour::OpenShift,
+    ),
+    ("audit-stdout", "audit-stdout.yaml", Flavour::Kubernetes),
+    ("audit-pvc", "audit-pvc.yaml", Flavour::Kubernetes),
+    (
+        "watch-namespaces",
+        "watch-namespaces.yaml",
+        Flavour::Kubernetes,
+    ),
+    (
+        "custom-cas-openshift",
+        "custom-cas.yaml",
+        Flavour::OpenShift,
+    ),
+    ("replicas-pdb", "replicas-pdb.yaml", Flavour::Kubernetes),
+];
+
+fn dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(name)
+}
+
+fn rendered(fixture: &str, flavour: Flavour) -> String {
+    let text = std::fs::read_to_string(dir("fixtures").join(fixture)).unwrap();
+    let kc = cma_api::document::from_yaml(&text).unwrap();
+    let desired = render(&kc, &RenderContext::offline(Platform::for_flavour(flavour))).unwrap();
+    let mut out = Vec::new();
+    write_objects(&desired.to_values().unwrap(), Format::Yaml, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn renders_match_the_reviewed_golden_files() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut stale = Vec::new();
+    for (name, fixture, flavour) in CASES {
+        let path = dir("golden").join(format!("{name}.yaml"));
+        let actual = rendered(fixture, flavour);
+        if update {
+            std::fs::write(&path, &actual).unwrap();
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(actual.as_str()) {
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "render output changed; review and run with UPDATE_GOLDEN=1:\n{}",
+        stale.join("\n")
+    );
+}
+
+#[test]
+fn no_stray_golden_files() {
+    for entry in std::fs::read_dir(dir("golden")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        assert!(
+            CASES
+                .iter()
+                .any(|(case, _, _)| format!("{case}.yaml") == name),
+            "tests/golden/{name} belongs to no case; remove it"
+        );
+    }
+}
