@@ -5,19 +5,39 @@
 //! No cluster, no Docker, no sockets.
 //!
 //! ```
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//!
 //! use cma_testkit::{FakeApiServer, Gvr, Verb, known};
 //! use k8s_openapi::api::core::v1::ConfigMap;
 //! use kube::api::{Api, Patch, PatchParams};
+//! use serde_json::json;
 //!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let fake = FakeApiServer::new();
-//! fake.register(known::kedacontrollers());
+//! fake.register(known::kedacontrollers()); // or fake.register_crd(&KedaController::crd())
 //! let client = fake.client(); // inside a tokio runtime
+//!
+//! // Another writer (or the test) creates an object directly; watchers see it.
+//! fake.insert(&json!({
+//!     "apiVersion": "keda.sh/v1alpha1", "kind": "KedaController",
+//!     "metadata": {"name": "keda", "namespace": "keda"}, "spec": {},
+//! }))?;
+//!
+//! // Code under test talks to the fake through the real client.
 //! let cms: Api<ConfigMap> = Api::namespaced(client, "keda");
-//! let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "1"}});
-//! cms.patch("c", &PatchParams::apply("cma-operator"), &Patch::Apply(&cm)).await?;
-//! assert_eq!(fake.get(&Gvr::of::<ConfigMap>(), "keda", "c").unwrap()["data"]["a"], "1");
+//! let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "1"}});
+//! cms.patch("c", &PatchParams::apply("cma-operator").force(), &Patch::Apply(&cm)).await?;
+//!
+//! // The test waits for a condition, inspects state and counts requests.
+//! let gvr = Gvr::of::<ConfigMap>();
+//! fake.wait_for(&gvr, "keda", "c", Duration::from_secs(5), |o| o.is_some()).await?;
+//! assert_eq!(fake.get(&gvr, "keda", "c").unwrap()["data"]["a"], "1");
 //! assert_eq!(fake.count(Verb::Apply), 1);
+//! let mark = fake.mark();
+//! cms.patch("c", &PatchParams::apply("cma-operator").force(), &Patch::Apply(&cm)).await?;
+//! assert_eq!(fake.writes_since(mark).len(), 1); // a request was made...
+//! assert_eq!(fake.get(&gvr, "keda", "c").unwrap()["metadata"]["resourceVersion"], "2"); // ...but nothing changed
 //! # Ok(()) }
 //! ```
 //!
@@ -45,7 +65,7 @@
 //! - **Delete**: finalizers set `deletionTimestamp` and keep the object; removing the last finalizer removes
 //!   it. Garbage collection is synchronous and background-style: when an object is removed, objects whose
 //!   owners are all gone are deleted (recursively); `propagationPolicy=Orphan` skips it, `Foreground` is
-//!   treated as background. Deleting a namespace deletes its contents. `dryRun` is not supported.
+//!   treated as background. Deleting a namespace deletes its contents. `dryRun` requests are refused (400).
 //! - **Lists** ignore `limit`/`continue` and return everything; watches replay from a bounded history
 //!   (`ERROR` 410 when the requested resourceVersion is older, see [`FakeApiServer::compact`]), honour
 //!   `timeoutSeconds`, `sendInitialEvents` and `allowWatchBookmarks` (bookmarks only on
@@ -101,6 +121,9 @@ use store::{State, Sub, WriteCtx};
 
 /// Field manager recorded for the direct helpers' writes.
 pub const DIRECT_MANAGER: &str = "testkit";
+
+/// Field manager of the simulated built-in controllers ([`FakeApiServer::complete_rollout`], ...).
+pub const CONTROLLER_MANAGER: &str = "kube-controller-manager";
 
 /// Events kept for watch resumption by default.
 const DEFAULT_HISTORY: usize = 10_000;
@@ -353,6 +376,85 @@ impl FakeApiServer {
     /// Current resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.state().resource_version()
+    }
+
+    // ---- simulated controllers --------------------------------------------------------------------
+
+    /// Sets a `status.conditions` entry (matched by type) as another controller would, e.g. an APIService's
+    /// `Available`; `lastTransitionTime` changes only when the status does.
+    pub fn set_condition(
+        &self,
+        gvr: &Gvr,
+        ns: &str,
+        name: &str,
+        condition_type: &str,
+        status: &str,
+        reason: &str,
+    ) -> Result<Value, Error> {
+        let obj = self.existing(gvr, ns, name)?;
+        let mut conditions: Vec<Value> = obj
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let old = conditions.iter().position(|c| c["type"] == condition_type);
+        let since = old
+            .map(|i| &conditions[i])
+            .filter(|c| c["status"] == status)
+            .and_then(|c| c.get("lastTransitionTime").cloned())
+            .unwrap_or_else(|| Value::String(store::now()));
+        let condition = serde_json::json!({
+            "type": condition_type, "status": status, "reason": reason, "message": "", "lastTransitionTime": since,
+        });
+        match old {
+            Some(i) => conditions[i] = condition,
+            None => conditions.push(condition),
+        }
+        let patch = serde_json::json!({ "status": { "conditions": conditions } });
+        self.patch_direct_as(CONTROLLER_MANAGER, gvr, ns, name, &patch)
+    }
+
+    /// Reports a Deployment as fully rolled out and available, as the deployment controller would.
+    pub fn complete_rollout(&self, ns: &str, name: &str) -> Result<Value, Error> {
+        let gvr = Gvr::new("apps", "v1", "deployments");
+        let obj = self.existing(&gvr, ns, name)?;
+        let replicas = obj
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let generation = obj
+            .pointer("/metadata/generation")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let patch = serde_json::json!({ "status": {
+            "observedGeneration": generation,
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": replicas,
+            "availableReplicas": replicas,
+        }});
+        self.patch_direct_as(CONTROLLER_MANAGER, &gvr, ns, name, &patch)?;
+        self.set_condition(
+            &gvr,
+            ns,
+            name,
+            "Progressing",
+            "True",
+            "NewReplicaSetAvailable",
+        )?;
+        self.set_condition(
+            &gvr,
+            ns,
+            name,
+            "Available",
+            "True",
+            "MinimumReplicasAvailable",
+        )
+    }
+
+    fn existing(&self, gvr: &Gvr, ns: &str, name: &str) -> Result<Value, Error> {
+        self.get(gvr, ns, name)
+            .ok_or_else(|| Error::Api(ApiError::not_found(&gvr.group, &gvr.resource, name)))
     }
 
     // ---- watches --------------------------------------------------------------------------------

@@ -317,6 +317,12 @@ fn resource(
         }
         Some(_) => return Err(not_served()),
     };
+    if call.query.contains_key("dryRun") {
+        // Loud rather than silently persisting what the caller meant as a dry run.
+        return Err(ApiError::bad_request(
+            "dryRun is not supported by the fake API server",
+        ));
+    }
     let ns = res.namespace.as_deref().unwrap_or_default();
     let manager = call
         .query
@@ -358,7 +364,7 @@ fn resource(
             let kind = patch_kind(call.content_type.as_deref())?;
             Ok(json_response(
                 200,
-                &state.patch(&rt, ns, name, kind, &body(call)?, ctx)?,
+                &state.patch(&rt, ns, name, kind, &patch_body(call)?, ctx)?,
             ))
         }
         Verb::Apply => {
@@ -377,6 +383,14 @@ fn resource(
         )),
         Verb::DeleteCollection => delete_collection(&mut state, &rt, res, call),
     }
+}
+
+/// A JSON patch body (an array of operations).
+fn patch_body(call: &Call) -> Result<Value, ApiError> {
+    call.body
+        .clone()
+        .filter(|b| b.is_object() || b.is_array())
+        .ok_or_else(|| ApiError::bad_request("a JSON patch body is required"))
 }
 
 fn body(call: &Call) -> Result<Value, ApiError> {

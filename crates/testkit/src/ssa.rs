@@ -448,13 +448,23 @@ pub(crate) fn apply(
         .collect();
     let mut obj = live.clone();
     for path in old_set.difference(&new_set) {
-        if !others.contains(path) {
+        if !others.contains(path) && !is_key_field(path) {
             remove_path(&mut obj, path);
         }
     }
     let obj = merge_apply(&obj, &applied, "");
     managers[me].fields = new_set;
     Ok((obj, managers))
+}
+
+/// Whether the path is a key field of a keyed-list item: it goes with the item, never on its own (an item
+/// without its key would turn the whole list atomic).
+fn is_key_field(path: &[Seg]) -> bool {
+    match path {
+        [.., Seg::Key(key), Seg::Field(field)] => serde_json::from_str::<Map<String, Value>>(key)
+            .is_ok_and(|fields| fields.contains_key(field)),
+        _ => false,
+    }
 }
 
 /// Leaf fields of the applied config whose live value differs and that another manager owns.

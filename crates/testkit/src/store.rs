@@ -265,7 +265,8 @@ impl State {
     ) -> Result<Value, ApiError> {
         let ns = scope_ns(rt, ns);
         let old = self.existing(rt, ns, name)?;
-        check_body_name(&body, name)?;
+        check_type(rt, &body)?;
+        check_body_name(rt, &body, ns, name)?;
         if let Some(rv) = meta_str(&body, "resourceVersion").filter(|rv| !rv.is_empty()) {
             check_rv(rt, &old.obj, name, &rv)?;
         }
@@ -301,7 +302,8 @@ impl State {
         force: bool,
     ) -> Result<(Value, bool), ApiError> {
         let ns = scope_ns(rt, ns);
-        check_body_name(config, name)?;
+        check_type(rt, config)?;
+        check_body_name(rt, config, ns, name)?;
         if config.get("apiVersion").is_none() || config.get("kind").is_none() {
             return Err(ApiError::bad_request(
                 "apiVersion and kind must be set in an apply configuration",
@@ -468,17 +470,11 @@ impl State {
         obj: &mut Value,
         keep_status: bool,
     ) -> Result<(), ApiError> {
+        check_type(rt, obj)?;
+        convert_string_data(rt, obj);
         let Some(map) = obj.as_object_mut() else {
             return Err(ApiError::bad_request("the object must be a JSON object"));
         };
-        if let Some(kind) = map.get("kind").and_then(Value::as_str)
-            && kind != rt.kind
-        {
-            return Err(ApiError::bad_request(format!(
-                "kind {kind} does not match the resource {} ({})",
-                rt.plural, rt.kind
-            )));
-        }
         map.insert("apiVersion".into(), Value::String(rt.api_version()));
         map.insert("kind".into(), Value::String(rt.kind.clone()));
         if !keep_status && rt.status_subresource {
@@ -532,6 +528,7 @@ impl State {
             return Err(ApiError::bad_request("the object must be a JSON object"));
         }
         let mut new = normalize(rt, &old.obj, candidate, ctx.sub);
+        convert_string_data(rt, &mut new);
         check_no_new_finalizers(&old.obj, &new)?;
         let mut managers = apply_managers.unwrap_or_else(|| {
             let mut managers = old.managers.clone();
@@ -726,8 +723,18 @@ fn patched(obj: &Value, kind: PatchKind, patch: &Value) -> Result<Value, ApiErro
         PatchKind::Json => {
             let ops: json_patch::Patch = serde_json::from_value(patch.clone())
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
-            json_patch::patch(&mut out, &ops)
-                .map_err(|e| ApiError::invalid(format!("the JSON patch failed: {e}")))?;
+            for op in &ops.0 {
+                // Like the API server's JSON patch library (and unlike the json-patch crate), testing a
+                // missing path against null passes; kube-runtime's finalizer helper relies on it.
+                if let json_patch::PatchOperation::Test(t) = op
+                    && t.value.is_null()
+                    && out.pointer(t.path.as_str()).is_none()
+                {
+                    continue;
+                }
+                json_patch::patch(&mut out, std::slice::from_ref(op))
+                    .map_err(|e| ApiError::invalid(format!("the JSON patch failed: {e}")))?;
+            }
         }
     }
     Ok(out)
@@ -941,14 +948,64 @@ fn check_no_new_finalizers(old: &Value, new: &Value) -> Result<(), ApiError> {
     }
 }
 
-fn check_body_name(body: &Value, name: &str) -> Result<(), ApiError> {
-    match meta_str(body, "name") {
-        Some(body_name) if !body_name.is_empty() && body_name != name => {
-            Err(ApiError::bad_request(format!(
-                "the name of the object ({body_name}) does not match the name on the URL ({name})"
-            )))
+fn check_body_name(rt: &ResourceType, body: &Value, ns: &str, name: &str) -> Result<(), ApiError> {
+    if let Some(body_name) = meta_str(body, "name").filter(|n| !n.is_empty() && n != name) {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    match meta_str(body, "namespace") {
+        Some(body_ns) if rt.namespaced && !body_ns.is_empty() && body_ns != ns => {
+            Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ))
         }
         _ => Ok(()),
+    }
+}
+
+/// Refuses a body whose `apiVersion`/`kind` (when given) are not the addressed resource's.
+fn check_type(rt: &ResourceType, body: &Value) -> Result<(), ApiError> {
+    let field = |k: &str| body.get(k).and_then(Value::as_str);
+    let kind_ok = field("kind").is_none_or(|k| k == rt.kind);
+    let version_ok = field("apiVersion").is_none_or(|v| v == rt.api_version());
+    if kind_ok && version_ok {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "the body's apiVersion/kind ({}/{}) does not match the resource {} ({} {})",
+        field("apiVersion").unwrap_or_default(),
+        field("kind").unwrap_or_default(),
+        rt.plural,
+        rt.api_version(),
+        rt.kind
+    )))
+}
+
+/// Secrets: `stringData` is write-only; the server merges it into `data` (base64) like the real one.
+fn convert_string_data(rt: &ResourceType, obj: &mut Value) {
+    if !rt.group.is_empty() || rt.plural != "secrets" {
+        return;
+    }
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(strings)) = map.remove("stringData") else {
+        return;
+    };
+    let data = map.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    let Some(data) = data.as_object_mut() else {
+        return;
+    };
+    for (k, v) in strings {
+        let text = v.as_str().unwrap_or_default().as_bytes().to_vec();
+        // ByteString serialises as base64, the wire form of `data`.
+        if let Ok(encoded) = serde_json::to_value(k8s_openapi::ByteString(text)) {
+            data.insert(k, encoded);
+        }
     }
 }
 

@@ -519,3 +519,149 @@ async fn insert_requires_a_namespace_for_namespaced_kinds_and_a_known_kind() {
     assert_eq!(read.data, ok.data);
     assert_eq!(fake.list_as::<ConfigMap>().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn bodies_of_the_wrong_type_or_namespace_are_refused() {
+    let fake = FakeApiServer::new();
+    let api: Api<ConfigMap> = Api::namespaced(fake.client(), "ns");
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}});
+    assert_eq!(
+        api_err(
+            api.patch("x", &PatchParams::apply("m"), &Patch::Apply(&secret))
+                .await
+        )
+        .0,
+        400
+    );
+    let elsewhere = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "other"}});
+    assert_eq!(
+        api_err(
+            api.patch("x", &PatchParams::apply("m"), &Patch::Apply(&elsewhere))
+                .await
+        )
+        .0,
+        400
+    );
+    let renamed = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "y"}});
+    assert_eq!(
+        api_err(
+            api.patch("x", &PatchParams::apply("m"), &Patch::Apply(&renamed))
+                .await
+        )
+        .0,
+        400
+    );
+    assert!(fake.list(&Gvr::of::<ConfigMap>()).is_empty());
+}
+
+#[tokio::test]
+async fn secret_string_data_is_stored_as_base64_data() {
+    let fake = FakeApiServer::new();
+    let api: Api<Secret> = Api::namespaced(fake.client(), "ns");
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "data": {"a": "YQ=="}, "stringData": {"b": "b"}});
+    let stored = api
+        .patch("s", &PatchParams::apply("m"), &Patch::Apply(&secret))
+        .await
+        .unwrap();
+    let data = stored.data.unwrap();
+    assert_eq!(
+        (data["a"].0.as_slice(), data["b"].0.as_slice()),
+        (b"a".as_slice(), b"b".as_slice())
+    );
+    assert!(stored.string_data.is_none());
+    let again = api
+        .patch("s", &PatchParams::apply("m"), &Patch::Apply(&secret))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.metadata.resource_version, stored.metadata.resource_version,
+        "no-op"
+    );
+}
+
+#[tokio::test]
+async fn simulated_controllers_report_rollouts_and_conditions() {
+    let fake = FakeApiServer::new();
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(fake.client(), "keda");
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "keda-operator"},
+                   "spec": {"replicas": 2, "selector": {"matchLabels": {"a": "b"}}, "template": {"spec": {"containers": []}}}});
+    deployments
+        .patch("keda-operator", &PatchParams::apply("m"), &Patch::Apply(&d))
+        .await
+        .unwrap();
+    fake.complete_rollout("keda", "keda-operator").unwrap();
+    let status = deployments
+        .get_status("keda-operator")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(
+        (status.available_replicas, status.observed_generation),
+        (Some(2), Some(1))
+    );
+    let available = status
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Available")
+        .unwrap();
+    assert_eq!(available.status, "True");
+
+    let gvr = Gvr::new("apps", "v1", "deployments");
+    let before = fake.get(&gvr, "keda", "keda-operator").unwrap();
+    fake.set_condition(&gvr, "keda", "keda-operator", "Available", "True", "Still")
+        .unwrap();
+    let after = fake.get(&gvr, "keda", "keda-operator").unwrap();
+    let since = |o: &Value| o["status"]["conditions"][1]["lastTransitionTime"].clone();
+    assert_eq!(
+        since(&before),
+        since(&after),
+        "same status keeps the transition time"
+    );
+    assert_eq!(after["status"]["conditions"][1]["reason"], "Still");
+    assert!(fake.complete_rollout("keda", "missing").is_err());
+}
+
+#[tokio::test]
+async fn delete_collection_deletes_what_the_selector_matches() {
+    let fake = FakeApiServer::new();
+    let api: Api<ConfigMap> = Api::namespaced(fake.client(), "ns");
+    let pp = PostParams::default();
+    api.create(&pp, &cm("a", json!({"prune": "yes"})))
+        .await
+        .unwrap();
+    api.create(&pp, &cm("b", json!({"prune": "no"})))
+        .await
+        .unwrap();
+    let deleted = api
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("prune=yes"),
+        )
+        .await
+        .unwrap()
+        .left()
+        .unwrap();
+    assert_eq!(deleted.items.len(), 1);
+    let left: Vec<String> = fake
+        .list(&Gvr::of::<ConfigMap>())
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(left, ["b"]);
+    assert_eq!(fake.count(Verb::DeleteCollection), 1);
+}
+
+#[tokio::test]
+async fn dry_run_is_refused_rather_than_persisted() {
+    let fake = FakeApiServer::new();
+    let api: Api<ConfigMap> = Api::namespaced(fake.client(), "ns");
+    let pp = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    assert_eq!(api_err(api.create(&pp, &cm("a", json!({}))).await).0, 400);
+    assert!(fake.list(&Gvr::of::<ConfigMap>()).is_empty());
+}
