@@ -64,8 +64,10 @@
 //!   `events` and `events.k8s.io` events are separate stores); namespaces need not exist before use.
 //! - **Delete**: finalizers set `deletionTimestamp` and keep the object; removing the last finalizer removes
 //!   it. Garbage collection is synchronous and background-style: when an object is removed, objects whose
-//!   owners are all gone are deleted (recursively); `propagationPolicy=Orphan` skips it, `Foreground` is
-//!   treated as background. Deleting a namespace deletes its contents. `dryRun` requests are refused (400).
+//!   owners are all gone are deleted (recursively); as on a real cluster, a cluster-scoped object whose owner
+//!   is namespaced is never collected. `propagationPolicy=Orphan` skips collection, `Foreground` is treated
+//!   as background. Deleting a namespace deletes its contents. `dryRun` requests are refused (400).
+//! - **Secrets**: `stringData` is merged into `data` (base64) and dropped, like the real server.
 //! - **Lists** ignore `limit`/`continue` and return everything; watches replay from a bounded history
 //!   (`ERROR` 410 when the requested resourceVersion is older, see [`FakeApiServer::compact`]), honour
 //!   `timeoutSeconds`, `sendInitialEvents` and `allowWatchBookmarks` (bookmarks only on

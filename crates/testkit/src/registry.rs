@@ -450,3 +450,41 @@ pub mod known {
         .with_short_names(&["sub"])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+
+    #[test]
+    fn typed_resources_map_to_the_builtin_registrations() {
+        let registry = Registry::builtin();
+        for rt in [
+            ResourceType::of::<Deployment>(),
+            ResourceType::of::<ClusterRole>(),
+        ] {
+            let builtin = registry.get(&rt.key()).unwrap();
+            assert_eq!(
+                (&builtin.kind, builtin.namespaced),
+                (&rt.kind, rt.namespaced)
+            );
+        }
+        assert!(!ResourceType::of::<ClusterRole>().namespaced);
+        assert_eq!(
+            Gvr::of::<Deployment>(),
+            Gvr::new("apps", "v1", "deployments")
+        );
+    }
+
+    #[test]
+    fn core_and_events_api_events_are_distinct_kinds_by_api_version() {
+        let registry = Registry::builtin();
+        assert_eq!(registry.by_kind("v1", "Event").unwrap().group, "");
+        assert_eq!(
+            registry.by_kind("events.k8s.io/v1", "Event").unwrap().group,
+            "events.k8s.io"
+        );
+        assert!(registry.lookup("apps", "v2", "deployments").is_none());
+    }
+}

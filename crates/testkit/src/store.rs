@@ -610,14 +610,9 @@ impl State {
             .flat_map(|objs| objs.values())
             .filter_map(|s| meta_str(&s.obj, "uid"))
             .collect();
-        self.delete_all_matching(|_, _, obj| {
-            let owners: Vec<&str> = obj
-                .pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r.get("uid").and_then(Value::as_str))
-                .collect();
+        let registry = self.registry.clone();
+        self.delete_all_matching(|key, _, obj| {
+            let owners = resolvable_owners(&registry, key, obj);
             owners.contains(&owner_uid) && owners.iter().all(|uid| !uids.contains(*uid))
         });
     }
@@ -693,6 +688,25 @@ impl State {
         }
         let _ = self.changed.send(self.rv);
     }
+}
+
+/// Owner uids the garbage collector can follow: like the real one, a cluster-scoped dependent cannot be
+/// owned by a namespaced object (such a reference never resolves, so the dependent is never collected).
+fn resolvable_owners<'a>(registry: &Registry, key: &ResourceKey, obj: &'a Value) -> Vec<&'a str> {
+    let dependent_namespaced = registry.get(key).is_none_or(|rt| rt.namespaced);
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            let field = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default();
+            let owner_namespaced = registry
+                .by_kind(field("apiVersion"), field("kind"))
+                .is_some_and(|rt| rt.namespaced);
+            dependent_namespaced || !owner_namespaced
+        })
+        .filter_map(|r| r.get("uid").and_then(Value::as_str))
+        .collect()
 }
 
 /// Namespace key of an object of this type (cluster-scoped objects live under "").

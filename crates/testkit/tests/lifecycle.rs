@@ -10,6 +10,7 @@ use std::time::Duration;
 use cma_testkit::{FakeApiServer, Gvr, Verb};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
@@ -141,6 +142,28 @@ async fn owner_references_are_garbage_collected_recursively() {
         "orphan propagation keeps dependents"
     );
     assert!(secrets.get_opt("shared").await.unwrap().is_some());
+
+    let roles: Api<ClusterRole> = Api::all(fake.client());
+    let parent2 = cms
+        .create(&pp, &obj(json!({"metadata": {"name": "parent2"}})))
+        .await
+        .unwrap();
+    secrets
+        .create(&pp, &obj(json!({"metadata": {"name": "child2", "ownerReferences": [owner_ref("ConfigMap", "parent2", &parent2.uid().unwrap())]}})))
+        .await
+        .unwrap();
+    roles
+        .create(&pp, &obj(json!({"metadata": {"name": "cross-scope", "ownerReferences": [owner_ref("ConfigMap", "parent2", &parent2.uid().unwrap())]}})))
+        .await
+        .unwrap();
+    cms.delete("parent2", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(secrets.get_opt("child2").await.unwrap().is_none());
+    assert!(
+        roles.get_opt("cross-scope").await.unwrap().is_some(),
+        "leaks like on a real cluster"
+    );
 }
 
 #[tokio::test]
@@ -230,6 +253,34 @@ async fn crds_created_through_the_api_are_served() {
     assert!(
         status.data["status"].is_object(),
         "status subresource taken from the CRD"
+    );
+}
+
+#[tokio::test]
+async fn register_crd_stores_the_crd_and_serves_its_storage_version() {
+    let fake = FakeApiServer::new();
+    let mut crd = scaledobject_crd();
+    crd["spec"]["versions"] = json!([
+        {"name": "v1alpha1", "served": true, "storage": false},
+        {"name": "v1beta1", "served": true, "storage": true, "subresources": {"status": {}}},
+    ]);
+    fake.register_crd(&obj::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>(crd))
+        .unwrap();
+    let rt = fake
+        .resource_type(&Gvr::new("keda.sh", "v1beta1", "scaledobjects"))
+        .unwrap();
+    assert_eq!(
+        (rt.version.as_str(), rt.namespaced, rt.status_subresource),
+        ("v1beta1", true, true)
+    );
+    assert_eq!(rt.short_names, ["so"]);
+    assert!(
+        fake.get(
+            &Gvr::new("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
+            "",
+            "scaledobjects.keda.sh"
+        )
+        .is_some()
     );
 }
 
