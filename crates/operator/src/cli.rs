@@ -33,7 +33,83 @@ pub enum Command {
     Crds,
     /// Print the operator version, the KEDA version and the images it deploys.
     Version,
+    /// Run the operator against the cluster (in-cluster configuration, or KUBECONFIG).
+    Run(Box<RunArgs>),
 }
+
+/// Arguments of `run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Namespace the operator runs in, where KEDA is installed (default: the service account's namespace).
+    #[arg(long, env = "OPERATOR_NAMESPACE")]
+    pub operator_namespace: Option<String>,
+    /// Namespaces whose KedaControllers are watched, comma-separated; empty for all (set by OLM from
+    /// `olm.targetNamespaces`).
+    #[arg(long, env = "WATCH_NAMESPACE", default_value = "")]
+    pub watch_namespace: String,
+    /// Elect a leader among replicas with a Lease before writing anything.
+    #[arg(long, env = "LEADER_ELECT", default_value_t = false)]
+    pub leader_elect: bool,
+    /// Leader election: seconds a lease lasts without renewal.
+    #[arg(long, env = "LEADER_ELECT_LEASE_DURATION", default_value_t = 137)]
+    pub leader_elect_lease_duration: u64,
+    /// Leader election: seconds the leader keeps trying to renew before giving up.
+    #[arg(long, env = "LEADER_ELECT_RENEW_DEADLINE", default_value_t = 107)]
+    pub leader_elect_renew_deadline: u64,
+    /// Leader election: seconds between renewals and between attempts.
+    #[arg(long, env = "LEADER_ELECT_RETRY_PERIOD", default_value_t = 26)]
+    pub leader_elect_retry_period: u64,
+    /// Identity in the leader Lease and in Events (the pod name).
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    /// Address of the `/metrics` endpoint.
+    #[arg(long, env = "METRICS_BIND_ADDRESS", default_value = "0.0.0.0:8080")]
+    pub metrics_bind_address: std::net::SocketAddr,
+    /// Directory with `tls.crt` and `tls.key`: `/metrics` is served over HTTPS when they exist, HTTP otherwise.
+    #[arg(
+        long,
+        env = "METRICS_CERT_DIR",
+        default_value = "/var/run/secrets/metrics-tls"
+    )]
+    pub metrics_cert_dir: PathBuf,
+    /// Address of the `/healthz` and `/readyz` probes.
+    #[arg(
+        long,
+        env = "HEALTH_PROBE_BIND_ADDRESS",
+        default_value = "0.0.0.0:8081"
+    )]
+    pub health_probe_bind_address: std::net::SocketAddr,
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = crate::logging::LogFormat::Console)]
+    pub log_format: crate::logging::LogFormat,
+    /// Log level or filter directive (`info`, `debug`, `cma_operator=debug,kube=warn`); RUST_LOG wins.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Create the `keda` KedaController in the operator's namespace when none exists (once, by the leader).
+    #[arg(long, env = "CREATE_DEFAULT_KEDACONTROLLER", default_value_t = false)]
+    pub create_default_kedacontroller: bool,
+    /// Platform: detected from the API by default.
+    #[arg(long, env = "CMA_PLATFORM", value_enum, default_value_t = PlatformChoice::Auto)]
+    pub platform: PlatformChoice,
+    /// Seconds between two platform discoveries.
+    #[arg(long, env = "DISCOVERY_INTERVAL", default_value_t = 300)]
+    pub discovery_interval: u64,
+}
+
+/// Platform selection for `run`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlatformChoice {
+    /// Detect OpenShift by API discovery.
+    Auto,
+    /// Plain Kubernetes.
+    Kubernetes,
+    /// OpenShift.
+    #[value(name = "openshift")]
+    OpenShift,
+}
+
+/// Where the service account's namespace is mounted in a pod.
+const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 /// Arguments of `render`.
 #[derive(Debug, clap::Args)]
@@ -89,11 +165,17 @@ pub enum CliError {
     /// Output could not be produced.
     #[error("cannot write output: {0}")]
     Output(String),
+    /// `run` could not start or stopped on an error.
+    #[error("{0}")]
+    Run(String),
 }
 
 /// Runs the command line and returns the process exit code: 0 on success, 1 on any error (one line per
 /// problem on standard error), 2 on usage errors.
 pub fn main() -> ExitCode {
+    // One crypto provider for every TLS connection (kube's client and our metrics endpoint); installing
+    // fails only when one is installed already, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let mut stdout = std::io::stdout().lock();
     match run(cli, &mut stdout) {
@@ -127,7 +209,84 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Render(args) => render_command(&args, out),
         Command::Crds => crds_command(out),
         Command::Version => version_command(out),
+        Command::Run(args) => run_command(*args),
     }
+}
+
+fn run_command(args: RunArgs) -> Result<(), CliError> {
+    crate::logging::init(args.log_format, &args.log_level).map_err(CliError::Run)?;
+    let settings = run_settings(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Run(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        let client = kube::Client::try_default().await.map_err(|e| {
+            CliError::Run(format!(
+                "cannot configure the Kubernetes client (in-cluster or KUBECONFIG): {e}"
+            ))
+        })?;
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            keda = KEDA_VERSION,
+            namespace = %settings.operator_namespace,
+            watch_namespaces = ?settings.watch_namespaces,
+            leader_elect = settings.leader_elect,
+            "starting cma-operator"
+        );
+        crate::controller::run(client, settings)
+            .await
+            .map_err(|e| CliError::Run(e.to_string()))
+    })
+}
+
+fn run_settings(args: &RunArgs) -> Result<crate::controller::Settings, CliError> {
+    let operator_namespace = match &args.operator_namespace {
+        Some(ns) if !ns.trim().is_empty() => ns.trim().to_string(),
+        _ => std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE).map(|s| s.trim().to_string()).map_err(|e| {
+            CliError::Run(format!(
+                "no operator namespace: set --operator-namespace or OPERATOR_NAMESPACE (reading {SERVICE_ACCOUNT_NAMESPACE} failed: {e})"
+            ))
+        })?,
+    };
+    let identity = args
+        .pod_name
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("cma-operator-{}", std::process::id()));
+    let cert_dir = &args.metrics_cert_dir;
+    let metrics_cert_dir = (cert_dir.join("tls.crt").is_file()
+        && cert_dir.join("tls.key").is_file())
+    .then(|| cert_dir.clone());
+    Ok(crate::controller::Settings {
+        operator_namespace,
+        watch_namespaces: args
+            .watch_namespace
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        leader_elect: args.leader_elect,
+        leader_timing: crate::leader::Timing {
+            lease_duration: std::time::Duration::from_secs(args.leader_elect_lease_duration),
+            renew_deadline: std::time::Duration::from_secs(args.leader_elect_renew_deadline),
+            retry_period: std::time::Duration::from_secs(args.leader_elect_retry_period),
+        },
+        identity,
+        metrics_addr: args.metrics_bind_address,
+        metrics_cert_dir,
+        probe_addr: args.health_probe_bind_address,
+        create_default_kedacontroller: args.create_default_kedacontroller,
+        platform: match args.platform {
+            PlatformChoice::Auto => None,
+            PlatformChoice::Kubernetes => Some(Flavour::Kubernetes),
+            PlatformChoice::OpenShift => Some(Flavour::OpenShift),
+        },
+        discovery_interval: std::time::Duration::from_secs(args.discovery_interval.max(10)),
+        sync_timeout: std::time::Duration::from_secs(30),
+    })
 }
 
 fn render_command(args: &RenderArgs, out: &mut dyn Write) -> Result<(), CliError> {

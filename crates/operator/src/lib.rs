@@ -2,6 +2,13 @@
 //!
 //! The binary is a thin `main` over this library, so tests and `render` run the same code.
 
+pub mod certs;
 pub mod cli;
+pub mod controller;
+pub mod leader;
+pub mod logging;
+pub mod metrics;
 pub mod platform;
+pub mod reconcile;
 pub mod render;
+pub mod server;

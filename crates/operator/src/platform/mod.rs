@@ -1,6 +1,7 @@
 //! What render needs to know about the cluster: its flavour and, on OpenShift, its TLS security profile.
 //! Detection (API discovery) lives with the controller; this module holds the facts and their defaults.
 
+pub mod discovery;
 pub mod tls;
 
 pub use tls::{TlsProfile, TlsVersion};
@@ -33,6 +34,8 @@ pub struct Platform {
     pub flavour: Flavour,
     /// The TLS profile KEDA's servers follow (OpenShift only; `None` elsewhere).
     pub tls_profile: Option<TlsProfile>,
+    /// The cluster serves the monitoring.coreos.com API (ServiceMonitor, PrometheusRule).
+    pub monitoring: bool,
 }
 
 impl Platform {
@@ -41,6 +44,7 @@ impl Platform {
         Platform {
             flavour: Flavour::Kubernetes,
             tls_profile: None,
+            monitoring: false,
         }
     }
 
@@ -49,6 +53,7 @@ impl Platform {
         Platform {
             flavour: Flavour::OpenShift,
             tls_profile: Some(TlsProfile::intermediate()),
+            monitoring: false,
         }
     }
 

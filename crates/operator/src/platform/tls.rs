@@ -136,6 +136,39 @@ const OPENSSL_TO_IANA: [(&str, &str); 22] = [
     ),
 ];
 
+/// OpenShift's Old profile, as OpenShift lists it (OpenSSL names).
+const OLD_OPENSSL: [&str; 29] = [
+    "TLS_AES_128_GCM_SHA256",
+    "TLS_AES_256_GCM_SHA384",
+    "TLS_CHACHA20_POLY1305_SHA256",
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+    "DHE-RSA-AES128-GCM-SHA256",
+    "DHE-RSA-AES256-GCM-SHA384",
+    "DHE-RSA-CHACHA20-POLY1305",
+    "ECDHE-ECDSA-AES128-SHA256",
+    "ECDHE-RSA-AES128-SHA256",
+    "ECDHE-ECDSA-AES128-SHA",
+    "ECDHE-RSA-AES128-SHA",
+    "ECDHE-ECDSA-AES256-SHA384",
+    "ECDHE-RSA-AES256-SHA384",
+    "ECDHE-ECDSA-AES256-SHA",
+    "ECDHE-RSA-AES256-SHA",
+    "DHE-RSA-AES128-SHA256",
+    "DHE-RSA-AES256-SHA256",
+    "AES128-GCM-SHA256",
+    "AES256-GCM-SHA384",
+    "AES128-SHA256",
+    "AES256-SHA256",
+    "AES128-SHA",
+    "AES256-SHA",
+    "DES-CBC3-SHA",
+];
+
 /// TLS 1.3 suites as OpenShift lists them; Go always enables them and takes no configuration for them.
 const TLS13_SUITES: [&str; 3] = [
     "TLS_AES_128_GCM_SHA256",
@@ -192,6 +225,16 @@ impl TlsProfile {
             ]
             .map(String::from)
             .to_vec(),
+        }
+    }
+
+    /// OpenShift's Old profile, without the suites Go does not implement (the DHE ones).
+    pub fn old() -> Self {
+        let ciphers: Vec<String> = OLD_OPENSSL.iter().map(|c| c.to_string()).collect();
+        match Self::from_openshift("VersionTLS10", &ciphers) {
+            Ok((profile, _unsupported)) => profile,
+            // "VersionTLS10" is a constant the parser knows; keep a sane profile regardless.
+            Err(_) => Self::intermediate(),
         }
     }
 

@@ -1,0 +1,106 @@
+//! What every reconcile shares: the client, the caches, the platform facts, metrics and events.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::Client;
+use kube::runtime::events::Recorder;
+use tokio::sync::watch;
+
+use super::caches::{Caches, Scope};
+use crate::metrics::Metrics;
+use crate::platform::Platform;
+use crate::render::ImageOverrides;
+
+/// The current platform facts, shared between discovery (writer) and reconcile (reader).
+#[derive(Clone)]
+pub struct PlatformState {
+    current: Arc<RwLock<Platform>>,
+    changed: watch::Sender<u64>,
+}
+
+impl PlatformState {
+    /// Starts with `platform`.
+    pub fn new(platform: Platform) -> Self {
+        let (changed, _) = watch::channel(0);
+        PlatformState {
+            current: Arc::new(RwLock::new(platform)),
+            changed,
+        }
+    }
+
+    /// The facts now.
+    pub fn get(&self) -> Platform {
+        self.current.read().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Replaces the facts; returns whether they changed (and then notifies subscribers).
+    pub fn set(&self, platform: Platform) -> bool {
+        let Ok(mut current) = self.current.write() else {
+            return false;
+        };
+        if *current == platform {
+            return false;
+        }
+        *current = platform;
+        self.changed.send_modify(|n| *n += 1);
+        true
+    }
+
+    /// Notified on every change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+}
+
+/// A source of the current time (a fixed clock in tests).
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// Shared state of the reconciler.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// Where the operator runs and what it watches.
+    pub scope: Scope,
+    /// The watched objects.
+    pub caches: Caches,
+    /// Platform facts from discovery.
+    pub platform: PlatformState,
+    /// Image overrides from the operator's environment.
+    pub images: ImageOverrides,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Kubernetes Events.
+    pub recorder: Recorder,
+    /// The time.
+    pub clock: Clock,
+    /// How long reconcile waits for the watches to sync.
+    pub sync_timeout: Duration,
+    /// Consecutive failures per KedaController (`namespace/name`), for the retry backoff.
+    pub failures: Mutex<HashMap<String, u32>>,
+    /// KedaControllers reconciled successfully since the process started, with the generation applied:
+    /// writes for the same generation afterwards are drift corrections.
+    pub settled: Mutex<HashMap<String, i64>>,
+}
+
+impl Context {
+    /// The backoff before retrying a failed reconcile of `key`: 1 s doubling to 5 min.
+    pub fn next_backoff(&self, key: &str) -> Duration {
+        let Ok(mut failures) = self.failures.lock() else {
+            return Duration::from_secs(30);
+        };
+        let n = failures.entry(key.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        let seconds = 1u64.checked_shl((*n - 1).min(9)).unwrap_or(300).min(300);
+        Duration::from_secs(seconds)
+    }
+
+    /// Forgets the failures of `key` after a success.
+    pub fn succeeded(&self, key: &str) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(key);
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! `cma-operator run`: discovery, leader election, the watches and the reconcile loop, the metrics and
+//! probe endpoints, and a clean shutdown on SIGTERM.
+
+pub mod caches;
+pub mod context;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cma_api::{KedaController, KedaControllerSpec};
+use futures::{FutureExt, Stream, StreamExt};
+use kube::Client;
+use kube::api::{Api, DynamicObject, PostParams};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use tokio::sync::watch;
+
+use self::caches::Scope;
+use self::context::{Clock, Context, PlatformState};
+use crate::leader::{LeaseLock, Timing};
+use crate::metrics::Metrics;
+use crate::platform::Flavour;
+use crate::platform::discovery::{self, Discovered};
+use crate::reconcile;
+use crate::render::ImageOverrides;
+use crate::server::{self, Endpoints};
+
+/// Settings of `cma-operator run`.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The operator's namespace: where KEDA is installed.
+    pub operator_namespace: String,
+    /// Namespaces whose KedaControllers are watched (empty: all).
+    pub watch_namespaces: Vec<String>,
+    /// Elect a leader among replicas before writing.
+    pub leader_elect: bool,
+    /// Leader election timings.
+    pub leader_timing: Timing,
+    /// Identity in the leader Lease (the pod name).
+    pub identity: String,
+    /// Address of `/metrics`.
+    pub metrics_addr: SocketAddr,
+    /// Directory with `tls.crt`/`tls.key` for HTTPS metrics; HTTP when absent.
+    pub metrics_cert_dir: Option<PathBuf>,
+    /// Address of `/healthz` and `/readyz`.
+    pub probe_addr: SocketAddr,
+    /// Create the `keda` KedaController when none exists.
+    pub create_default_kedacontroller: bool,
+    /// Skip flavour detection.
+    pub platform: Option<Flavour>,
+    /// How often discovery runs again.
+    pub discovery_interval: Duration,
+    /// How long a reconcile waits for the watches to sync.
+    pub sync_timeout: Duration,
+}
+
+/// Why the operator stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A server could not start.
+    #[error(transparent)]
+    Server(#[from] server::ServerError),
+    /// Leadership was lost: another replica may now write, so this one stops.
+    #[error("lost the leader Lease; exiting so that only one replica writes")]
+    LeadershipLost,
+    /// The API server could not be reached for the initial discovery.
+    #[error("initial API discovery failed: {0}")]
+    Discovery(kube::Error),
+}
+
+/// Runs the operator until SIGTERM/SIGINT (Ok) or until leadership is lost (Err).
+pub async fn run(client: Client, settings: Settings) -> Result<(), RunError> {
+    run_until(
+        client,
+        settings,
+        shutdown_signal(),
+        Arc::new(|| k8s_openapi::jiff::Timestamp::now()),
+    )
+    .await
+}
+
+/// Runs the operator until `shutdown` resolves. Tests drive it with their own shutdown and clock.
+pub async fn run_until(
+    client: Client,
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    clock: Clock,
+) -> Result<(), RunError> {
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(AtomicBool::new(false));
+    let endpoints = Endpoints {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+    };
+    let probe_listener = server::bind(settings.probe_addr).await?;
+    let metrics_listener = server::bind(settings.metrics_addr).await?;
+    let probes = tokio::spawn(server::serve_http(probe_listener, endpoints.clone()));
+    let metrics_server = match settings.metrics_cert_dir.clone() {
+        Some(dir) => tokio::spawn(async move {
+            if let Err(e) = server::serve_https(metrics_listener, endpoints, dir).await {
+                tracing::error!(error = %e, "the metrics endpoint could not start");
+            }
+        }),
+        None => tokio::spawn(server::serve_http(metrics_listener, endpoints)),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(shutdown.map(move |()| {
+        let _ = stop_tx.send(true);
+    }));
+
+    let discovered = initial_discovery(&client, settings.platform, stop_rx.clone()).await?;
+    let Some(discovered) = discovered else {
+        probes.abort();
+        metrics_server.abort();
+        return Ok(());
+    };
+    log_discovery(&discovered);
+    metrics.set_info(discovered.platform.flavour.as_str());
+    // A standby replica is healthy and ready: it only waits for the Lease.
+    ready.store(true, Ordering::Relaxed);
+
+    let lock = settings.leader_elect.then(|| {
+        LeaseLock::new(
+            client.clone(),
+            &settings.operator_namespace,
+            &settings.identity,
+            settings.leader_timing,
+        )
+    });
+    if let Some(lock) = &lock {
+        tracing::info!(identity = lock.identity(), "waiting for the leader Lease");
+        let mut stop = stop_rx.clone();
+        tokio::select! {
+            () = lock.acquire() => tracing::info!(identity = lock.identity(), "became the leader"),
+            _ = stop.wait_for(|s| *s) => {
+                probes.abort();
+                metrics_server.abort();
+                return Ok(());
+            }
+        }
+    }
+    let result = lead(
+        client.clone(),
+        &settings,
+        discovered,
+        metrics,
+        stop_rx,
+        lock.clone(),
+        clock,
+    )
+    .await;
+    if let Some(lock) = &lock {
+        lock.release().await;
+    }
+    probes.abort();
+    metrics_server.abort();
+    result
+}
+
+async fn initial_discovery(
+    client: &Client,
+    forced: Option<Flavour>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<Option<Discovered>, RunError> {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match discovery::discover(client, forced).await {
+            Ok(d) => return Ok(Some(d)),
+            Err(e) if delay >= Duration::from_secs(64) => return Err(RunError::Discovery(e)),
+            Err(e) => tracing::warn!(error = %e, retry_in = ?delay, "API discovery failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(|s| *s) => return Ok(None),
+        }
+        delay *= 2;
+    }
+}
+
+fn log_discovery(d: &Discovered) {
+    tracing::info!(
+        platform = d.platform.flavour.as_str(),
+        kubernetes = %d.kubernetes_version,
+        monitoring = d.platform.monitoring,
+        tls_min_version = d.platform.tls_profile.as_ref().map(|p| p.min_version.keda_name()).unwrap_or("-"),
+        "discovered the platform"
+    );
+    if !d.unsupported_ciphers.is_empty() {
+        tracing::warn!(ciphers = ?d.unsupported_ciphers, "the cluster TLS profile names cipher suites KEDA cannot use; they are left out");
+    }
+}
+
+/// Runs the reconcile loop as the leader until shutdown or loss of the Lease.
+async fn lead(
+    client: Client,
+    settings: &Settings,
+    discovered: Discovered,
+    metrics: Arc<Metrics>,
+    stop: watch::Receiver<bool>,
+    lock: Option<LeaseLock>,
+    clock: Clock,
+) -> Result<(), RunError> {
+    let scope = Scope {
+        operator_namespace: settings.operator_namespace.clone(),
+        watch_namespaces: settings.watch_namespaces.clone(),
+    };
+    if settings.create_default_kedacontroller {
+        create_default(&client, &scope.operator_namespace).await;
+    }
+    let platform = PlatformState::new(discovered.platform.clone());
+    let watches = caches::build(&client, &scope);
+    let reporter = Reporter {
+        controller: "cma-operator".into(),
+        instance: Some(settings.identity.clone()),
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        scope: scope.clone(),
+        caches: watches.caches.clone(),
+        platform: platform.clone(),
+        images: ImageOverrides::from_env(),
+        metrics,
+        recorder: Recorder::new(client.clone(), reporter),
+        clock,
+        sync_timeout: settings.sync_timeout,
+        failures: Mutex::new(HashMap::new()),
+        settled: Mutex::new(HashMap::new()),
+    });
+
+    let refresher = tokio::spawn(refresh_platform(
+        client.clone(),
+        settings.platform,
+        settings.discovery_interval,
+        platform.clone(),
+        ctx.metrics.clone(),
+    ));
+    let touched = futures::stream::select_all(watches.touched).filter_map(|r| {
+        futures::future::ready(match r {
+            Ok(kc) => Some(kc),
+            Err(e) => {
+                tracing::warn!(error = %e, "a watch failed; it restarts with backoff");
+                None
+            }
+        })
+    });
+    let profile_changes = openshift_config_changes(&client, &discovered);
+    let platform_changes = tokio_stream_of(platform.subscribe());
+
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+    let holder = lock.map(|lock| {
+        tokio::spawn(async move {
+            lock.hold().await;
+            let _ = lost_tx.send(());
+        })
+    });
+    let mut stop = stop;
+    let lost = Arc::new(AtomicBool::new(false));
+    let shutdown = {
+        let lost = lost.clone();
+        async move {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => {}
+                Ok(()) = lost_rx => lost.store(true, Ordering::Relaxed),
+            }
+        }
+    };
+
+    let install = scope.install_ref();
+    Controller::for_stream(watches.kedacontrollers, ctx.caches.kedacontrollers.clone())
+        .reconcile_on(touched)
+        .reconcile_on(profile_changes.map(move |()| install.clone()))
+        .reconcile_all_on(platform_changes)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|result| {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "controller event");
+            }
+            futures::future::ready(())
+        })
+        .await;
+
+    refresher.abort();
+    if let Some(holder) = holder {
+        holder.abort();
+    }
+    if lost.load(Ordering::Relaxed) {
+        Err(RunError::LeadershipLost)
+    } else {
+        Ok(())
+    }
+}
+
+/// Creates `keda` in the operator's namespace when it does not exist (`--create-default-kedacontroller`).
+async fn create_default(client: &Client, namespace: &str) {
+    let api: Api<KedaController> = Api::namespaced(client.clone(), namespace);
+    match api.get_opt(cma_api::rules::KEDACONTROLLER_NAME).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            let kc = KedaController::new(
+                namespace,
+                cma_api::rules::KEDACONTROLLER_NAME,
+                KedaControllerSpec::default(),
+            );
+            match api.create(&PostParams::default(), &kc).await {
+                Ok(_) => tracing::info!(namespace, "created the default KedaController"),
+                Err(e) => tracing::warn!(error = %e, "could not create the default KedaController"),
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not check for an existing KedaController"),
+    }
+}
+
+/// Re-runs discovery on a timer; a change of facts reconciles every KedaController.
+async fn refresh_platform(
+    client: Client,
+    forced: Option<Flavour>,
+    every: Duration,
+    state: PlatformState,
+    metrics: Arc<Metrics>,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        refresh_once(&client, forced, &state, &metrics).await;
+    }
+}
+
+async fn refresh_once(
+    client: &Client,
+    forced: Option<Flavour>,
+    state: &PlatformState,
+    metrics: &Metrics,
+) {
+    match discovery::discover(client, forced).await {
+        Ok(d) => {
+            if state.set(d.platform.clone()) {
+                log_discovery(&d);
+                metrics.set_info(d.platform.flavour.as_str());
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "API discovery failed; keeping the previous platform facts")
+        }
+    }
+}
+
+/// On OpenShift, a change of `apiservers.config.openshift.io/cluster` (the TLS profile) is reacted to at
+/// once rather than at the next discovery.
+fn openshift_config_changes(
+    client: &Client,
+    discovered: &Discovered,
+) -> futures::stream::BoxStream<'static, ()> {
+    if !discovered.platform.is_openshift() {
+        return futures::stream::empty().boxed();
+    }
+    let api: Api<DynamicObject> =
+        Api::all_with(client.clone(), &discovery::openshift_apiserver_resource());
+    let client = client.clone();
+    watcher(api, watcher::Config::default().fields("metadata.name=cluster"))
+        .default_backoff()
+        .applied_objects()
+        .filter_map(move |r| {
+            let client = client.clone();
+            async move {
+                match r {
+                    Ok(_) => {
+                        // Re-read the profile through discovery so render sees it; the platform state
+                        // notifies the controller.
+                        let _ = discovery::discover(&client, Some(Flavour::OpenShift)).await;
+                        Some(())
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the watch on the cluster APIServer configuration failed");
+                        None
+                    }
+                }
+            }
+        })
+        .boxed()
+}
+
+/// One item per change of the platform facts.
+fn tokio_stream_of(rx: watch::Receiver<u64>) -> impl Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.changed().await.ok().map(|()| ((), rx))
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The ObjectRef of the installing KedaController (for callers outside this module).
+pub fn install_ref(scope: &Scope) -> ObjectRef<KedaController> {
+    scope.install_ref()
+}
