@@ -118,3 +118,19 @@ fn the_check_refuses_what_the_api_server_refuses() {
         ]
     );
 }
+
+/// `kubectl apply` (client side) stores the whole object in the last-applied-configuration annotation, which
+/// the API server caps at 256 KiB; etcd's object limit (1.5 MiB request, 1 MiB comfortable) is further away.
+const ANNOTATION_LIMIT: usize = 262_144;
+
+#[test]
+fn every_crd_can_be_applied_with_kubectl_apply() {
+    for crd in cma_api::crd::all().unwrap() {
+        let size = serde_json::to_vec(&crd).unwrap().len();
+        assert!(
+            size < ANNOTATION_LIMIT / 2,
+            "{} is {size} bytes of JSON; keep it under half the {ANNOTATION_LIMIT}-byte annotation limit",
+            crd.metadata.name.as_deref().unwrap_or("?")
+        );
+    }
+}

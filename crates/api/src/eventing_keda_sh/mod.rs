@@ -72,6 +72,25 @@ pub struct CloudEventSourceSpec {
 #[schemars(transparent)]
 pub struct ClusterCloudEventSourceSpec(pub CloudEventSourceSpec);
 
+impl std::ops::Deref for ClusterCloudEventSourceSpec {
+    type Target = CloudEventSourceSpec;
+    fn deref(&self) -> &CloudEventSourceSpec {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ClusterCloudEventSourceSpec {
+    fn deref_mut(&mut self) -> &mut CloudEventSourceSpec {
+        &mut self.0
+    }
+}
+
+impl From<CloudEventSourceSpec> for ClusterCloudEventSourceSpec {
+    fn from(spec: CloudEventSourceSpec) -> Self {
+        Self(spec)
+    }
+}
+
 /// Sinks KEDA can send CloudEvents to; set one.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

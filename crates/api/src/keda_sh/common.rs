@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Which kind an `authenticationRef` points to.
+/// Kind an `authenticationRef` points to; TriggerAuthentication when unset.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum AuthenticationKind {
     /// A TriggerAuthentication in the namespace of the referring object (KEDA's default).

@@ -177,7 +177,7 @@ pub struct ScaleTrigger {
     pub use_cached_metrics: Option<bool>,
 }
 
-/// What to do when triggers keep failing.
+/// How `replicas` is applied while triggers keep failing (default static).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum FallbackBehavior {

@@ -171,6 +171,25 @@ pub struct TriggerAuthenticationStatus {
 #[schemars(transparent)]
 pub struct ClusterTriggerAuthenticationSpec(pub TriggerAuthenticationSpec);
 
+impl std::ops::Deref for ClusterTriggerAuthenticationSpec {
+    type Target = TriggerAuthenticationSpec;
+    fn deref(&self) -> &TriggerAuthenticationSpec {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ClusterTriggerAuthenticationSpec {
+    fn deref_mut(&mut self) -> &mut TriggerAuthenticationSpec {
+        &mut self.0
+    }
+}
+
+impl From<TriggerAuthenticationSpec> for ClusterTriggerAuthenticationSpec {
+    fn from(spec: TriggerAuthenticationSpec) -> Self {
+        Self(spec)
+    }
+}
+
 /// Platform identity providers.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum PodIdentityProvider {
