@@ -1,4 +1,7 @@
 //! `ScaledJob`: runs Kubernetes Jobs in proportion to pending events.
+//!
+//! Upstream's CRD leaves `spec` optional at the root, and so does ours; the Rust type needs one (a ScaledJob
+//! without a Job template and triggers cannot run anything), so such an object does not load into [`ScaledJob`].
 
 use std::collections::BTreeMap;
 
