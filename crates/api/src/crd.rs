@@ -6,9 +6,14 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceSubresources, CustomResourceValidation, JSONSchemaProps,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::CustomResourceExt;
 use schemars::JsonSchema;
 use serde_json::json;
 
+use crate::eventing_keda_sh::{CloudEventSource, ClusterCloudEventSource};
+use crate::keda_sh::{
+    ClusterTriggerAuthentication, ScaledJob, ScaledObject, TriggerAuthentication,
+};
 use crate::{KedaController, KedaControllerSpec, KedaControllerStatus, rules};
 
 /// Header written above every generated CRD file.
@@ -133,9 +138,118 @@ fn strip_root_noise(schema: &mut serde_json::Value) {
     }
 }
 
+/// KEDA's ScaledObject CRD (`scaledobjects.keda.sh`).
+pub fn scaledobject() -> Result<CustomResourceDefinition, SchemaError> {
+    upstream_shape(ScaledObject::crd(), "ScaledObject", SpecRequired::Yes)
+}
+
+/// KEDA's ScaledJob CRD (`scaledjobs.keda.sh`); its spec is optional at the root, as upstream.
+pub fn scaledjob() -> Result<CustomResourceDefinition, SchemaError> {
+    upstream_shape(ScaledJob::crd(), "ScaledJob", SpecRequired::No)
+}
+
+/// KEDA's TriggerAuthentication CRD (`triggerauthentications.keda.sh`).
+pub fn triggerauthentication() -> Result<CustomResourceDefinition, SchemaError> {
+    upstream_shape(
+        TriggerAuthentication::crd(),
+        "TriggerAuthentication",
+        SpecRequired::Yes,
+    )
+}
+
+/// KEDA's ClusterTriggerAuthentication CRD (`clustertriggerauthentications.keda.sh`).
+pub fn clustertriggerauthentication() -> Result<CustomResourceDefinition, SchemaError> {
+    upstream_shape(
+        ClusterTriggerAuthentication::crd(),
+        "ClusterTriggerAuthentication",
+        SpecRequired::Yes,
+    )
+}
+
+/// KEDA's CloudEventSource CRD (`cloudeventsources.eventing.keda.sh`).
+pub fn cloudeventsource() -> Result<CustomResourceDefinition, SchemaError> {
+    upstream_shape(
+        CloudEventSource::crd(),
+        "CloudEventSource",
+        SpecRequired::Yes,
+    )
+}
+
+/// KEDA's ClusterCloudEventSource CRD (`clustercloudeventsources.eventing.keda.sh`).
+pub fn clustercloudeventsource() -> Result<CustomResourceDefinition, SchemaError> {
+    upstream_shape(
+        ClusterCloudEventSource::crd(),
+        "ClusterCloudEventSource",
+        SpecRequired::Yes,
+    )
+}
+
+/// Whether a KEDA kind's root schema requires `spec` (all but ScaledJob do upstream).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SpecRequired {
+    Yes,
+    No,
+}
+
+/// Brings a derived CRD to the shape of KEDA's: no `nullable` (controller-gen emits none, so the API server
+/// drops explicit nulls as it does for KEDA's own CRDs), int-or-string and quantity nodes as controller-gen
+/// writes them, the standard root properties, the list kind, and the root's required list as upstream.
+fn upstream_shape(
+    mut crd: CustomResourceDefinition,
+    kind: &'static str,
+    spec_required: SpecRequired,
+) -> Result<CustomResourceDefinition, SchemaError> {
+    crd.spec.names.list_kind = Some(format!("{kind}List"));
+    for version in &mut crd.spec.versions {
+        let Some(validation) = version.schema.as_mut() else {
+            continue;
+        };
+        let Some(props) = validation.open_api_v3_schema.take() else {
+            continue;
+        };
+        let mut value =
+            serde_json::to_value(props).map_err(|source| SchemaError { kind, source })?;
+        strip_nullable(&mut value);
+        crate::keda_sh::schema::int_or_string_shapes(&mut value);
+        if let Some(map) = value.as_object_mut() {
+            map.remove("title");
+            if spec_required == SpecRequired::No {
+                map.remove("required");
+            }
+            if let Some(props) = map.get_mut("properties").and_then(|p| p.as_object_mut()) {
+                props.insert("apiVersion".into(), json!({"type": "string"}));
+                props.insert("kind".into(), json!({"type": "string"}));
+                props.insert("metadata".into(), json!({"type": "object"}));
+            }
+        }
+        validation.open_api_v3_schema =
+            Some(serde_json::from_value(value).map_err(|source| SchemaError { kind, source })?);
+    }
+    Ok(crd)
+}
+
+fn strip_nullable(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.remove("nullable");
+            map.values_mut().for_each(strip_nullable);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_nullable),
+        _ => {}
+    }
+}
+
 /// Every CRD the code defines, in a stable order.
 pub fn all() -> Result<Vec<CustomResourceDefinition>, SchemaError> {
-    Ok(vec![kedacontroller()?])
+    Ok(vec![
+        kedacontroller()?,
+        scaledobject()?,
+        scaledjob()?,
+        triggerauthentication()?,
+        clustertriggerauthentication()?,
+        cloudeventsource()?,
+        clustercloudeventsource()?,
+    ])
 }
 
 /// File name of a CRD under `config/crd/bases/` (`<group>_<plural>.yaml`, the kubebuilder convention).

@@ -3,6 +3,8 @@
 pub mod audit;
 pub mod crd;
 pub mod document;
+pub mod eventing_keda_sh;
+pub mod keda_sh;
 pub mod kedacontroller;
 pub mod labels;
 pub mod quantity;

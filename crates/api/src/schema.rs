@@ -25,7 +25,9 @@ pub fn forbidden_keys_rule(keys: &[&str], message: &str) -> serde_json::Value {
 ///
 /// Keeps the field's own description and drops the upstream ones below it: inlined, they would repeat the
 /// same paragraphs for every component and push the CRD towards the etcd object size limit. Quantities get
-/// the integer-or-string shape and pattern the API server's own types have.
+/// the integer-or-string shape and pattern the API server's own types have. An ObjectMeta nested in a template
+/// (a volume claim template's metadata) keeps only the fields a template may set, as controller-gen writes it:
+/// its `managedFields[].fieldsV1` would otherwise be an object that declares nothing.
 pub fn embedded_k8s(schema: &mut Schema) {
     if let Some(map) = schema.as_object_mut() {
         strip_below(map);
@@ -51,6 +53,10 @@ fn strip_descriptions(value: &mut Value) {
                 quantity_shape(map);
                 return;
             }
+            if is_object_meta(map) {
+                *map = embedded_object_meta();
+                return;
+            }
             map.remove("description");
             strip_below(map);
         }
@@ -63,6 +69,35 @@ fn is_quantity(map: &Map<String, Value>) -> bool {
     map.get("description")
         .and_then(Value::as_str)
         .is_some_and(|d| d.starts_with(QUANTITY_DESCRIPTION_PREFIX))
+}
+
+/// Fields only an ObjectMeta schema has together.
+const OBJECT_META_MARKERS: [&str; 3] = ["managedFields", "ownerReferences", "resourceVersion"];
+
+fn is_object_meta(map: &Map<String, Value>) -> bool {
+    map.get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|props| OBJECT_META_MARKERS.iter().all(|k| props.contains_key(*k)))
+}
+
+/// The metadata a template may carry (controller-gen's embedded ObjectMeta).
+pub fn embedded_object_meta() -> Map<String, Value> {
+    let string_map =
+        serde_json::json!({"type": "object", "additionalProperties": {"type": "string"}});
+    let shape = serde_json::json!({
+        "type": "object",
+        "properties": {
+            "annotations": string_map,
+            "finalizers": {"type": "array", "items": {"type": "string"}},
+            "labels": string_map,
+            "name": {"type": "string"},
+            "namespace": {"type": "string"},
+        },
+    });
+    match shape {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
 }
 
 fn quantity_shape(map: &mut Map<String, Value>) {
@@ -95,5 +130,28 @@ mod tests {
         assert_eq!(q["pattern"], QUANTITY_PATTERN);
         assert_eq!(q["x-kubernetes-int-or-string"], true);
         assert!(q.get("description").is_none());
+    }
+
+    #[test]
+    fn nested_object_meta_keeps_only_what_a_template_may_set() {
+        let mut schema: Schema = serde_json::from_value(serde_json::json!({
+            "type": "object",
+            "properties": {
+                "metadata": {"type": "object", "properties": {
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "managedFields": {"type": "array", "items": {"type": "object", "properties": {"fieldsV1": {"type": "object"}}}},
+                    "ownerReferences": {"type": "array", "items": {"type": "object"}},
+                    "resourceVersion": {"type": "string"}
+                }}
+            }
+        }))
+        .unwrap();
+        embedded_k8s(&mut schema);
+        let meta = &schema.as_value()["properties"]["metadata"]["properties"];
+        let keys: Vec<&String> = meta.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["annotations", "finalizers", "labels", "name", "namespace"]
+        );
     }
 }
