@@ -79,7 +79,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), RunError> {
         client,
         settings,
         shutdown_signal(),
-        Arc::new(|| k8s_openapi::jiff::Timestamp::now()),
+        Arc::new(k8s_openapi::jiff::Timestamp::now),
     )
     .await
 }

@@ -120,7 +120,11 @@ mod tests {
     fn old_allows_tls10_and_drops_dhe() {
         let (p, _) = profile_from_spec(&json!({"type": "Old", "old": {}}));
         assert_eq!(p.min_version, TlsVersion::Tls10);
-        assert!(p.ciphers.iter().all(|c| !c.starts_with("TLS_DHE_")), "{:?}", p.ciphers);
+        assert!(
+            p.ciphers.iter().all(|c| !c.starts_with("TLS_DHE_")),
+            "{:?}",
+            p.ciphers
+        );
         assert!(
             p.ciphers
                 .contains(&"TLS_RSA_WITH_3DES_EDE_CBC_SHA".to_string())
