@@ -524,6 +524,11 @@ impl FakeApiServer {
         self.add_fault(matcher, FaultAction::Fail(code), Some(times));
     }
 
+    /// The next `times` matching requests fail with `error` (code, reason and message as given).
+    pub fn fail_next_with(&self, times: usize, matcher: Matcher, error: ApiError) {
+        self.add_fault(matcher, FaultAction::Error(error), Some(times));
+    }
+
     /// Every matching request fails with `code` until [`Self::clear_faults`].
     pub fn fail_always(&self, matcher: Matcher, code: u16) {
         self.add_fault(matcher, FaultAction::Fail(code), None);

@@ -237,6 +237,8 @@ pub(crate) enum FaultAction {
     Forbid,
     /// An error status with the standard reason.
     Fail(u16),
+    /// A given error body (for answers whose message matters, such as 422 "field is immutable").
+    Error(ApiError),
     /// Extra latency before the request is served.
     Delay(Duration),
 }
@@ -274,6 +276,7 @@ impl Faults {
                         format!("injected failure for {} {}", r.method, r.path),
                     ));
                 }
+                FaultAction::Error(e) if error.is_none() => error = Some(e.clone()),
                 _ => continue,
             }
             if let Some(n) = fault.remaining.as_mut() {

@@ -204,10 +204,18 @@ async fn set_finalizers(
     )))
 }
 
-/// A KedaController that does not install KEDA: say so in its status.
+/// A KedaController that does not install KEDA: say so in its status. A `keda` elsewhere that carries
+/// the finalizer belongs to another installation of the operator (or to a Go operator): its status and
+/// finalizer are that installation's business, so it is left alone.
 async fn ignore(kc: &KedaController, ctx: &Context, namespace: &str) -> Result<Report, Error> {
+    let singleton_name = kc.name_any() == cma_api::rules::KEDACONTROLLER_NAME;
+    if singleton_name && has_finalizer(kc) {
+        tracing::debug!(kedacontroller = %format!("{namespace}/keda"), "belongs to another installation; not touched");
+        return Ok(Report::quiet("ignored"));
+    }
     if kc.metadata.deletion_timestamp.is_some() {
-        // A finalizer left by an earlier operator on a non-installing CR must not block its deletion.
+        // A misnamed KedaController never installed anything: a finalizer left on it by an earlier
+        // operator must not block its deletion.
         if has_finalizer(kc) {
             set_finalizers(
                 kc,
@@ -223,7 +231,7 @@ async fn ignore(kc: &KedaController, ctx: &Context, namespace: &str) -> Result<R
         return Ok(Report::quiet("ignored"));
     }
     let operator_ns = &ctx.scope.operator_namespace;
-    let why = if kc.name_any() != cma_api::rules::KEDACONTROLLER_NAME {
+    let why = if !singleton_name {
         format!(
             "The KedaController resource needs to be named 'keda' and created in namespace '{operator_ns}'; '{}/{}' is ignored",
             namespace,
