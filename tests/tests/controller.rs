@@ -726,3 +726,25 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     stream.read_to_string(&mut response).await.unwrap();
     response
 }
+
+#[tokio::test]
+async fn single_namespace_mode_installs_into_the_target_namespace() {
+    logging();
+    let fake = cluster(false);
+    let options = Options {
+        namespace: "operators".into(),
+        watch_namespaces: vec!["team-keda".into()],
+        ..Options::default()
+    };
+    let operator = start(&fake, options);
+    fake.insert(&kedacontroller("team-keda", "keda", json!({})))
+        .unwrap();
+    eventually(WAIT, "KEDA installed in the target namespace", || {
+        fake.get(&gvr::deployments(), "team-keda", "keda-operator")
+            .is_some()
+            && fake.get(&gvr::webhooks(), "", "keda-admission").is_some()
+    })
+    .await;
+    assert!(fake.list_in(&gvr::deployments(), "operators").is_empty());
+    operator.stop().await.unwrap();
+}

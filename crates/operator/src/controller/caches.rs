@@ -75,16 +75,26 @@ pub type KcEvent = Result<KedaController, watcher::Error>;
 /// Where the operator runs and what it watches.
 #[derive(Clone, Debug)]
 pub struct Scope {
-    /// The namespace the operator runs in: the only place KEDA is installed.
+    /// The namespace the operator runs in.
     pub operator_namespace: String,
     /// Namespaces whose KedaControllers are watched (empty: all).
     pub watch_namespaces: Vec<String>,
 }
 
 impl Scope {
+    /// The only namespace KEDA is installed in: the single watched namespace in OLM's OwnNamespace and
+    /// SingleNamespace modes (where OLM grants the operator's namespaced permissions), the operator's own
+    /// namespace otherwise (AllNamespaces).
+    pub fn install_namespace(&self) -> &str {
+        match self.watch_namespaces.as_slice() {
+            [single] => single,
+            _ => &self.operator_namespace,
+        }
+    }
+
     /// The KedaController that installs KEDA.
     pub fn install_ref(&self) -> ObjectRef<KedaController> {
-        ObjectRef::new(cma_api::rules::KEDACONTROLLER_NAME).within(&self.operator_namespace)
+        ObjectRef::new(cma_api::rules::KEDACONTROLLER_NAME).within(self.install_namespace())
     }
 }
 
@@ -101,7 +111,7 @@ pub struct Watches {
 
 /// Builds every watch of the controller.
 pub fn build(client: &Client, scope: &Scope) -> Watches {
-    let ns = scope.operator_namespace.as_str();
+    let ns = scope.install_namespace();
     let managed = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
     let labelled = || watcher::Config::default().labels(&managed).any_semantic();
     let everything = || watcher::Config::default().any_semantic();

@@ -59,6 +59,16 @@ pub struct Settings {
     pub sync_timeout: Duration,
 }
 
+impl Settings {
+    /// Where the operator runs and what it watches.
+    pub fn scope(&self) -> Scope {
+        Scope {
+            operator_namespace: self.operator_namespace.clone(),
+            watch_namespaces: self.watch_namespaces.clone(),
+        }
+    }
+}
+
 /// Why the operator stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -124,10 +134,12 @@ pub async fn run_until(
     // A standby replica is healthy and ready: it only waits for the Lease.
     ready.store(true, Ordering::Relaxed);
 
+    let scope = settings.scope();
+    // The Lease lives where the operator's namespaced permissions are: the install namespace.
     let lock = settings.leader_elect.then(|| {
         LeaseLock::new(
             client.clone(),
-            &settings.operator_namespace,
+            scope.install_namespace(),
             &settings.identity,
             settings.leader_timing,
         )
@@ -205,12 +217,9 @@ async fn lead(
     lock: Option<LeaseLock>,
     clock: Clock,
 ) -> Result<(), RunError> {
-    let scope = Scope {
-        operator_namespace: settings.operator_namespace.clone(),
-        watch_namespaces: settings.watch_namespaces.clone(),
-    };
+    let scope = settings.scope();
     if settings.create_default_kedacontroller {
-        create_default(&client, &scope.operator_namespace).await;
+        create_default(&client, scope.install_namespace()).await;
     }
     let platform = PlatformState::new(discovered.platform.clone());
     let watches = caches::build(&client, &scope);

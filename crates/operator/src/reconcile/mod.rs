@@ -230,7 +230,7 @@ async fn ignore(kc: &KedaController, ctx: &Context, namespace: &str) -> Result<R
         }
         return Ok(Report::quiet("ignored"));
     }
-    let operator_ns = &ctx.scope.operator_namespace;
+    let operator_ns = ctx.scope.install_namespace();
     let why = if !singleton_name {
         format!(
             "The KedaController resource needs to be named 'keda' and created in namespace '{operator_ns}'; '{}/{}' is ignored",
