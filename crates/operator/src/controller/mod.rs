@@ -257,7 +257,8 @@ async fn lead(
             }
         })
     });
-    let profile_changes = openshift_config_changes(&client, &discovered);
+    let profile_changes =
+        openshift_config_changes(&client, &discovered, platform.clone(), ctx.metrics.clone());
     let platform_changes = tokio_stream_of(platform.subscribe());
 
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
@@ -359,10 +360,12 @@ async fn refresh_once(
 }
 
 /// On OpenShift, a change of `apiservers.config.openshift.io/cluster` (the TLS profile) is reacted to at
-/// once rather than at the next discovery.
+/// once rather than at the next discovery: discovery runs again and a changed platform reconciles.
 fn openshift_config_changes(
     client: &Client,
     discovered: &Discovered,
+    state: PlatformState,
+    metrics: Arc<Metrics>,
 ) -> futures::stream::BoxStream<'static, ()> {
     if !discovered.platform.is_openshift() {
         return futures::stream::empty().boxed();
@@ -372,15 +375,13 @@ fn openshift_config_changes(
     let client = client.clone();
     watcher(api, watcher::Config::default().fields("metadata.name=cluster"))
         .default_backoff()
-        .applied_objects()
+        .touched_objects()
         .filter_map(move |r| {
-            let client = client.clone();
+            let (client, state, metrics) = (client.clone(), state.clone(), metrics.clone());
             async move {
                 match r {
                     Ok(_) => {
-                        // Re-read the profile through discovery so render sees it; the platform state
-                        // notifies the controller.
-                        let _ = discovery::discover(&client, Some(Flavour::OpenShift)).await;
+                        refresh_once(&client, Some(Flavour::OpenShift), &state, &metrics).await;
                         Some(())
                     }
                     Err(e) => {
