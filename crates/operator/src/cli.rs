@@ -177,7 +177,9 @@ pub fn main() -> ExitCode {
     // fails only when one is installed already, which is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    let mut stdout = std::io::stdout().lock();
+    // Not `stdout().lock()`: `run` logs from several threads, and a lock held here for the life of the
+    // process would block them forever.
+    let mut stdout = std::io::stdout();
     match run(cli, &mut stdout) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -216,7 +218,15 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
 fn run_command(args: RunArgs) -> Result<(), CliError> {
     crate::logging::init(args.log_format, &args.log_level).map_err(CliError::Run)?;
     let settings = run_settings(&args)?;
+    // Two workers serve a controller whatever the node's core count; more only add threads and memory.
+    // TOKIO_WORKER_THREADS overrides it.
+    let workers = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .max_blocking_threads(4)
         .enable_all()
         .build()
         .map_err(|e| CliError::Run(format!("cannot start the async runtime: {e}")))?;

@@ -91,6 +91,7 @@
 
 mod discovery;
 mod error;
+mod http;
 mod logs;
 mod record;
 mod registry;
