@@ -11,6 +11,7 @@ port=${PORT:-18080}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
+bin=${CARGO_TARGET_DIR:-target}/release
 cargo build --release --locked -q -p cma-operator -p cma-tests --bin cma-operator --bin fake-apiserver
 cat > "$work/kubeconfig" <<CFG
 apiVersion: v1
@@ -21,10 +22,10 @@ contexts: [{name: fake, context: {cluster: fake, user: fake}}]
 current-context: fake
 CFG
 
-target/release/fake-apiserver --port "$port" --steady-seconds "$steady" --report "$work/report.json" &
+"$bin/fake-apiserver" --port "$port" --steady-seconds "$steady" --report "$work/report.json" &
 fake_pid=$!
 sleep 0.5
-KUBECONFIG="$work/kubeconfig" /usr/bin/time -v target/release/cma-operator run --operator-namespace keda \
+KUBECONFIG="$work/kubeconfig" /usr/bin/time -v "$bin/cma-operator" run --operator-namespace keda \
   --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 127.0.0.1:0 --log-level warn "$@" \
   2> "$work/operator.err" &
 time_pid=$!
@@ -40,5 +41,5 @@ kill "$fake_pid" 2>/dev/null || true
 cat "$work/report.json"
 echo
 echo "peak RSS (KiB): $(grep 'Maximum resident set size' "$work/operator.err" | awk '{print $NF}')"
-echo "release binary: $(stat -c %s target/release/cma-operator) bytes"
+echo "release binary: $(stat -c %s "$bin/cma-operator") bytes"
 grep -E "ERROR|panicked" "$work/operator.err" || true
