@@ -75,11 +75,7 @@ pub mod gvr {
     }
     /// ValidatingWebhookConfigurations.
     pub fn webhooks() -> Gvr {
-        Gvr::new(
-            "admissionregistration.k8s.io",
-            "v1",
-            "validatingwebhookconfigurations",
-        )
+        Gvr::new("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations")
     }
     /// events.k8s.io Events.
     pub fn events() -> Gvr {
@@ -159,9 +155,7 @@ pub struct Operator {
 
 fn free_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("no free port: {e}"));
-    listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("no local address: {e}"))
+    listener.local_addr().unwrap_or_else(|e| panic!("no local address: {e}"))
 }
 
 /// Short leader election timings so tests see takeovers in seconds.
@@ -210,12 +204,7 @@ pub fn start_with_clock(
         },
         clock,
     ));
-    Operator {
-        stop: Some(stop),
-        handle,
-        metrics_addr,
-        probe_addr,
-    }
+    Operator { stop: Some(stop), handle, metrics_addr, probe_addr }
 }
 
 impl Operator {
@@ -252,10 +241,7 @@ pub fn managed_objects(fake: &FakeApiServer) -> Vec<String> {
     let mut out = Vec::new();
     for g in gvr::managed() {
         for obj in fake.list_matching(&g, None, "app.kubernetes.io/managed-by=cma-operator") {
-            let ns = obj["metadata"]["namespace"]
-                .as_str()
-                .map(|n| format!("{n}/"))
-                .unwrap_or_default();
+            let ns = obj["metadata"]["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default();
             out.push(format!(
                 "{} {ns}{}",
                 obj["kind"].as_str().unwrap_or(&g.resource),
@@ -293,10 +279,7 @@ pub async fn settle(fake: &FakeApiServer, quiet: Duration, timeout: Duration) {
         if tokio::time::Instant::now() > deadline {
             panic!(
                 "the operator kept writing for {timeout:?}: {:?}",
-                fake.writes_since(mark)
-                    .iter()
-                    .map(|r| format!("{} {}", r.method, r.path))
-                    .collect::<Vec<_>>()
+                fake.writes_since(mark).iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>()
             );
         }
     }
@@ -305,33 +288,16 @@ pub async fn settle(fake: &FakeApiServer, quiet: Duration, timeout: Duration) {
 /// Marks the three Deployments rolled out and the APIService available, as the cluster would.
 pub fn cluster_reports_ready(fake: &FakeApiServer, namespace: &str) {
     for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
-        fake.complete_rollout(namespace, name)
-            .unwrap_or_else(|e| panic!("rollout of {name}: {e}"));
+        fake.complete_rollout(namespace, name).unwrap_or_else(|e| panic!("rollout of {name}: {e}"));
     }
-    fake.set_condition(
-        &gvr::api_services(),
-        "",
-        "v1beta1.external.metrics.k8s.io",
-        "Available",
-        "True",
-        "Passed",
-    )
-    .unwrap_or_else(|e| panic!("APIService condition: {e}"));
+    fake.set_condition(&gvr::api_services(), "", "v1beta1.external.metrics.k8s.io", "Available", "True", "Passed")
+        .unwrap_or_else(|e| panic!("APIService condition: {e}"));
 }
 
 /// The status condition `type_` of the KedaController, as (status, reason, message).
-pub fn condition(
-    fake: &FakeApiServer,
-    namespace: &str,
-    name: &str,
-    type_: &str,
-) -> Option<(String, String, String)> {
+pub fn condition(fake: &FakeApiServer, namespace: &str, name: &str, type_: &str) -> Option<(String, String, String)> {
     let kc = fake.get(&gvr::kedacontrollers(), namespace, name)?;
-    let c = kc["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == type_)?
-        .clone();
+    let c = kc["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == type_)?.clone();
     Some((
         c["status"].as_str()?.to_string(),
         c["reason"].as_str().unwrap_or_default().to_string(),
@@ -358,17 +324,10 @@ pub fn logging() {
 
 /// The `Gvr` of a managed kind by its plural (for table-driven tests).
 pub fn by_plural(plural: &str) -> Gvr {
-    gvr::managed()
-        .into_iter()
-        .find(|g| g.resource == plural)
-        .unwrap_or_else(|| panic!("unknown kind {plural}"))
+    gvr::managed().into_iter().find(|g| g.resource == plural).unwrap_or_else(|| panic!("unknown kind {plural}"))
 }
 
 /// The default render's platform for tests that check it.
 pub fn flavour(openshift: bool) -> Flavour {
-    if openshift {
-        Flavour::OpenShift
-    } else {
-        Flavour::Kubernetes
-    }
+    if openshift { Flavour::OpenShift } else { Flavour::Kubernetes }
 }

@@ -18,18 +18,13 @@ async fn installed_on_openshift(fake: &FakeApiServer, spec: Value) -> Operator {
     logging();
     let operator = start(fake, Options::default());
     fake.insert(&kedacontroller(NS, "keda", spec)).unwrap();
-    eventually(WAIT, "installed", || {
-        fake.get(&gvr::webhooks(), "", "keda-admission").is_some()
-    })
-    .await;
+    eventually(WAIT, "installed", || fake.get(&gvr::webhooks(), "", "keda-admission").is_some()).await;
     settle(fake, Duration::from_millis(300), WAIT).await;
     operator
 }
 
 fn container(fake: &FakeApiServer, deployment: &str) -> Value {
-    fake.get(&gvr::deployments(), NS, deployment).unwrap()["spec"]["template"]["spec"]["containers"]
-        [0]
-    .clone()
+    fake.get(&gvr::deployments(), NS, deployment).unwrap()["spec"]["template"]["spec"]["containers"][0].clone()
 }
 
 fn env(fake: &FakeApiServer, deployment: &str, name: &str) -> Option<String> {
@@ -47,44 +42,24 @@ fn config_hash(fake: &FakeApiServer, deployment: &str) -> Option<String> {
 }
 
 fn secret_data(fake: &FakeApiServer, name: &str, key: &str) -> Option<String> {
-    fake.get(&gvr::secrets(), NS, name)?["data"][key]
-        .as_str()
-        .map(String::from)
+    fake.get(&gvr::secrets(), NS, name)?["data"][key].as_str().map(String::from)
 }
 
 #[tokio::test]
 async fn openshift_is_detected_and_the_service_ca_is_wired_in() {
     let fake = cluster(true);
     let operator = installed_on_openshift(&fake, json!({})).await;
-    let service = fake
-        .get(&gvr::services(), NS, "keda-metrics-apiserver")
-        .unwrap();
+    let service = fake.get(&gvr::services(), NS, "keda-metrics-apiserver").unwrap();
     assert_eq!(
         service["metadata"]["annotations"]["service.beta.openshift.io/serving-cert-secret-name"],
         "keda-metrics-apiserver-certs"
     );
-    let api = fake
-        .get(&gvr::api_services(), "", "v1beta1.external.metrics.k8s.io")
-        .unwrap();
-    assert_eq!(
-        api["metadata"]["annotations"]["service.beta.openshift.io/inject-cabundle"],
-        "true"
-    );
-    assert!(
-        fake.get(&gvr::config_maps(), NS, "keda-ocp-cabundle")
-            .is_some()
-    );
+    let api = fake.get(&gvr::api_services(), "", "v1beta1.external.metrics.k8s.io").unwrap();
+    assert_eq!(api["metadata"]["annotations"]["service.beta.openshift.io/inject-cabundle"], "true");
+    assert!(fake.get(&gvr::config_maps(), NS, "keda-ocp-cabundle").is_some());
     let args = container(&fake, "keda-operator")["args"].clone();
-    assert!(
-        args.as_array()
-            .unwrap()
-            .contains(&json!("--enable-cert-rotation=false")),
-        "{args}"
-    );
-    assert_eq!(
-        env(&fake, "keda-admission", "KEDA_SERVICE_MIN_TLS_VERSION").as_deref(),
-        Some("TLS12")
-    );
+    assert!(args.as_array().unwrap().contains(&json!("--enable-cert-rotation=false")), "{args}");
+    assert_eq!(env(&fake, "keda-admission", "KEDA_SERVICE_MIN_TLS_VERSION").as_deref(), Some("TLS12"));
     operator.stop().await.unwrap();
 }
 
@@ -93,20 +68,11 @@ async fn the_operator_issues_the_grpc_certificates_and_keeps_them() {
     let fake = cluster(true);
     let operator = installed_on_openshift(&fake, json!({})).await;
     for key in ["ca.crt", "ca.key", "tls.crt", "tls.key"] {
-        assert!(
-            secret_data(&fake, "kedaorg-certs", key).is_some(),
-            "kedaorg-certs has no {key}"
-        );
+        assert!(secret_data(&fake, "kedaorg-certs", key).is_some(), "kedaorg-certs has no {key}");
     }
-    let managers: Vec<String> = fake
-        .managed_fields(&gvr::secrets(), NS, "kedaorg-certs")
-        .into_iter()
-        .map(|m| m.manager)
-        .collect();
-    assert!(
-        managers.contains(&"cma-operator-certs".to_string()),
-        "{managers:?}"
-    );
+    let managers: Vec<String> =
+        fake.managed_fields(&gvr::secrets(), NS, "kedaorg-certs").into_iter().map(|m| m.manager).collect();
+    assert!(managers.contains(&"cma-operator-certs".to_string()), "{managers:?}");
     let tls = secret_data(&fake, "kedaorg-certs", "tls.crt");
     operator.stop().await.unwrap();
 
@@ -133,16 +99,10 @@ async fn certificates_close_to_expiry_are_renewed_under_the_same_ca_and_roll_the
         secret_data(&fake, "kedaorg-certs", "tls.crt").as_ref() != Some(&tls)
     })
     .await;
-    assert_eq!(
-        secret_data(&fake, "kedaorg-certs", "ca.crt").unwrap(),
-        ca,
-        "the CA must be kept"
-    );
-    eventually(
-        WAIT,
-        "the metrics server rolls to the new certificate",
-        || config_hash(&fake, "keda-metrics-apiserver").as_ref() != Some(&hash),
-    )
+    assert_eq!(secret_data(&fake, "kedaorg-certs", "ca.crt").unwrap(), ca, "the CA must be kept");
+    eventually(WAIT, "the metrics server rolls to the new certificate", || {
+        config_hash(&fake, "keda-metrics-apiserver").as_ref() != Some(&hash)
+    })
     .await;
     operator.stop().await.unwrap();
 }
@@ -151,10 +111,7 @@ async fn certificates_close_to_expiry_are_renewed_under_the_same_ca_and_roll_the
 async fn a_tls_profile_change_reaches_the_components() {
     let fake = cluster(true);
     let operator = installed_on_openshift(&fake, json!({})).await;
-    assert_eq!(
-        env(&fake, "keda-operator", "KEDA_SERVICE_MIN_TLS_VERSION").as_deref(),
-        Some("TLS12")
-    );
+    assert_eq!(env(&fake, "keda-operator", "KEDA_SERVICE_MIN_TLS_VERSION").as_deref(), Some("TLS12"));
     fake.insert(&json!({
         "apiVersion": "config.openshift.io/v1",
         "kind": "APIServer",
@@ -169,17 +126,8 @@ async fn a_tls_profile_change_reaches_the_components() {
     })
     .await;
     let args = container(&fake, "keda-metrics-apiserver")["args"].clone();
-    assert!(
-        args.as_array()
-            .unwrap()
-            .contains(&json!("--tls-min-version=VersionTLS13")),
-        "{args}"
-    );
-    assert_eq!(
-        env(&fake, "keda-operator", "KEDA_SERVICE_TLS_CIPHER_LIST"),
-        None,
-        "TLS 1.3 takes no cipher list"
-    );
+    assert!(args.as_array().unwrap().contains(&json!("--tls-min-version=VersionTLS13")), "{args}");
+    assert_eq!(env(&fake, "keda-operator", "KEDA_SERVICE_TLS_CIPHER_LIST"), None, "TLS 1.3 takes no cipher list");
     operator.stop().await.unwrap();
 }
 
@@ -205,15 +153,8 @@ async fn a_rotated_serving_certificate_rolls_its_component() {
         &json!({"data": {"tls.crt": "c2Vjb25k"}}),
     )
     .unwrap();
-    eventually(WAIT, "the webhooks roll", || {
-        config_hash(&fake, "keda-admission").as_ref() != Some(&webhooks)
-    })
-    .await;
-    assert_eq!(
-        config_hash(&fake, "keda-operator").unwrap(),
-        operator_hash,
-        "an unrelated component rolled"
-    );
+    eventually(WAIT, "the webhooks roll", || config_hash(&fake, "keda-admission").as_ref() != Some(&webhooks)).await;
+    assert_eq!(config_hash(&fake, "keda-operator").unwrap(), operator_hash, "an unrelated component rolled");
     operator.stop().await.unwrap();
 }
 
@@ -224,28 +165,129 @@ async fn a_changed_custom_ca_bundle_rolls_the_operator() {
     fake.insert(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "corp-ca", "namespace": NS}, "data": {"ca.crt": "one"}}))
         .unwrap();
     let operator = start(&fake, Options::default());
-    fake.insert(&kedacontroller(
-        NS,
-        "keda",
-        json!({"operator": {"caConfigMaps": ["corp-ca"]}}),
-    ))
-    .unwrap();
-    eventually(WAIT, "installed", || {
-        config_hash(&fake, "keda-operator").is_some()
-    })
-    .await;
+    fake.insert(&kedacontroller(NS, "keda", json!({"operator": {"caConfigMaps": ["corp-ca"]}}))).unwrap();
+    eventually(WAIT, "installed", || config_hash(&fake, "keda-operator").is_some()).await;
     settle(&fake, Duration::from_millis(300), WAIT).await;
     let before = config_hash(&fake, "keda-operator").unwrap();
-    fake.patch_direct_as(
-        "admin",
-        &gvr::config_maps(),
-        NS,
-        "corp-ca",
-        &json!({"data": {"ca.crt": "two"}}),
-    )
-    .unwrap();
-    eventually(WAIT, "the operator rolls", || {
-        config_hash(&fake, "keda-operator").as_ref() != Some(&before)
+    fake.patch_direct_as("admin", &gvr::config_maps(), NS, "corp-ca", &json!({"data": {"ca.crt": "two"}})).unwrap();
+    eventually(WAIT, "the operator rolls", || config_hash(&fake, "keda-operator").as_ref() != Some(&before)).await;
+    operator.stop().await.unwrap();
+}
+
+fn monitoring_cluster() -> FakeApiServer {
+    let fake = cluster(true);
+    fake.register(cma_testkit::known::servicemonitors());
+    fake.register(cma_testkit::known::prometheusrules());
+    fake
+}
+
+fn servicemonitors() -> cma_testkit::Gvr {
+    cma_testkit::Gvr::new("monitoring.coreos.com", "v1", "servicemonitors")
+}
+
+fn prometheusrules() -> cma_testkit::Gvr {
+    cma_testkit::Gvr::new("monitoring.coreos.com", "v1", "prometheusrules")
+}
+
+#[tokio::test]
+async fn monitoring_is_installed_and_removed_with_the_kedacontroller() {
+    let fake = monitoring_cluster();
+    let operator = installed_on_openshift(&fake, json!({"monitoring": {"interval": "1m"}})).await;
+    let monitors: Vec<String> = fake
+        .list_in(&servicemonitors(), NS)
+        .iter()
+        .map(|m| m["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(monitors.len(), 4, "{monitors:?}");
+    let operator_monitor = fake.get(&servicemonitors(), NS, "cma-operator-metrics").unwrap();
+    assert_eq!(operator_monitor["spec"]["endpoints"][0]["scheme"], "https");
+    assert_eq!(operator_monitor["spec"]["endpoints"][0]["interval"], "1m");
+    let rules = fake.get(&prometheusrules(), NS, "keda-alerts").unwrap();
+    assert!(rules["spec"]["groups"].as_array().is_some_and(|g| !g.is_empty()));
+    let dashboard = fake.get(&gvr::config_maps(), "openshift-config-managed", "grafana-dashboard-keda").unwrap();
+    assert_eq!(dashboard["metadata"]["labels"]["console.openshift.io/dashboard"], "true");
+    assert!(fake.get(&gvr::roles(), NS, "cma-operator-prometheus-k8s").is_some());
+    assert!(fake.get(&gvr::services(), NS, "cma-operator-metrics").is_some());
+
+    // The dashboard lives outside the install namespace: it is still watched and restored.
+    fake.delete_direct(&gvr::config_maps(), "openshift-config-managed", "grafana-dashboard-keda").unwrap();
+    eventually(WAIT, "the dashboard is restored", || {
+        fake.get(&gvr::config_maps(), "openshift-config-managed", "grafana-dashboard-keda").is_some()
+    })
+    .await;
+
+    fake.delete_direct(&gvr::kedacontrollers(), NS, "keda").unwrap();
+    eventually(WAIT, "the KedaController is gone", || fake.get(&gvr::kedacontrollers(), NS, "keda").is_none()).await;
+    assert!(fake.get(&gvr::config_maps(), "openshift-config-managed", "grafana-dashboard-keda").is_none());
+    assert!(fake.list_in(&servicemonitors(), NS).is_empty());
+    assert!(fake.list_in(&prometheusrules(), NS).is_empty());
+    assert!(managed_objects(&fake).is_empty(), "{:?}", managed_objects(&fake));
+    operator.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn turning_monitoring_off_prunes_it() {
+    let fake = monitoring_cluster();
+    let operator = installed_on_openshift(&fake, json!({})).await;
+    assert_eq!(fake.list_in(&servicemonitors(), NS).len(), 4);
+    let mut kc = fake.get(&gvr::kedacontrollers(), NS, "keda").unwrap();
+    kc["spec"] = json!({"monitoring": {"enabled": false}});
+    kc["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+    fake.insert(&kc).unwrap();
+    eventually(WAIT, "monitoring objects are pruned", || {
+        fake.list_in(&servicemonitors(), NS).is_empty()
+            && fake.list_in(&prometheusrules(), NS).is_empty()
+            && fake.get(&gvr::config_maps(), "openshift-config-managed", "grafana-dashboard-keda").is_none()
+            && fake.get(&gvr::services(), NS, "cma-operator-metrics").is_none()
+    })
+    .await;
+    operator.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_monitoring_api_appearing_restarts_the_operator_to_watch_it() {
+    let fake = cluster(true);
+    let operator = installed_on_openshift(&fake, json!({})).await;
+    assert!(fake.list_in(&servicemonitors(), NS).is_empty());
+    fake.register(cma_testkit::known::servicemonitors());
+    fake.register(cma_testkit::known::prometheusrules());
+    // Discovery runs hourly in tests; a TLS profile event makes it run now.
+    fake.insert(&json!({"apiVersion": "config.openshift.io/v1", "kind": "APIServer", "metadata": {"name": "cluster"}, "spec": {}}))
+        .unwrap();
+    eventually(WAIT, "the operator stops to restart", || operator.is_finished()).await;
+    let error = operator.stop().await.unwrap_err();
+    assert!(error.to_string().contains("monitoring API: true"), "{error}");
+}
+
+#[tokio::test]
+async fn the_install_namespace_is_labelled_for_cluster_monitoring_or_the_admin_is_told_how() {
+    logging();
+    let fake = monitoring_cluster();
+    let namespaces = cma_testkit::Gvr::new("", "v1", "namespaces");
+    fake.insert(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "openshift-keda"}})).unwrap();
+    let options = Options { namespace: "openshift-keda".into(), ..Options::default() };
+    let operator = start(&fake, options.clone());
+    fake.insert(&kedacontroller("openshift-keda", "keda", json!({}))).unwrap();
+    eventually(WAIT, "the namespace is labelled", || {
+        fake.get(&namespaces, "", "openshift-keda")
+            .is_some_and(|ns| ns["metadata"]["labels"]["openshift.io/cluster-monitoring"] == "true")
+    })
+    .await;
+    operator.stop().await.unwrap();
+
+    // Without the permission to label it, a Warning event carries the command to run.
+    let fake = monitoring_cluster();
+    fake.insert(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "openshift-keda"}})).unwrap();
+    fake.forbid(cma_testkit::Matcher::resource("", "namespaces").verb(cma_testkit::Verb::Patch));
+    let operator = start(&fake, options);
+    fake.insert(&kedacontroller("openshift-keda", "keda", json!({}))).unwrap();
+    eventually(WAIT, "a Warning event with the command", || {
+        fake.list(&gvr::events()).iter().any(|e| {
+            e["reason"] == "MonitoringNotCollected"
+                && e["note"].as_str().is_some_and(|n| {
+                    n.contains("oc label namespace openshift-keda openshift.io/cluster-monitoring=true")
+                })
+        })
     })
     .await;
     operator.stop().await.unwrap();

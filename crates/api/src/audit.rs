@@ -37,11 +37,7 @@ pub struct PolicyRule {
     pub namespaces: Vec<String>,
 
     /// Non-resource URL paths (such as `/metrics`), `*` allowed as a trailing wildcard.
-    #[serde(
-        default,
-        rename = "nonResourceURLs",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, rename = "nonResourceURLs", skip_serializing_if = "Vec::is_empty")]
     pub non_resource_urls: Vec<String>,
 
     /// Stages for which this rule records no events.

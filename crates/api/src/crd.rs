@@ -11,9 +11,7 @@ use schemars::JsonSchema;
 use serde_json::json;
 
 use crate::eventing_keda_sh::{CloudEventSource, ClusterCloudEventSource};
-use crate::keda_sh::{
-    ClusterTriggerAuthentication, ScaledJob, ScaledObject, TriggerAuthentication,
-};
+use crate::keda_sh::{ClusterTriggerAuthentication, ScaledJob, ScaledObject, TriggerAuthentication};
 use crate::{KedaController, KedaControllerSpec, KedaControllerStatus, rules};
 
 /// Header written above every generated CRD file.
@@ -62,17 +60,11 @@ pub fn kedacontroller() -> Result<CustomResourceDefinition, SchemaError> {
         },
         "x-kubernetes-validations": [{"rule": rules::SINGLETON_RULE, "message": rules::SINGLETON_MESSAGE}],
     });
-    let schema: JSONSchemaProps = serde_json::from_value(root).map_err(|source| SchemaError {
-        kind: KedaController::KIND,
-        source,
-    })?;
+    let schema: JSONSchemaProps =
+        serde_json::from_value(root).map_err(|source| SchemaError { kind: KedaController::KIND, source })?;
     Ok(CustomResourceDefinition {
         metadata: ObjectMeta {
-            name: Some(format!(
-                "{}.{}",
-                KedaController::PLURAL,
-                KedaController::GROUP
-            )),
+            name: Some(format!("{}.{}", KedaController::PLURAL, KedaController::GROUP)),
             ..ObjectMeta::default()
         },
         spec: CustomResourceDefinitionSpec {
@@ -89,9 +81,7 @@ pub fn kedacontroller() -> Result<CustomResourceDefinition, SchemaError> {
                 name: KedaController::VERSION.into(),
                 served: true,
                 storage: true,
-                schema: Some(CustomResourceValidation {
-                    open_api_v3_schema: Some(schema),
-                }),
+                schema: Some(CustomResourceValidation { open_api_v3_schema: Some(schema) }),
                 subresources: Some(CustomResourceSubresources {
                     status: Some(CustomResourceSubresourceStatus(json!({}))),
                     scale: None,
@@ -99,12 +89,7 @@ pub fn kedacontroller() -> Result<CustomResourceDefinition, SchemaError> {
                 additional_printer_columns: Some(vec![
                     column("Phase", "string", ".status.phase", 0),
                     column("Version", "string", ".status.version", 0),
-                    column(
-                        "Ready",
-                        "string",
-                        ".status.conditions[?(@.type==\"Ready\")].status",
-                        0,
-                    ),
+                    column("Ready", "string", ".status.conditions[?(@.type==\"Ready\")].status", 0),
                     column("Reason", "string", ".status.reason", 1),
                     column("Age", "date", ".metadata.creationTimestamp", 0),
                 ]),
@@ -116,12 +101,7 @@ pub fn kedacontroller() -> Result<CustomResourceDefinition, SchemaError> {
     })
 }
 
-fn column(
-    name: &str,
-    type_: &str,
-    json_path: &str,
-    priority: i32,
-) -> CustomResourceColumnDefinition {
+fn column(name: &str, type_: &str, json_path: &str, priority: i32) -> CustomResourceColumnDefinition {
     CustomResourceColumnDefinition {
         name: name.into(),
         type_: type_.into(),
@@ -150,38 +130,22 @@ pub fn scaledjob() -> Result<CustomResourceDefinition, SchemaError> {
 
 /// KEDA's TriggerAuthentication CRD (`triggerauthentications.keda.sh`).
 pub fn triggerauthentication() -> Result<CustomResourceDefinition, SchemaError> {
-    upstream_shape(
-        TriggerAuthentication::crd(),
-        "TriggerAuthentication",
-        SpecRequired::Yes,
-    )
+    upstream_shape(TriggerAuthentication::crd(), "TriggerAuthentication", SpecRequired::Yes)
 }
 
 /// KEDA's ClusterTriggerAuthentication CRD (`clustertriggerauthentications.keda.sh`).
 pub fn clustertriggerauthentication() -> Result<CustomResourceDefinition, SchemaError> {
-    upstream_shape(
-        ClusterTriggerAuthentication::crd(),
-        "ClusterTriggerAuthentication",
-        SpecRequired::Yes,
-    )
+    upstream_shape(ClusterTriggerAuthentication::crd(), "ClusterTriggerAuthentication", SpecRequired::Yes)
 }
 
 /// KEDA's CloudEventSource CRD (`cloudeventsources.eventing.keda.sh`).
 pub fn cloudeventsource() -> Result<CustomResourceDefinition, SchemaError> {
-    upstream_shape(
-        CloudEventSource::crd(),
-        "CloudEventSource",
-        SpecRequired::Yes,
-    )
+    upstream_shape(CloudEventSource::crd(), "CloudEventSource", SpecRequired::Yes)
 }
 
 /// KEDA's ClusterCloudEventSource CRD (`clustercloudeventsources.eventing.keda.sh`).
 pub fn clustercloudeventsource() -> Result<CustomResourceDefinition, SchemaError> {
-    upstream_shape(
-        ClusterCloudEventSource::crd(),
-        "ClusterCloudEventSource",
-        SpecRequired::Yes,
-    )
+    upstream_shape(ClusterCloudEventSource::crd(), "ClusterCloudEventSource", SpecRequired::Yes)
 }
 
 /// Whether a KEDA kind's root schema requires `spec` (all but ScaledJob do upstream).
@@ -207,8 +171,7 @@ fn upstream_shape(
         let Some(props) = validation.open_api_v3_schema.take() else {
             continue;
         };
-        let mut value =
-            serde_json::to_value(props).map_err(|source| SchemaError { kind, source })?;
+        let mut value = serde_json::to_value(props).map_err(|source| SchemaError { kind, source })?;
         strip_nullable(&mut value);
         crate::keda_sh::schema::int_or_string_shapes(&mut value);
         if let Some(map) = value.as_object_mut() {

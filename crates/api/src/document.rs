@@ -21,9 +21,7 @@ pub enum DocumentError {
     #[error("expected one KedaController, found {0} documents")]
     Several(usize),
     /// Another kind or version.
-    #[error(
-        "expected apiVersion keda.sh/v1alpha1 and kind KedaController, found {api_version:?} {kind:?}"
-    )]
+    #[error("expected apiVersion keda.sh/v1alpha1 and kind KedaController, found {api_version:?} {kind:?}")]
     WrongKind {
         /// The document's apiVersion.
         api_version: String,
@@ -39,8 +37,7 @@ pub enum DocumentError {
 pub fn from_yaml(text: &str) -> Result<KedaController, DocumentError> {
     let mut documents = Vec::new();
     for document in serde_yaml::Deserializer::from_str(text) {
-        let value = serde_yaml::Value::deserialize(document)
-            .map_err(|e| DocumentError::Syntax(e.to_string()))?;
+        let value = serde_yaml::Value::deserialize(document).map_err(|e| DocumentError::Syntax(e.to_string()))?;
         if !value.is_null() {
             documents.push(value);
         }
@@ -50,13 +47,7 @@ pub fn from_yaml(text: &str) -> Result<KedaController, DocumentError> {
         1 => documents.remove(0),
         n => return Err(DocumentError::Several(n)),
     };
-    let field = |name: &str| {
-        value
-            .get(name)
-            .and_then(serde_yaml::Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
+    let field = |name: &str| value.get(name).and_then(serde_yaml::Value::as_str).unwrap_or_default().to_string();
     let (api_version, kind) = (field("apiVersion"), field("kind"));
     if api_version != "keda.sh/v1alpha1" || kind != KedaController::KIND {
         return Err(DocumentError::WrongKind { api_version, kind });
@@ -72,21 +63,14 @@ pub fn from_yaml(text: &str) -> Result<KedaController, DocumentError> {
 /// The KedaController's schema, generated once.
 static SCHEMA: LazyLock<Result<Value, String>> = LazyLock::new(|| {
     let crd = crate::crd::kedacontroller().map_err(|e| e.to_string())?;
-    let schema = crd
-        .spec
-        .versions
-        .first()
-        .and_then(|v| v.schema.as_ref())
-        .and_then(|s| s.open_api_v3_schema.as_ref());
+    let schema = crd.spec.versions.first().and_then(|v| v.schema.as_ref()).and_then(|s| s.open_api_v3_schema.as_ref());
     serde_json::to_value(schema).map_err(|e| e.to_string())
 });
 
 /// Paths of the fields of `document` its schema does not have: the fields the API server would prune
 /// (or refuse, with strict field validation).
 fn unknown_fields(document: &Value) -> Result<Vec<String>, DocumentError> {
-    let schema = SCHEMA
-        .as_ref()
-        .map_err(|e| DocumentError::Syntax(e.clone()))?;
+    let schema = SCHEMA.as_ref().map_err(|e| DocumentError::Syntax(e.clone()))?;
     let mut unknown = Vec::new();
     walk(document, schema, "", &mut unknown);
     Ok(unknown)
@@ -109,11 +93,7 @@ fn walk(value: &Value, schema: &Value, path: &str, unknown: &mut Vec<String>) {
                 if path.is_empty() && key == "status" {
                     continue; // the operator's, ignored on input
                 }
-                let child_path = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
+                let child_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
                 match properties.and_then(|p| p.get(key)).or(additional) {
                     Some(child_schema) => walk(child, child_schema, &child_path, unknown),
                     None => unknown.push(child_path),
@@ -137,10 +117,7 @@ mod tests {
 
     #[test]
     fn a_minimal_document_parses() {
-        let kc = from_yaml(
-            "apiVersion: keda.sh/v1alpha1\nkind: KedaController\nmetadata:\n  name: keda\n",
-        )
-        .unwrap();
+        let kc = from_yaml("apiVersion: keda.sh/v1alpha1\nkind: KedaController\nmetadata:\n  name: keda\n").unwrap();
         assert_eq!(kc.metadata.name.as_deref(), Some("keda"));
         assert_eq!(kc.spec, Default::default());
     }
@@ -151,13 +128,7 @@ mod tests {
             "apiVersion: keda.sh/v1alpha1\nkind: KedaController\nmetadata: {name: keda}\nspec:\n  operater: {}\n  operator:\n    logLevl: debug\n",
         )
         .unwrap_err();
-        assert_eq!(
-            err,
-            DocumentError::UnknownFields(vec![
-                "spec.operater".into(),
-                "spec.operator.logLevl".into()
-            ])
-        );
+        assert_eq!(err, DocumentError::UnknownFields(vec!["spec.operater".into(), "spec.operator.logLevl".into()]));
     }
 
     #[test]
@@ -166,31 +137,23 @@ mod tests {
             "apiVersion: keda.sh/v1alpha1\nkind: KedaController\nspec:\n  operator:\n    tolerations:\n      - {key: a, efect: NoSchedule}\n",
         )
         .unwrap_err();
-        assert_eq!(
-            err,
-            DocumentError::UnknownFields(vec!["spec.operator.tolerations[0].efect".into()])
-        );
+        assert_eq!(err, DocumentError::UnknownFields(vec!["spec.operator.tolerations[0].efect".into()]));
     }
 
     #[test]
     fn other_kinds_and_several_documents_are_refused() {
-        assert!(matches!(
-            from_yaml("apiVersion: v1\nkind: ConfigMap\n"),
-            Err(DocumentError::WrongKind { .. })
-        ));
+        assert!(matches!(from_yaml("apiVersion: v1\nkind: ConfigMap\n"), Err(DocumentError::WrongKind { .. })));
         let two = "apiVersion: keda.sh/v1alpha1\nkind: KedaController\n---\napiVersion: keda.sh/v1alpha1\nkind: KedaController\n";
         assert_eq!(from_yaml(two), Err(DocumentError::Several(2)));
         assert_eq!(from_yaml(""), Err(DocumentError::Empty));
-        assert!(matches!(
-            from_yaml("spec: ["),
-            Err(DocumentError::Syntax(_))
-        ));
+        assert!(matches!(from_yaml("spec: ["), Err(DocumentError::Syntax(_))));
     }
 
     #[test]
     fn wrong_types_are_syntax_errors_not_panics() {
-        let err = from_yaml("apiVersion: keda.sh/v1alpha1\nkind: KedaController\nspec:\n  operator:\n    replicas: many\n")
-            .unwrap_err();
+        let err =
+            from_yaml("apiVersion: keda.sh/v1alpha1\nkind: KedaController\nspec:\n  operator:\n    replicas: many\n")
+                .unwrap_err();
         assert!(matches!(err, DocumentError::Syntax(_)), "{err}");
     }
 }

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, EnvVar, LocalObjectReference, ResourceRequirements, Toleration,
-    TopologySpreadConstraint, Volume, VolumeMount,
+    Affinity, EnvVar, LocalObjectReference, ResourceRequirements, Toleration, TopologySpreadConstraint, Volume,
+    VolumeMount,
 };
 use std::borrow::Cow;
 
@@ -145,6 +145,40 @@ pub struct KedaControllerSpec {
     /// Addition: the NetworkPolicies isolating the KEDA pods.
     #[serde(default, skip_serializing_if = "is_default")]
     pub network_policy: NetworkPolicySpec,
+
+    /// Addition: scraping, alerts and the console dashboard (when the cluster has the monitoring API).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub monitoring: MonitoringSpec,
+}
+
+/// Addition: how KEDA is monitored.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitoringSpec {
+    /// Render ServiceMonitors, the PrometheusRule with KEDA's alerts and (on OpenShift) the console
+    /// dashboard and the monitoring RBAC (default true; needs the monitoring.coreos.com API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+
+    /// Scrape interval of the ServiceMonitors, such as `30s` or `1m` (default 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = rules::PROMETHEUS_DURATION))]
+    pub interval: Option<String>,
+}
+
+/// Default scrape interval.
+pub const DEFAULT_SCRAPE_INTERVAL: &str = "30s";
+
+impl MonitoringSpec {
+    /// Whether monitoring objects are rendered (when the platform can take them).
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.unwrap_or(true)
+    }
+
+    /// The scrape interval, defaulted.
+    pub fn interval(&self) -> &str {
+        self.interval.as_deref().unwrap_or(DEFAULT_SCRAPE_INTERVAL)
+    }
 }
 
 /// Settings every component's Deployment accepts.
@@ -442,11 +476,7 @@ impl NetworkPolicySpec {
 }
 
 fn or_default(values: &[i32], default: &[i32]) -> Vec<i32> {
-    if values.is_empty() {
-        default.to_vec()
-    } else {
-        values.to_vec()
-    }
+    if values.is_empty() { default.to_vec() } else { values.to_vec() }
 }
 
 /// What the operator observed and did.
@@ -529,11 +559,7 @@ pub enum Component {
 
 impl Component {
     /// All components in installation order.
-    pub const ALL: [Component; 3] = [
-        Component::Operator,
-        Component::MetricsServer,
-        Component::AdmissionWebhooks,
-    ];
+    pub const ALL: [Component; 3] = [Component::Operator, Component::MetricsServer, Component::AdmissionWebhooks];
 
     /// The field name of the component in the spec (and its name in status).
     pub fn field(self) -> &'static str {
@@ -557,11 +583,7 @@ impl KedaControllerSpec {
 
     /// The namespaces to watch, blanks removed; empty means all namespaces.
     pub fn watched_namespaces(&self) -> Vec<&str> {
-        self.watch_namespace
-            .split(',')
-            .map(str::trim)
-            .filter(|ns| !ns.is_empty())
-            .collect()
+        self.watch_namespace.split(',').map(str::trim).filter(|ns| !ns.is_empty()).collect()
     }
 }
 

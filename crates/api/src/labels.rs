@@ -34,13 +34,7 @@ pub const SELECTOR_KEY: &str = "app";
 
 /// Pod labels a user may not set: the selector key and the ownership labels.
 pub fn pod_reserved_keys() -> [&'static str; 5] {
-    [
-        SELECTOR_KEY,
-        MANAGED_BY,
-        PART_OF,
-        OWNER_NAMESPACE,
-        OWNER_NAME,
-    ]
+    [SELECTOR_KEY, MANAGED_BY, PART_OF, OWNER_NAMESPACE, OWNER_NAME]
 }
 
 /// The label selector (`key=value,...`) matching every object a KedaController owns.

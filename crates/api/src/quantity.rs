@@ -31,9 +31,7 @@ pub fn parse(input: &str) -> Result<Nanos, QuantityError> {
         Some(b'+') => (false, &input[1..]),
         _ => (false, input),
     };
-    let number_end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(rest.len());
+    let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
     let (number, suffix) = rest.split_at(number_end);
     let (digits, decimals) = split_number(number).ok_or_else(err)?;
     let (decimal_exponent, binary_exponent) = suffix_exponents(suffix).ok_or_else(err)?;
@@ -42,12 +40,9 @@ pub fn parse(input: &str) -> Result<Nanos, QuantityError> {
     let mantissa: String = format!("{digits}{decimals}");
     let mut value: i128 = 0;
     for b in mantissa.bytes() {
-        value = value
-            .saturating_mul(10)
-            .saturating_add(i128::from(b - b'0'));
+        value = value.saturating_mul(10).saturating_add(i128::from(b - b'0'));
     }
-    let scale =
-        i64::from(decimal_exponent) + 9 - i64::try_from(decimals.len()).map_err(|_| err())?;
+    let scale = i64::from(decimal_exponent) + 9 - i64::try_from(decimals.len()).map_err(|_| err())?;
     value = value.saturating_mul(1i128 << binary_exponent);
     value = if scale >= 0 {
         let mut v = value;
@@ -143,9 +138,7 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_quantity() {
-        for bad in [
-            "", "m", "1.2.3", "abc", "1Q", "1 Gi", "1e", "1e+", "1ki", "--1", "1e3.5", ".",
-        ] {
+        for bad in ["", "m", "1.2.3", "abc", "1Q", "1 Gi", "1e", "1e+", "1ki", "--1", "1e3.5", "."] {
             assert!(parse(bad).is_err(), "{bad:?} parsed");
         }
     }

@@ -13,11 +13,7 @@ const QUANTITY_DESCRIPTION_PREFIX: &str = "Quantity is a fixed-point representat
 /// CEL rule refusing any of `keys` in a map; one `in` test per key keeps the rule's estimated cost constant
 /// (a quantifier over the map would be priced by the largest map a request could hold).
 pub fn forbidden_keys_rule(keys: &[&str], message: &str) -> serde_json::Value {
-    let rule = keys
-        .iter()
-        .map(|k| format!("!('{k}' in self)"))
-        .collect::<Vec<_>>()
-        .join(" && ");
+    let rule = keys.iter().map(|k| format!("!('{k}' in self)")).collect::<Vec<_>>().join(" && ");
     serde_json::json!([{"rule": rule, "message": message}])
 }
 
@@ -66,9 +62,7 @@ fn strip_descriptions(value: &mut Value) {
 }
 
 fn is_quantity(map: &Map<String, Value>) -> bool {
-    map.get("description")
-        .and_then(Value::as_str)
-        .is_some_and(|d| d.starts_with(QUANTITY_DESCRIPTION_PREFIX))
+    map.get("description").and_then(Value::as_str).is_some_and(|d| d.starts_with(QUANTITY_DESCRIPTION_PREFIX))
 }
 
 /// Fields only an ObjectMeta schema has together.
@@ -82,8 +76,7 @@ fn is_object_meta(map: &Map<String, Value>) -> bool {
 
 /// The metadata a template may carry (controller-gen's embedded ObjectMeta).
 pub fn embedded_object_meta() -> Map<String, Value> {
-    let string_map =
-        serde_json::json!({"type": "object", "additionalProperties": {"type": "string"}});
+    let string_map = serde_json::json!({"type": "object", "additionalProperties": {"type": "string"}});
     let shape = serde_json::json!({
         "type": "object",
         "properties": {
@@ -149,9 +142,6 @@ mod tests {
         embedded_k8s(&mut schema);
         let meta = &schema.as_value()["properties"]["metadata"]["properties"];
         let keys: Vec<&String> = meta.as_object().unwrap().keys().collect();
-        assert_eq!(
-            keys,
-            ["annotations", "finalizers", "labels", "name", "namespace"]
-        );
+        assert_eq!(keys, ["annotations", "finalizers", "labels", "name", "namespace"]);
     }
 }

@@ -9,8 +9,8 @@ use k8s_openapi::api::core::v1::ResourceRequirements;
 use regex::Regex;
 
 use crate::kedacontroller::{
-    AdmissionWebhooksSpec, AuditConfig, Component, KedaController, KedaControllerSpec,
-    MetricsServerSpec, NetworkPolicySpec, OperatorSpec, ServiceAccountSpec, WorkloadSpec,
+    AdmissionWebhooksSpec, AuditConfig, Component, KedaController, KedaControllerSpec, MetricsServerSpec,
+    NetworkPolicySpec, OperatorSpec, ServiceAccountSpec, WorkloadSpec,
 };
 use crate::{labels, quantity, rules};
 
@@ -53,29 +53,15 @@ impl ValidationErrors {
 }
 
 /// Names of volumes the operator adds to the pods (besides `cabundle<i>`); user volumes may not reuse them.
-pub const RESERVED_VOLUME_NAMES: [&str; 5] = [
-    "certificates",
-    "temp-vol",
-    "temp-kerberos-vol",
-    "audit-policy",
-    "audit-log",
-];
+pub const RESERVED_VOLUME_NAMES: [&str; 5] =
+    ["certificates", "temp-vol", "temp-kerberos-vol", "audit-policy", "audit-log"];
 
 /// Mount paths the operator uses; user volume mounts may not reuse them or mount below them.
-pub const RESERVED_MOUNT_PATHS: [&str; 5] = [
-    "/certs",
-    "/tmp",
-    "/var/audit-policy",
-    "/var/audit-log",
-    "/custom",
-];
+pub const RESERVED_MOUNT_PATHS: [&str; 5] = ["/certs", "/tmp", "/var/audit-policy", "/var/audit-log", "/custom"];
 
 /// Environment variables the operator sets from other fields.
 pub const RESERVED_ENV: [(&str, &str); 2] = [
-    (
-        "POD_NAMESPACE",
-        "it is always the KedaController's namespace",
-    ),
+    ("POD_NAMESPACE", "it is always the KedaController's namespace"),
     ("WATCH_NAMESPACE", "set spec.watchNamespace instead"),
 ];
 
@@ -90,11 +76,7 @@ pub fn validate(kc: &KedaController) -> Result<(), ValidationErrors> {
         v.error("metadata.name", rules::SINGLETON_MESSAGE);
     }
     v.spec(&kc.spec);
-    if v.errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ValidationErrors(v.errors))
-    }
+    if v.errors.is_empty() { Ok(()) } else { Err(ValidationErrors(v.errors)) }
 }
 
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(Patterns::compile);
@@ -109,6 +91,7 @@ struct Patterns {
     dns1123_subdomain: Regex,
     image: Regex,
     env_name: Regex,
+    prometheus_duration: Regex,
     label_name: Regex,
     label_value: Regex,
 }
@@ -124,6 +107,7 @@ impl Patterns {
             dns1123_subdomain: compile(rules::DNS1123_SUBDOMAIN),
             image: compile(rules::IMAGE_REFERENCE),
             env_name: compile(rules::ENV_VAR_NAME),
+            prometheus_duration: compile(rules::PROMETHEUS_DURATION),
             label_name: compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"),
             label_value: compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"),
         }
@@ -144,10 +128,7 @@ struct Validator {
 
 impl Validator {
     fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(FieldError {
-            path: path.into(),
-            message: message.into(),
-        });
+        self.errors.push(FieldError { path: path.into(), message: message.into() });
     }
 
     fn spec(&mut self, spec: &KedaControllerSpec) {
@@ -160,6 +141,14 @@ impl Validator {
             self.dns_subdomain(&format!("spec.imagePullSecrets[{i}].name"), &secret.name);
         }
         self.network_policy(&spec.network_policy);
+        if let Some(interval) = spec.monitoring.interval.as_deref()
+            && !PATTERNS.prometheus_duration.is_match(interval)
+        {
+            self.error(
+                "spec.monitoring.interval",
+                format!("{interval:?} is not a scrape interval (a whole number followed by ms, s, m or h)"),
+            );
+        }
     }
 
     fn watch_namespace(&mut self, value: &str) {
@@ -167,17 +156,16 @@ impl Validator {
         if !PATTERNS.watch_namespace.is_match(value) {
             self.error(
                 path,
-                format!("{value:?} is not a comma-separated list of namespace names (lower case letters, digits and '-')"),
+                format!(
+                    "{value:?} is not a comma-separated list of namespace names (lower case letters, digits and '-')"
+                ),
             );
             return;
         }
         let mut seen = BTreeSet::new();
         for ns in value.split(',').map(str::trim).filter(|ns| !ns.is_empty()) {
             if ns.len() > rules::DNS1123_LABEL_MAX {
-                self.error(
-                    path,
-                    format!("namespace name {ns:?} is longer than 63 characters"),
-                );
+                self.error(path, format!("namespace name {ns:?} is longer than 63 characters"));
             }
             if !seen.insert(ns) {
                 self.error(path, format!("namespace {ns:?} is listed twice"));
@@ -201,10 +189,7 @@ impl Validator {
                 self.error(path, format!("ConfigMap {name:?} is listed twice"));
             }
         }
-        self.string_bool(
-            &format!("{base}.networkEgressAllowAll"),
-            spec.network_egress_allow_all.as_deref(),
-        );
+        self.string_bool(&format!("{base}.networkEgressAllowAll"), spec.network_egress_allow_all.as_deref());
         self.workload(Component::Operator, &spec.workload);
     }
 
@@ -213,16 +198,10 @@ impl Validator {
         if let Some(level) = spec.log_level.as_deref()
             && !PATTERNS.klog_level.is_match(level)
         {
-            self.error(
-                format!("{base}.logLevel"),
-                format!("{level:?} is not a klog verbosity: use \"0\" to \"10\""),
-            );
+            self.error(format!("{base}.logLevel"), format!("{level:?} is not a klog verbosity: use \"0\" to \"10\""));
         }
         self.audit(&spec.audit_config);
-        self.string_bool(
-            &format!("{base}.networkEgressAllowAll"),
-            spec.network_egress_allow_all.as_deref(),
-        );
+        self.string_bool(&format!("{base}.networkEgressAllowAll"), spec.network_egress_allow_all.as_deref());
         self.workload(Component::MetricsServer, &spec.workload);
     }
 
@@ -237,39 +216,24 @@ impl Validator {
         self.workload(Component::AdmissionWebhooks, &spec.workload);
     }
 
-    fn zap_logging(
-        &mut self,
-        base: &str,
-        level: Option<&str>,
-        encoder: Option<&str>,
-        time_encoding: Option<&str>,
-    ) {
+    fn zap_logging(&mut self, base: &str, level: Option<&str>, encoder: Option<&str>, time_encoding: Option<&str>) {
         if let Some(level) = level
             && !PATTERNS.zap_log_level.is_match(level)
         {
             self.error(
                 format!("{base}.logLevel"),
-                format!(
-                    "{level:?} is not a log level: use debug, info, error or a positive integer"
-                ),
+                format!("{level:?} is not a log level: use debug, info, error or a positive integer"),
             );
         }
         self.one_of(&format!("{base}.logEncoder"), encoder, &rules::LOG_ENCODERS);
-        self.one_of(
-            &format!("{base}.logTimeEncoding"),
-            time_encoding,
-            &rules::LOG_TIME_ENCODINGS,
-        );
+        self.one_of(&format!("{base}.logTimeEncoding"), time_encoding, &rules::LOG_TIME_ENCODINGS);
     }
 
     fn one_of(&mut self, path: &str, value: Option<&str>, allowed: &[&str]) {
         if let Some(value) = value
             && !allowed.contains(&value)
         {
-            self.error(
-                path,
-                format!("{value:?} is not one of {}", allowed.join(", ")),
-            );
+            self.error(path, format!("{value:?} is not one of {}", allowed.join(", ")));
         }
     }
 
@@ -279,35 +243,19 @@ impl Validator {
 
     fn audit(&mut self, audit: &AuditConfig) {
         let base = "spec.metricsServer.auditConfig";
-        self.one_of(
-            &format!("{base}.logFormat"),
-            audit.log_format.as_deref(),
-            &rules::AUDIT_LOG_FORMATS,
-        );
+        self.one_of(&format!("{base}.logFormat"), audit.log_format.as_deref(), &rules::AUDIT_LOG_FORMATS);
         if let Some(claim) = audit.log_output_volume_claim.as_deref() {
             self.dns_subdomain(&format!("{base}.logOutputVolumeClaim"), claim);
         }
         for (i, rule) in audit.policy.rules.iter().enumerate() {
             let path = format!("{base}.policy.rules[{i}]");
-            self.one_of(
-                &format!("{path}.level"),
-                Some(&rule.level),
-                &rules::AUDIT_LEVELS,
-            );
+            self.one_of(&format!("{path}.level"), Some(&rule.level), &rules::AUDIT_LEVELS);
             for (j, stage) in rule.omit_stages.iter().enumerate() {
-                self.one_of(
-                    &format!("{path}.omitStages[{j}]"),
-                    Some(stage),
-                    &rules::AUDIT_STAGES,
-                );
+                self.one_of(&format!("{path}.omitStages[{j}]"), Some(stage), &rules::AUDIT_STAGES);
             }
         }
         for (i, stage) in audit.policy.omit_stages.iter().enumerate() {
-            self.one_of(
-                &format!("{base}.policy.omitStages[{i}]"),
-                Some(stage),
-                &rules::AUDIT_STAGES,
-            );
+            self.one_of(&format!("{base}.policy.omitStages[{i}]"), Some(stage), &rules::AUDIT_STAGES);
         }
         let lifetime = [
             ("maxAge", &audit.lifetime.max_age),
@@ -325,29 +273,15 @@ impl Validator {
             }
         }
         if audit.lifetime.is_set() && audit.log_output_volume_claim.is_none() {
-            self.error(
-                format!("{base}.lifetime"),
-                crate::kedacontroller::LIFETIME_NEEDS_CLAIM_MESSAGE,
-            );
+            self.error(format!("{base}.lifetime"), crate::kedacontroller::LIFETIME_NEEDS_CLAIM_MESSAGE);
         }
     }
 
     fn workload(&mut self, component: Component, w: &WorkloadSpec) {
         let base = format!("spec.{}", component.field());
-        self.labels(
-            &format!("{base}.deploymentLabels"),
-            &w.deployment_labels,
-            &labels::OWNERSHIP,
-        );
-        self.labels(
-            &format!("{base}.podLabels"),
-            &w.pod_labels,
-            &labels::pod_reserved_keys(),
-        );
-        self.annotations(
-            &format!("{base}.deploymentAnnotations"),
-            &w.deployment_annotations,
-        );
+        self.labels(&format!("{base}.deploymentLabels"), &w.deployment_labels, &labels::OWNERSHIP);
+        self.labels(&format!("{base}.podLabels"), &w.pod_labels, &labels::pod_reserved_keys());
+        self.annotations(&format!("{base}.deploymentAnnotations"), &w.deployment_annotations);
         self.annotations(&format!("{base}.podAnnotations"), &w.pod_annotations);
         self.labels(&format!("{base}.nodeSelector"), &w.node_selector, &[]);
         if !w.priority_class_name.is_empty() {
@@ -365,44 +299,33 @@ impl Validator {
         if let Some(replicas) = w.replicas
             && replicas < 1
         {
-            self.error(
-                format!("{base}.replicas"),
-                format!("{replicas} is below the minimum of 1"),
-            );
+            self.error(format!("{base}.replicas"), format!("{replicas} is below the minimum of 1"));
         }
         self.env(&base, w);
         if let Some(image) = w.image.as_deref()
             && !PATTERNS.image.is_match(image)
         {
-            self.error(
-                format!("{base}.image"),
-                format!("{image:?} is not an image reference"),
-            );
+            self.error(format!("{base}.image"), format!("{image:?} is not an image reference"));
         }
     }
 
     fn resources(&mut self, path: &str, resources: &ResourceRequirements) {
-        let mut parsed = |kind: &str,
-                          map: &Option<
-            BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
-        >| {
-            let mut out = BTreeMap::new();
-            for (name, q) in map.iter().flatten() {
-                match quantity::parse(&q.0) {
-                    Ok(n) => {
-                        if n.0 < 0 {
-                            self.error(
-                                format!("{path}.{kind}.{name}"),
-                                format!("{:?} is negative", q.0),
-                            );
+        let mut parsed =
+            |kind: &str, map: &Option<BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
+                let mut out = BTreeMap::new();
+                for (name, q) in map.iter().flatten() {
+                    match quantity::parse(&q.0) {
+                        Ok(n) => {
+                            if n.0 < 0 {
+                                self.error(format!("{path}.{kind}.{name}"), format!("{:?} is negative", q.0));
+                            }
+                            out.insert(name.clone(), n);
                         }
-                        out.insert(name.clone(), n);
+                        Err(e) => self.error(format!("{path}.{kind}.{name}"), e.to_string()),
                     }
-                    Err(e) => self.error(format!("{path}.{kind}.{name}"), e.to_string()),
                 }
-            }
-            out
-        };
+                out
+            };
         let requests = parsed("requests", &resources.requests);
         let limits = parsed("limits", &resources.limits);
         for (name, request) in &requests {
@@ -423,13 +346,7 @@ impl Validator {
             let path = format!("{base}.volumes[{i}].name");
             self.dns_label(&path, &volume.name);
             if is_reserved_volume(&volume.name) {
-                self.error(
-                    &path,
-                    format!(
-                        "{:?} is a volume the operator adds; choose another name",
-                        volume.name
-                    ),
-                );
+                self.error(&path, format!("{:?} is a volume the operator adds; choose another name", volume.name));
             }
             if !names.insert(volume.name.as_str()) {
                 self.error(&path, format!("volume {:?} is declared twice", volume.name));
@@ -441,35 +358,20 @@ impl Validator {
             if !names.contains(mount.name.as_str()) {
                 self.error(
                     format!("{path}.name"),
-                    format!(
-                        "{:?} is not one of the volumes of this component ({base}.volumes)",
-                        mount.name
-                    ),
+                    format!("{:?} is not one of the volumes of this component ({base}.volumes)", mount.name),
                 );
             }
             if !mount.mount_path.starts_with('/') {
-                self.error(
-                    format!("{path}.mountPath"),
-                    format!("{:?} is not an absolute path", mount.mount_path),
-                );
+                self.error(format!("{path}.mountPath"), format!("{:?} is not an absolute path", mount.mount_path));
             }
-            if let Some(reserved) = RESERVED_MOUNT_PATHS
-                .iter()
-                .find(|r| overlaps(&mount.mount_path, r))
-            {
+            if let Some(reserved) = RESERVED_MOUNT_PATHS.iter().find(|r| overlaps(&mount.mount_path, r)) {
                 self.error(
                     format!("{path}.mountPath"),
-                    format!(
-                        "{:?} collides with {reserved}, which the operator mounts",
-                        mount.mount_path
-                    ),
+                    format!("{:?} collides with {reserved}, which the operator mounts", mount.mount_path),
                 );
             }
             if !paths.insert(mount.mount_path.trim_end_matches('/')) {
-                self.error(
-                    format!("{path}.mountPath"),
-                    format!("{:?} is mounted twice", mount.mount_path),
-                );
+                self.error(format!("{path}.mountPath"), format!("{:?} is mounted twice", mount.mount_path));
             }
         }
     }
@@ -479,16 +381,10 @@ impl Validator {
         for (i, var) in w.env.iter().enumerate() {
             let path = format!("{base}.env[{i}].name");
             if !PATTERNS.env_name.is_match(&var.name) {
-                self.error(
-                    &path,
-                    format!("{:?} is not a valid environment variable name", var.name),
-                );
+                self.error(&path, format!("{:?} is not a valid environment variable name", var.name));
             }
             if let Some((_, why)) = RESERVED_ENV.iter().find(|(name, _)| *name == var.name) {
-                self.error(
-                    &path,
-                    format!("{} is managed by the operator: {why}", var.name),
-                );
+                self.error(&path, format!("{} is managed by the operator: {why}", var.name));
             }
             if !seen.insert(var.name.as_str()) {
                 self.error(&path, format!("{} is set twice", var.name));
@@ -502,16 +398,10 @@ impl Validator {
     }
 
     fn network_policy(&mut self, np: &NetworkPolicySpec) {
-        for (field, ports) in [
-            ("apiServerPorts", &np.api_server_ports),
-            ("dnsPorts", &np.dns_ports),
-        ] {
+        for (field, ports) in [("apiServerPorts", &np.api_server_ports), ("dnsPorts", &np.dns_ports)] {
             for (i, port) in ports.iter().enumerate() {
                 if !(1..=65535).contains(port) {
-                    self.error(
-                        format!("spec.networkPolicy.{field}[{i}]"),
-                        format!("{port} is not a port (1-65535)"),
-                    );
+                    self.error(format!("spec.networkPolicy.{field}[{i}]"), format!("{port} is not a port (1-65535)"));
                 }
             }
         }
@@ -530,10 +420,7 @@ impl Validator {
                 );
             }
             if reserved.contains(&key.as_str()) {
-                self.error(
-                    &entry,
-                    format!("{key} is set by the operator and cannot be changed"),
-                );
+                self.error(&entry, format!("{key} is set by the operator and cannot be changed"));
             }
         }
     }
@@ -548,40 +435,26 @@ impl Validator {
 
     fn dns_subdomain(&mut self, path: &str, name: &str) {
         if name.len() > rules::DNS1123_SUBDOMAIN_MAX || !PATTERNS.dns1123_subdomain.is_match(name) {
-            self.error(
-                path,
-                format!(
-                    "{name:?} is not a valid object name (lower case letters, digits, '-' and '.')"
-                ),
-            );
+            self.error(path, format!("{name:?} is not a valid object name (lower case letters, digits, '-' and '.')"));
         }
     }
 
     fn dns_label(&mut self, path: &str, name: &str) {
         if name.len() > rules::DNS1123_LABEL_MAX || !PATTERNS.dns1123_label.is_match(name) {
-            self.error(
-                path,
-                format!(
-                    "{name:?} is not a valid name (at most 63 lower case letters, digits and '-')"
-                ),
-            );
+            self.error(path, format!("{name:?} is not a valid name (at most 63 lower case letters, digits and '-')"));
         }
     }
 }
 
 fn is_reserved_volume(name: &str) -> bool {
     RESERVED_VOLUME_NAMES.contains(&name)
-        || name
-            .strip_prefix("cabundle")
-            .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()))
+        || name.strip_prefix("cabundle").is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Whether mounting at `path` would hide or be hidden by a mount at `reserved`.
 fn overlaps(path: &str, reserved: &str) -> bool {
     let path = path.trim_end_matches('/');
-    path == reserved
-        || path.starts_with(&format!("{reserved}/"))
-        || reserved.starts_with(&format!("{path}/"))
+    path == reserved || path.starts_with(&format!("{reserved}/")) || reserved.starts_with(&format!("{path}/"))
 }
 
 /// Why `key` is not a qualified name (`[prefix/]name`), if it is not.
@@ -591,8 +464,7 @@ fn qualified_name_problem(key: &str) -> Option<&'static str> {
         None => (None, key),
     };
     if let Some(prefix) = prefix
-        && (prefix.len() > rules::DNS1123_SUBDOMAIN_MAX
-            || !PATTERNS.dns1123_subdomain.is_match(prefix))
+        && (prefix.len() > rules::DNS1123_SUBDOMAIN_MAX || !PATTERNS.dns1123_subdomain.is_match(prefix))
     {
         return Some("has a prefix that is not a DNS subdomain");
     }

@@ -31,66 +31,24 @@ struct Case {
 }
 
 const fn case(name: &'static str, spec: &'static str, path: &'static str, crd: Crd) -> Case {
-    Case {
-        name,
-        metadata_name: "keda",
-        spec,
-        path,
-        crd,
-    }
+    Case { name, metadata_name: "keda", spec, path, crd }
 }
 
 fn cases() -> Vec<Case> {
     vec![
-        Case {
-            name: "not named keda",
-            metadata_name: "keda-2",
-            spec: "",
-            path: "metadata.name",
-            crd: Crd::Cel,
-        },
-        case(
-            "watch namespace with spaces inside a name",
-            "watchNamespace: team a",
-            "spec.watchNamespace",
-            Crd::Schema,
-        ),
-        case(
-            "watch namespace upper case",
-            "watchNamespace: TeamA",
-            "spec.watchNamespace",
-            Crd::Schema,
-        ),
+        Case { name: "not named keda", metadata_name: "keda-2", spec: "", path: "metadata.name", crd: Crd::Cel },
+        case("watch namespace with spaces inside a name", "watchNamespace: team a", "spec.watchNamespace", Crd::Schema),
+        case("watch namespace upper case", "watchNamespace: TeamA", "spec.watchNamespace", Crd::Schema),
         case(
             "watch namespace longer than 63",
             "watchNamespace: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
             "spec.watchNamespace",
             Crd::No,
         ),
-        case(
-            "watch namespace listed twice",
-            "watchNamespace: \"a,b,a\"",
-            "spec.watchNamespace",
-            Crd::No,
-        ),
-        case(
-            "operator log level word",
-            "operator: {logLevel: verbose}",
-            "spec.operator.logLevel",
-            Crd::Schema,
-        ),
-        case(
-            "operator log level zero",
-            "operator: {logLevel: \"0\"}",
-            "spec.operator.logLevel",
-            Crd::Schema,
-        ),
-        case(
-            "operator log encoder",
-            "operator: {logEncoder: text}",
-            "spec.operator.logEncoder",
-            Crd::Schema,
-        ),
+        case("watch namespace listed twice", "watchNamespace: \"a,b,a\"", "spec.watchNamespace", Crd::No),
+        case("operator log level word", "operator: {logLevel: verbose}", "spec.operator.logLevel", Crd::Schema),
+        case("operator log level zero", "operator: {logLevel: \"0\"}", "spec.operator.logLevel", Crd::Schema),
+        case("operator log encoder", "operator: {logEncoder: text}", "spec.operator.logEncoder", Crd::Schema),
         case(
             "operator time encoding",
             "operator: {logTimeEncoding: unix}",
@@ -169,54 +127,24 @@ fn cases() -> Vec<Case> {
             "spec.metricsServer.auditConfig.logOutputVolumeClaim",
             Crd::Schema,
         ),
-        case(
-            "zero replicas",
-            "operator: {replicas: 0}",
-            "spec.operator.replicas",
-            Crd::Schema,
-        ),
-        case(
-            "negative replicas",
-            "admissionWebhooks: {replicas: -1}",
-            "spec.admissionWebhooks.replicas",
-            Crd::Schema,
-        ),
-        case(
-            "CA ConfigMap name",
-            "operator: {caConfigMaps: [My_CA]}",
-            "spec.operator.caConfigMaps[0]",
-            Crd::Schema,
-        ),
+        case("zero replicas", "operator: {replicas: 0}", "spec.operator.replicas", Crd::Schema),
+        case("negative replicas", "admissionWebhooks: {replicas: -1}", "spec.admissionWebhooks.replicas", Crd::Schema),
+        case("CA ConfigMap name", "operator: {caConfigMaps: [My_CA]}", "spec.operator.caConfigMaps[0]", Crd::Schema),
         case(
             "CA ConfigMap twice",
             "operator: {caConfigMaps: [ca, ca]}",
             "spec.operator.caConfigMaps[1]",
             Crd::ListSet("spec.operator.caConfigMaps"),
         ),
-        case(
-            "image with a space",
-            "operator: {image: \"keda operator\"}",
-            "spec.operator.image",
-            Crd::Schema,
-        ),
-        case(
-            "empty argument",
-            "metricsServer: {args: [\"\"]}",
-            "spec.metricsServer.args[0]",
-            Crd::Schema,
-        ),
+        case("image with a space", "operator: {image: \"keda operator\"}", "spec.operator.image", Crd::Schema),
+        case("empty argument", "metricsServer: {args: [\"\"]}", "spec.metricsServer.args[0]", Crd::Schema),
         case(
             "priority class name",
             "operator: {priorityClassName: High_Priority}",
             "spec.operator.priorityClassName",
             Crd::Schema,
         ),
-        case(
-            "pod label app",
-            "operator: {podLabels: {app: mine}}",
-            "spec.operator.podLabels[app]",
-            Crd::Cel,
-        ),
+        case("pod label app", "operator: {podLabels: {app: mine}}", "spec.operator.podLabels[app]", Crd::Cel),
         case(
             "deployment label managed-by",
             "metricsServer: {deploymentLabels: {app.kubernetes.io/managed-by: helm}}",
@@ -295,12 +223,9 @@ fn cases() -> Vec<Case> {
             "spec.networkPolicy.apiServerPorts[0]",
             Crd::Schema,
         ),
-        case(
-            "pull secret name",
-            "imagePullSecrets: [{name: Pull_Secret}]",
-            "spec.imagePullSecrets[0].name",
-            Crd::No,
-        ),
+        case("scrape interval unit", "monitoring: {interval: 30sec}", "spec.monitoring.interval", Crd::Schema),
+        case("scrape interval zero", "monitoring: {interval: 0s}", "spec.monitoring.interval", Crd::Schema),
+        case("pull secret name", "imagePullSecrets: [{name: Pull_Secret}]", "spec.imagePullSecrets[0].name", Crd::No),
     ]
 }
 
@@ -313,33 +238,19 @@ fn document(metadata_name: &str, spec: &str) -> Value {
 
 fn crd_schema() -> Value {
     let crd = crd::kedacontroller().unwrap();
-    serde_json::to_value(
-        crd.spec.versions[0]
-            .schema
-            .as_ref()
-            .unwrap()
-            .open_api_v3_schema
-            .as_ref()
-            .unwrap(),
-    )
-    .unwrap()
+    serde_json::to_value(crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap()).unwrap()
 }
 
 fn schema_accepts(schema: &Value, document: &Value) -> bool {
-    jsonschema::validator_for(schema)
-        .unwrap()
-        .is_valid(document)
+    jsonschema::validator_for(schema).unwrap().is_valid(document)
 }
 
 fn cel_accepts(schema: &Value, document: &Value) -> bool {
-    kube_cel::Validator::new()
-        .validate(schema, document, None)
-        .is_ok()
+    kube_cel::Validator::new().validate(schema, document, None).is_ok()
 }
 
 fn schema_at<'a>(schema: &'a Value, path: &str) -> &'a Value {
-    path.split('.')
-        .fold(schema, |node, field| &node["properties"][field])
+    path.split('.').fold(schema, |node, field| &node["properties"][field])
 }
 
 #[test]
@@ -351,8 +262,7 @@ fn the_table_is_large_enough() {
 fn validate_refuses_every_invalid_case_with_its_field_path() {
     for case in cases() {
         let doc = document(case.metadata_name, case.spec);
-        let kc: KedaController =
-            serde_json::from_value(doc).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let kc: KedaController = serde_json::from_value(doc).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let errors = cma_api::validate(&kc).expect_err(case.name);
         assert!(
             errors.paths().contains(&case.path),
@@ -370,36 +280,15 @@ fn the_crd_refuses_what_it_can_express() {
         let doc = document(case.metadata_name, case.spec);
         match case.crd {
             Crd::Schema => {
-                assert!(
-                    !schema_accepts(&schema, &doc),
-                    "{}: the OpenAPI schema accepts it",
-                    case.name
-                );
-                assert!(
-                    cel_accepts(&schema, &doc),
-                    "{}: a CEL rule refuses it too (mark it Cel)",
-                    case.name
-                );
+                assert!(!schema_accepts(&schema, &doc), "{}: the OpenAPI schema accepts it", case.name);
+                assert!(cel_accepts(&schema, &doc), "{}: a CEL rule refuses it too (mark it Cel)", case.name);
             }
             Crd::Cel => {
-                assert!(
-                    schema_accepts(&schema, &doc),
-                    "{}: the OpenAPI schema refuses it (mark it Schema)",
-                    case.name
-                );
-                assert!(
-                    !cel_accepts(&schema, &doc),
-                    "{}: no CEL rule refuses it",
-                    case.name
-                );
+                assert!(schema_accepts(&schema, &doc), "{}: the OpenAPI schema refuses it (mark it Schema)", case.name);
+                assert!(!cel_accepts(&schema, &doc), "{}: no CEL rule refuses it", case.name);
             }
             Crd::ListSet(path) => {
-                assert_eq!(
-                    schema_at(&schema, path)["x-kubernetes-list-type"],
-                    "set",
-                    "{}",
-                    case.name
-                );
+                assert_eq!(schema_at(&schema, path)["x-kubernetes-list-type"], "set", "{}", case.name);
             }
             Crd::No => {
                 assert!(
@@ -423,14 +312,9 @@ fn valid_controllers_pass_validate_schema_and_cel() {
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         let doc: Value = serde_yaml::from_str(&text).unwrap();
-        let kc = cma_api::document::from_yaml(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let kc = cma_api::document::from_yaml(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         cma_api::validate(&kc).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        assert!(
-            schema_accepts(&schema, &doc),
-            "{}: schema refuses it",
-            file.display()
-        );
+        assert!(schema_accepts(&schema, &doc), "{}: schema refuses it", file.display());
         kube_cel::Validator::new()
             .validate(&schema, &doc, None)
             .unwrap_or_else(|e| panic!("{}: CEL refuses it: {e:?}", file.display()));
@@ -439,19 +323,11 @@ fn valid_controllers_pass_validate_schema_and_cel() {
 
 #[test]
 fn every_violation_is_reported_at_once() {
-    let doc = document(
-        "other",
-        "operator: {logLevel: x, replicas: 0}, metricsServer: {logLevel: \"99\"}",
-    );
+    let doc = document("other", "operator: {logLevel: x, replicas: 0}, metricsServer: {logLevel: \"99\"}");
     let kc: KedaController = serde_json::from_value(doc).unwrap();
     let errors = cma_api::validate(&kc).unwrap_err();
     assert_eq!(
         errors.paths(),
-        vec![
-            "metadata.name",
-            "spec.operator.logLevel",
-            "spec.operator.replicas",
-            "spec.metricsServer.logLevel"
-        ]
+        vec!["metadata.name", "spec.operator.logLevel", "spec.operator.replicas", "spec.metricsServer.logLevel"]
     );
 }

@@ -11,8 +11,7 @@ use std::sync::OnceLock;
 
 use cma_api::eventing_keda_sh::{CloudEventSource, ClusterCloudEventSource};
 use cma_api::keda_sh::{
-    ClusterTriggerAuthentication, PAUSED_REPLICAS_ANNOTATION, ScaledJob, ScaledObject,
-    TriggerAuthentication,
+    ClusterTriggerAuthentication, PAUSED_REPLICAS_ANNOTATION, ScaledJob, ScaledObject, TriggerAuthentication,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -51,14 +50,8 @@ fn schemas() -> &'static BTreeMap<String, (Value, jsonschema::Validator)> {
             .unwrap()
             .into_iter()
             .map(|crd| {
-                let schema = serde_json::to_value(
-                    &crd.spec.versions[0]
-                        .schema
-                        .as_ref()
-                        .unwrap()
-                        .open_api_v3_schema,
-                )
-                .unwrap();
+                let schema =
+                    serde_json::to_value(&crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema).unwrap();
                 let validator = jsonschema::validator_for(&schema).unwrap();
                 (crd.spec.names.kind, (schema, validator))
             })
@@ -68,20 +61,13 @@ fn schemas() -> &'static BTreeMap<String, (Value, jsonschema::Validator)> {
 
 /// The openAPIV3Schema of the generated CRD for `kind`.
 fn schema(kind: &str) -> &'static Value {
-    &schemas()
-        .get(kind)
-        .unwrap_or_else(|| panic!("no CRD for {kind}"))
-        .0
+    &schemas().get(kind).unwrap_or_else(|| panic!("no CRD for {kind}")).0
 }
 
 /// Schema errors of `doc` against the CRD of its kind, as `path: message`.
 fn schema_errors(doc: &Value) -> Vec<String> {
     let kind = doc["kind"].as_str().unwrap();
-    schemas()[kind]
-        .1
-        .iter_errors(doc)
-        .map(|e| format!("{}: {e}", e.instance_path()))
-        .collect()
+    schemas()[kind].1.iter_errors(doc).map(|e| format!("{}: {e}", e.instance_path())).collect()
 }
 
 /// Fields of `doc` the API server would prune: not declared in the schema and not under a node that
@@ -118,16 +104,9 @@ fn pruned_fields(schema: &Value, doc: &Value, path: &str, out: &mut Vec<String>)
 
 /// Loads `doc` as `T`, serializes it back and returns the difference, if any.
 fn round_trip<T: DeserializeOwned + Serialize>(doc: &Value) -> Result<(), String> {
-    let typed: T =
-        serde_json::from_value(doc.clone()).map_err(|e| format!("does not load: {e}"))?;
+    let typed: T = serde_json::from_value(doc.clone()).map_err(|e| format!("does not load: {e}"))?;
     let back = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
-    if &back == doc {
-        Ok(())
-    } else {
-        Err(format!(
-            "serializes differently:\n  read:    {doc}\n  written: {back}"
-        ))
-    }
+    if &back == doc { Ok(()) } else { Err(format!("serializes differently:\n  read:    {doc}\n  written: {back}")) }
 }
 
 fn typed_round_trip(doc: &Value) -> Result<(), String> {
@@ -156,9 +135,7 @@ fn documented_examples_load_validate_and_round_trip() {
     let mut problems = Vec::new();
     let mut kinds = BTreeMap::<String, usize>::new();
     for (name, doc) in &docs {
-        *kinds
-            .entry(doc["kind"].as_str().unwrap_or("").to_string())
-            .or_default() += 1;
+        *kinds.entry(doc["kind"].as_str().unwrap_or("").to_string()).or_default() += 1;
         for e in schema_errors(doc) {
             problems.push(format!("{name}: schema: {e}"));
         }
@@ -181,11 +158,7 @@ fn documented_examples_load_validate_and_round_trip() {
         "ClusterCloudEventSource",
     ]
     .into();
-    assert_eq!(
-        kinds.keys().map(String::as_str).collect::<BTreeSet<_>>(),
-        expected,
-        "every kind has examples"
-    );
+    assert_eq!(kinds.keys().map(String::as_str).collect::<BTreeSet<_>>(), expected, "every kind has examples");
     assert!(docs.len() >= 25, "only {} documents loaded", docs.len());
 }
 
@@ -193,12 +166,7 @@ fn documented_examples_load_validate_and_round_trip() {
 fn paused_replicas_annotation_is_read_from_the_documented_example() {
     let so: ScaledObject = serde_json::from_value(fixture("seed-so-paused.yaml", 0)).unwrap();
     let annotations = so.metadata.annotations.unwrap_or_default();
-    assert_eq!(
-        annotations
-            .get(PAUSED_REPLICAS_ANNOTATION)
-            .map(String::as_str),
-        Some("4")
-    );
+    assert_eq!(annotations.get(PAUSED_REPLICAS_ANNOTATION).map(String::as_str), Some("4"));
 }
 
 #[test]
@@ -208,12 +176,7 @@ fn unquoted_trigger_metadata_values_are_refused() {
     let mut doc = fixture("seed-so-prometheus.yaml", 0);
     doc["spec"]["triggers"][0]["metadata"]["ignoreNullValues"] = json!(false);
     let errors = schema_errors(&doc);
-    assert!(
-        errors
-            .iter()
-            .any(|e| e.starts_with("/spec/triggers/0/metadata/ignoreNullValues")),
-        "{errors:?}"
-    );
+    assert!(errors.iter().any(|e| e.starts_with("/spec/triggers/0/metadata/ignoreNullValues")), "{errors:?}");
     assert!(serde_json::from_value::<ScaledObject>(doc).is_err());
 }
 
@@ -260,21 +223,15 @@ fn a_scaled_object_needs_a_target_and_a_trigger() {
     assert!(!schema_errors(&empty_type).is_empty());
 
     let mut no_target = fixture("seed-so-cpu.yaml", 0);
-    no_target["spec"]
-        .as_object_mut()
-        .unwrap()
-        .remove("scaleTargetRef");
+    no_target["spec"].as_object_mut().unwrap().remove("scaleTargetRef");
     assert!(!schema_errors(&no_target).is_empty());
 }
 
 #[test]
 fn replica_bounds_are_checked() {
-    for (field, value) in [
-        ("maxReplicaCount", 0),
-        ("minReplicaCount", -1),
-        ("pollingInterval", 0),
-        ("cooldownPeriod", -5),
-    ] {
+    for (field, value) in
+        [("maxReplicaCount", 0), ("minReplicaCount", -1), ("pollingInterval", 0), ("cooldownPeriod", -5)]
+    {
         let mut doc = fixture("seed-so-cpu.yaml", 0);
         doc["spec"][field] = json!(value);
         assert!(!schema_errors(&doc).is_empty(), "{field}: {value} accepted");
@@ -301,15 +258,13 @@ fn malformed_quantities_are_refused() {
     assert!(!schema_errors(&doc).is_empty());
 
     let mut doc = fixture("keda-sj-rollout.yaml", 0);
-    doc["spec"]["jobTargetRef"]["template"]["spec"]["volumes"][0]["emptyDir"]["sizeLimit"] =
-        json!("ten gigs");
+    doc["spec"]["jobTargetRef"]["template"]["spec"]["volumes"][0]["emptyDir"]["sizeLimit"] = json!("ten gigs");
     assert!(!schema_errors(&doc).is_empty());
 
     // A named port is an int-or-string, not a quantity.
     let doc = fixture("keda-sj-rollout.yaml", 0);
     assert_eq!(
-        doc["spec"]["jobTargetRef"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]
-            ["port"],
+        doc["spec"]["jobTargetRef"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["port"],
         json!("http")
     );
     assert!(schema_errors(&doc).is_empty());
@@ -317,8 +272,7 @@ fn malformed_quantities_are_refused() {
 
 #[test]
 fn scaled_job_spec_is_optional_as_upstream_but_scaled_object_spec_is_not() {
-    let job =
-        json!({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledJob", "metadata": {"name": "x"}});
+    let job = json!({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledJob", "metadata": {"name": "x"}});
     assert!(schema_errors(&job).is_empty());
     let object = json!({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "x"}});
     assert!(!schema_errors(&object).is_empty());

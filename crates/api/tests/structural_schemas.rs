@@ -16,22 +16,16 @@ fn problems(node: &Value, path: &str, out: &mut Vec<String>) {
         None if !(preserve || int_or_string) => out.push(format!("{path}: no type")),
         Some(_) if int_or_string => out.push(format!("{path}: int-or-string with a type")),
         Some("object") => {
-            let declared = node.get("properties").is_some()
-                || node.get("additionalProperties").is_some()
-                || preserve;
+            let declared = node.get("properties").is_some() || node.get("additionalProperties").is_some() || preserve;
             // The root's metadata is validated by the API server itself; `type: object` is all it may say.
             if !declared && path != ".metadata" {
-                out.push(format!(
-                    "{path}: object without properties, additionalProperties or preserve-unknown"
-                ));
+                out.push(format!("{path}: object without properties, additionalProperties or preserve-unknown"));
             }
             if node.get("properties").is_some() && node.get("additionalProperties").is_some() {
                 out.push(format!("{path}: both properties and additionalProperties"));
             }
         }
-        Some("array") if node.get("items").is_none() => {
-            out.push(format!("{path}: array without items"))
-        }
+        Some("array") if node.get("items").is_none() => out.push(format!("{path}: array without items")),
         _ => {}
     }
     if let Some(any_of) = node.get("anyOf") {
@@ -47,11 +41,7 @@ fn problems(node: &Value, path: &str, out: &mut Vec<String>) {
     }
     if let Some(props) = node["properties"].as_object() {
         for (name, prop) in props {
-            let child = if path == "." {
-                format!(".{name}")
-            } else {
-                format!("{path}.{name}")
-            };
+            let child = if path == "." { format!(".{name}") } else { format!("{path}.{name}") };
             problems(prop, &child, out);
         }
     }
@@ -76,21 +66,13 @@ fn every_generated_crd_is_structural() {
     let mut report = Vec::new();
     for crd in &crds {
         for version in &crd.spec.versions {
-            let schema =
-                serde_json::to_value(&version.schema.as_ref().unwrap().open_api_v3_schema).unwrap();
+            let schema = serde_json::to_value(&version.schema.as_ref().unwrap().open_api_v3_schema).unwrap();
             for p in schema_problems(&schema) {
-                report.push(format!(
-                    "{}: {p}",
-                    crd.metadata.name.as_deref().unwrap_or("?")
-                ));
+                report.push(format!("{}: {p}", crd.metadata.name.as_deref().unwrap_or("?")));
             }
         }
     }
-    assert!(
-        report.is_empty(),
-        "non-structural schemas:\n{}",
-        report.join("\n")
-    );
+    assert!(report.is_empty(), "non-structural schemas:\n{}", report.join("\n"));
 }
 
 #[test]

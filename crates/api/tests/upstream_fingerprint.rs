@@ -24,8 +24,7 @@ struct Fingerprint {
 }
 
 fn committed() -> BTreeMap<String, Fingerprint> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/upstream/keda-2.20.fingerprint");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/upstream/keda-2.20.fingerprint");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut crds = BTreeMap::new();
     let mut current: Option<(String, Fingerprint)> = None;
@@ -57,14 +56,7 @@ fn committed() -> BTreeMap<String, Fingerprint> {
 }
 
 fn list(v: &Value) -> String {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default()
+    v.as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).unwrap_or_default()
 }
 
 fn number(v: &Value) -> String {
@@ -93,10 +85,8 @@ fn generated(crd: &Value, embedded: &[String]) -> Fingerprint {
     let versions = spec["versions"].as_array().unwrap();
     assert_eq!(versions.len(), 1, "one version per KEDA CRD");
     let version = &versions[0];
-    let mut subresources: Vec<&str> = version["subresources"]
-        .as_object()
-        .map(|m| m.keys().map(String::as_str).collect())
-        .unwrap_or_default();
+    let mut subresources: Vec<&str> =
+        version["subresources"].as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
     subresources.sort_unstable();
     header.push(format!(
         "version {} served={} storage={} subresources={}",
@@ -105,11 +95,7 @@ fn generated(crd: &Value, embedded: &[String]) -> Fingerprint {
         version["storage"],
         subresources.join(",")
     ));
-    for column in version["additionalPrinterColumns"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
+    for column in version["additionalPrinterColumns"].as_array().into_iter().flatten() {
         let mut line = format!(
             "column {} {} {}",
             column["name"].as_str().unwrap_or(""),
@@ -122,17 +108,8 @@ fn generated(crd: &Value, embedded: &[String]) -> Fingerprint {
         header.push(line);
     }
     let mut fields = BTreeSet::new();
-    walk(
-        &version["schema"]["openAPIV3Schema"],
-        ".",
-        &mut fields,
-        embedded,
-    );
-    Fingerprint {
-        header,
-        fields,
-        embedded: embedded.to_vec(),
-    }
+    walk(&version["schema"]["openAPIV3Schema"], ".", &mut fields, embedded);
+    Fingerprint { header, fields, embedded: embedded.to_vec() }
 }
 
 /// Whether `path` lies more than one level below an embedded subtree.
@@ -149,11 +126,7 @@ fn walk(node: &Value, path: &str, out: &mut BTreeSet<String>, embedded: &[String
         out.insert(field_line(node, path));
     }
     let child = |suffix: &str| {
-        if path == "." {
-            format!(".{suffix}")
-        } else {
-            format!("{path}.{suffix}")
-        }
+        if path == "." { format!(".{suffix}") } else { format!("{path}.{suffix}") }
     };
     if let Some(props) = node["properties"].as_object() {
         for (name, prop) in props {
@@ -226,21 +199,10 @@ fn keda_crds_have_the_shape_of_keda_2_20() {
     let ours: BTreeMap<String, Value> = cma_api::crd::all()
         .unwrap()
         .into_iter()
-        .filter(|crd| {
-            crd.spec.group.ends_with("keda.sh") && crd.spec.names.kind != "KedaController"
-        })
-        .map(|crd| {
-            (
-                crd.metadata.name.clone().unwrap_or_default(),
-                serde_json::to_value(&crd).unwrap(),
-            )
-        })
+        .filter(|crd| crd.spec.group.ends_with("keda.sh") && crd.spec.names.kind != "KedaController")
+        .map(|crd| (crd.metadata.name.clone().unwrap_or_default(), serde_json::to_value(&crd).unwrap()))
         .collect();
-    assert_eq!(
-        ours.keys().collect::<Vec<_>>(),
-        upstream.keys().collect::<Vec<_>>(),
-        "the same six CRDs"
-    );
+    assert_eq!(ours.keys().collect::<Vec<_>>(), upstream.keys().collect::<Vec<_>>(), "the same six CRDs");
     let mut report = String::new();
     for (name, expected) in &upstream {
         let actual = generated(&ours[name], &expected.embedded);
@@ -257,10 +219,7 @@ fn keda_crds_have_the_shape_of_keda_2_20() {
             report.push_str(&format!("{name}: ours only:     {extra}\n"));
         }
     }
-    assert!(
-        report.is_empty(),
-        "generated CRDs differ from KEDA 2.20:\n{report}"
-    );
+    assert!(report.is_empty(), "generated CRDs differ from KEDA 2.20:\n{report}");
 }
 
 #[test]
@@ -269,14 +228,9 @@ fn fingerprint_notices_a_changed_field() {
     let crd = cma_api::crd::scaledobject().unwrap();
     let mut value = serde_json::to_value(&crd).unwrap();
     let before = generated(&value, &[]);
-    value["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
-        ["pollingInterval"]["type"] = Value::String("string".into());
+    value["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["pollingInterval"]
+        ["type"] = Value::String("string".into());
     let after = generated(&value, &[]);
     assert_ne!(before.fields, after.fields);
-    assert!(
-        after
-            .fields
-            .iter()
-            .any(|l| l.starts_with("field .spec.pollingInterval string/int32"))
-    );
+    assert!(after.fields.iter().any(|l| l.starts_with("field .spec.pollingInterval string/int32")));
 }

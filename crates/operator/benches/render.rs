@@ -14,10 +14,7 @@ fn every_field() -> cma_api::KedaController {
 
 fn bench(c: &mut Criterion) {
     let kc = every_field();
-    for (name, platform) in [
-        ("kubernetes", Platform::kubernetes()),
-        ("openshift", Platform::openshift()),
-    ] {
+    for (name, platform) in [("kubernetes", Platform::kubernetes()), ("openshift", Platform::openshift())] {
         let ctx = RenderContext::offline(platform);
         c.bench_function(&format!("render every-field ({name})"), |b| {
             b.iter(|| render(std::hint::black_box(&kc), &ctx))

@@ -11,8 +11,8 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
 };
 
 /// Keys of the Secret, as KEDA reads them.
@@ -66,24 +66,17 @@ pub fn not_after(pem: &[u8]) -> Option<Timestamp> {
 }
 
 fn data<'a>(secret: Option<&'a Secret>, key: &str) -> Option<&'a [u8]> {
-    secret?
-        .data
-        .as_ref()?
-        .get(key)
-        .map(|b| b.0.as_slice())
-        .filter(|b| !b.is_empty())
+    secret?.data.as_ref()?.get(key).map(|b| b.0.as_slice()).filter(|b| !b.is_empty())
 }
 
 /// Decides from the Secret's current content.
 pub fn plan(secret: Option<&Secret>, now: Timestamp) -> Plan {
     let ca = data(secret, CA_CERT).and_then(not_after);
-    let ca_key_ok = data(secret, CA_KEY)
-        .and_then(|k| std::str::from_utf8(k).ok())
-        .is_some_and(|k| KeyPair::from_pem(k).is_ok());
+    let ca_key_ok =
+        data(secret, CA_KEY).and_then(|k| std::str::from_utf8(k).ok()).is_some_and(|k| KeyPair::from_pem(k).is_ok());
     let leaf = data(secret, TLS_CERT).and_then(not_after);
-    let leaf_key_ok = data(secret, TLS_KEY)
-        .and_then(|k| std::str::from_utf8(k).ok())
-        .is_some_and(|k| KeyPair::from_pem(k).is_ok());
+    let leaf_key_ok =
+        data(secret, TLS_KEY).and_then(|k| std::str::from_utf8(k).ok()).is_some_and(|k| KeyPair::from_pem(k).is_ok());
     let Some(ca) = ca.filter(|_| ca_key_ok) else {
         return Plan::Issue("no usable CA in the Secret".into());
     };
@@ -98,14 +91,11 @@ pub fn plan(secret: Option<&Secret>, now: Timestamp) -> Plan {
     if now >= leaf_renew {
         return Plan::RenewLeaf(format!("the certificate expires at {leaf}"));
     }
-    Plan::Keep {
-        renew_at: leaf_renew.min(ca_renew),
-    }
+    Plan::Keep { renew_at: leaf_renew.min(ca_renew) }
 }
 
 fn offset(t: Timestamp) -> Result<time::OffsetDateTime, CertError> {
-    time::OffsetDateTime::from_unix_timestamp(t.as_second())
-        .map_err(|e| CertError::Time(e.to_string()))
+    time::OffsetDateTime::from_unix_timestamp(t.as_second()).map_err(|e| CertError::Time(e.to_string()))
 }
 
 fn ca_params(now: Timestamp) -> Result<CertificateParams, CertError> {
@@ -115,11 +105,7 @@ fn ca_params(now: Timestamp) -> Result<CertificateParams, CertError> {
     dn.push(DnType::OrganizationName, "KEDAORG");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     params.not_before = offset(now - SignedDuration::from_hours(1))?;
     params.not_after = offset(now + CA_VALIDITY)?;
     Ok(params)
@@ -135,20 +121,10 @@ fn leaf_params(namespace: &str, now: Timestamp) -> Result<CertificateParams, Cer
         format!("keda-metrics-apiserver.{namespace}.svc.cluster.local"),
     ];
     let mut params = CertificateParams::new(names)?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "keda-operator");
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "KEDAORG");
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
+    params.distinguished_name.push(DnType::CommonName, "keda-operator");
+    params.distinguished_name.push(DnType::OrganizationName, "KEDAORG");
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
     params.not_before = offset(now - SignedDuration::from_hours(1))?;
     params.not_after = offset(now + LEAF_VALIDITY)?;
     Ok(params)
@@ -165,13 +141,9 @@ pub fn issue(
     let (ca_pem, ca_key) = match plan {
         Plan::Keep { .. } => return Ok(None),
         Plan::RenewLeaf(_) => {
-            let ca_pem = data(secret, CA_CERT)
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .unwrap_or_default()
-                .to_string();
-            let key = data(secret, CA_KEY)
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .unwrap_or_default();
+            let ca_pem =
+                data(secret, CA_CERT).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default().to_string();
+            let key = data(secret, CA_KEY).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default();
             (ca_pem, KeyPair::from_pem(key)?)
         }
         Plan::Issue(_) => {
@@ -184,18 +156,9 @@ pub fn issue(
     let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key)?;
     let leaf_key = KeyPair::generate()?;
     let leaf = leaf_params(namespace, now)?.signed_by(&leaf_key, &issuer)?;
-    let entries = [
-        (CA_CERT, ca_pem),
-        (CA_KEY, ca_key_pem),
-        (TLS_CERT, leaf.pem()),
-        (TLS_KEY, leaf_key.serialize_pem()),
-    ];
-    Ok(Some(
-        entries
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), ByteString(v.into_bytes())))
-            .collect(),
-    ))
+    let entries =
+        [(CA_CERT, ca_pem), (CA_KEY, ca_key_pem), (TLS_CERT, leaf.pem()), (TLS_KEY, leaf_key.serialize_pem())];
+    Ok(Some(entries.into_iter().map(|(k, v)| (k.to_string(), ByteString(v.into_bytes()))).collect()))
 }
 
 #[cfg(test)]
@@ -203,10 +166,7 @@ mod tests {
     use super::*;
 
     fn secret(data: BTreeMap<String, ByteString>) -> Secret {
-        Secret {
-            data: Some(data),
-            ..Secret::default()
-        }
+        Secret { data: Some(data), ..Secret::default() }
     }
 
     fn now() -> Timestamp {
@@ -222,10 +182,8 @@ mod tests {
         assert!(matches!(super::plan(Some(&s), now()), Plan::Keep { .. }));
         let leaf_expiry = not_after(&s.data.as_ref().unwrap()[TLS_CERT].0).unwrap();
         assert_eq!(leaf_expiry, now() + LEAF_VALIDITY);
-        let (_, ca) =
-            x509_parser::pem::parse_x509_pem(&s.data.as_ref().unwrap()[CA_CERT].0).unwrap();
-        let (_, leaf) =
-            x509_parser::pem::parse_x509_pem(&s.data.as_ref().unwrap()[TLS_CERT].0).unwrap();
+        let (_, ca) = x509_parser::pem::parse_x509_pem(&s.data.as_ref().unwrap()[CA_CERT].0).unwrap();
+        let (_, leaf) = x509_parser::pem::parse_x509_pem(&s.data.as_ref().unwrap()[TLS_CERT].0).unwrap();
         let (ca, leaf) = (ca.parse_x509().unwrap(), leaf.parse_x509().unwrap());
         assert_eq!(leaf.issuer(), ca.subject());
         leaf.verify_signature(Some(ca.public_key())).unwrap();
@@ -235,9 +193,7 @@ mod tests {
 
     #[test]
     fn the_leaf_is_renewed_a_third_of_its_life_before_expiry_under_the_same_ca() {
-        let data = issue(&Plan::Issue("test".into()), None, "keda", now())
-            .unwrap()
-            .unwrap();
+        let data = issue(&Plan::Issue("test".into()), None, "keda", now()).unwrap().unwrap();
         let s = secret(data.clone());
         let later = now() + LEAF_VALIDITY - LEAF_RENEW_BEFORE + SignedDuration::from_secs(1);
         let plan = plan(Some(&s), later);
@@ -245,17 +201,12 @@ mod tests {
         let renewed = issue(&plan, Some(&s), "keda", later).unwrap().unwrap();
         assert_eq!(renewed[CA_CERT], data[CA_CERT], "the CA is kept");
         assert_ne!(renewed[TLS_CERT], data[TLS_CERT]);
-        assert!(matches!(
-            super::plan(Some(&secret(renewed)), later),
-            Plan::Keep { .. }
-        ));
+        assert!(matches!(super::plan(Some(&secret(renewed)), later), Plan::Keep { .. }));
     }
 
     #[test]
     fn keep_says_when_to_look_again() {
-        let data = issue(&Plan::Issue("test".into()), None, "keda", now())
-            .unwrap()
-            .unwrap();
+        let data = issue(&Plan::Issue("test".into()), None, "keda", now()).unwrap().unwrap();
         match plan(Some(&secret(data)), now()) {
             Plan::Keep { renew_at } => {
                 assert_eq!(renew_at, now() + LEAF_VALIDITY - LEAF_RENEW_BEFORE)
@@ -267,10 +218,7 @@ mod tests {
     #[test]
     fn garbage_in_the_secret_is_replaced() {
         let mut data = BTreeMap::new();
-        data.insert(
-            CA_CERT.to_string(),
-            ByteString(b"not a certificate".to_vec()),
-        );
+        data.insert(CA_CERT.to_string(), ByteString(b"not a certificate".to_vec()));
         assert!(matches!(plan(Some(&secret(data)), now()), Plan::Issue(_)));
     }
 }

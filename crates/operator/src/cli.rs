@@ -13,11 +13,7 @@ use crate::render::{self, ImageOverrides, KEDA_VERSION, RenderContext, RenderErr
 
 /// Command-line interface of cma-operator.
 #[derive(Debug, Parser)]
-#[command(
-    name = "cma-operator",
-    version,
-    about = "Installs, configures and heals KEDA from a KedaController"
-)]
+#[command(name = "cma-operator", version, about = "Installs, configures and heals KEDA from a KedaController")]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -66,18 +62,10 @@ pub struct RunArgs {
     #[arg(long, env = "METRICS_BIND_ADDRESS", default_value = "0.0.0.0:8080")]
     pub metrics_bind_address: std::net::SocketAddr,
     /// Directory with `tls.crt` and `tls.key`: `/metrics` is served over HTTPS when they exist, HTTP otherwise.
-    #[arg(
-        long,
-        env = "METRICS_CERT_DIR",
-        default_value = "/var/run/secrets/metrics-tls"
-    )]
+    #[arg(long, env = "METRICS_CERT_DIR", default_value = "/var/run/secrets/metrics-tls")]
     pub metrics_cert_dir: PathBuf,
     /// Address of the `/healthz` and `/readyz` probes.
-    #[arg(
-        long,
-        env = "HEALTH_PROBE_BIND_ADDRESS",
-        default_value = "0.0.0.0:8081"
-    )]
+    #[arg(long, env = "HEALTH_PROBE_BIND_ADDRESS", default_value = "0.0.0.0:8081")]
     pub health_probe_bind_address: std::net::SocketAddr,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = crate::logging::LogFormat::Console)]
@@ -120,6 +108,10 @@ pub struct RenderArgs {
     /// The kind of cluster to render for.
     #[arg(long, value_enum, default_value_t = Flavour::Kubernetes, env = "CMA_PLATFORM")]
     pub platform: Flavour,
+    /// The cluster serves the monitoring.coreos.com API: render ServiceMonitors, alerts and (on OpenShift)
+    /// the console dashboard.
+    #[arg(long, env = "CMA_MONITORING")]
+    pub monitoring: bool,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Yaml)]
     pub output: Format,
@@ -220,10 +212,7 @@ fn run_command(args: RunArgs) -> Result<(), CliError> {
     let settings = run_settings(&args)?;
     // Two workers serve a controller whatever the node's core count; more only add threads and memory.
     // TOKIO_WORKER_THREADS overrides it.
-    let workers = std::env::var("TOKIO_WORKER_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
+    let workers = std::env::var("TOKIO_WORKER_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .max_blocking_threads(4)
@@ -232,9 +221,7 @@ fn run_command(args: RunArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Run(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async move {
         let client = kube::Client::try_default().await.map_err(|e| {
-            CliError::Run(format!(
-                "cannot configure the Kubernetes client (in-cluster or KUBECONFIG): {e}"
-            ))
+            CliError::Run(format!("cannot configure the Kubernetes client (in-cluster or KUBECONFIG): {e}"))
         })?;
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
@@ -244,9 +231,7 @@ fn run_command(args: RunArgs) -> Result<(), CliError> {
             leader_elect = settings.leader_elect,
             "starting cma-operator"
         );
-        crate::controller::run(client, settings)
-            .await
-            .map_err(|e| CliError::Run(e.to_string()))
+        crate::controller::run(client, settings).await.map_err(|e| CliError::Run(e.to_string()))
     })
 }
 
@@ -266,9 +251,8 @@ fn run_settings(args: &RunArgs) -> Result<crate::controller::Settings, CliError>
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| format!("cma-operator-{}", std::process::id()));
     let cert_dir = &args.metrics_cert_dir;
-    let metrics_cert_dir = (cert_dir.join("tls.crt").is_file()
-        && cert_dir.join("tls.key").is_file())
-    .then(|| cert_dir.clone());
+    let metrics_cert_dir =
+        (cert_dir.join("tls.crt").is_file() && cert_dir.join("tls.key").is_file()).then(|| cert_dir.clone());
     Ok(crate::controller::Settings {
         operator_namespace,
         watch_namespaces: args
@@ -301,20 +285,13 @@ fn run_settings(args: &RunArgs) -> Result<crate::controller::Settings, CliError>
 
 fn render_command(args: &RenderArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let path = args.file.display().to_string();
-    let text = read_input(&args.file).map_err(|source| CliError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    let mut kc = cma_api::document::from_yaml(&text)
-        .map_err(|source| CliError::Document { path, source })?;
+    let text = read_input(&args.file).map_err(|source| CliError::Read { path: path.clone(), source })?;
+    let mut kc = cma_api::document::from_yaml(&text).map_err(|source| CliError::Document { path, source })?;
     if kc.metadata.namespace.as_deref().is_none_or(str::is_empty) {
         kc.metadata.namespace = args.namespace.clone();
     }
-    let ctx = RenderContext {
-        platform: Platform::for_flavour(args.platform),
-        images: ImageOverrides::from_env(),
-        ..RenderContext::default()
-    };
+    let platform = Platform { monitoring: args.monitoring, ..Platform::for_flavour(args.platform) };
+    let ctx = RenderContext { platform, images: ImageOverrides::from_env(), ..RenderContext::default() };
     let objects = render::render(&kc, &ctx)?.to_values()?;
     write_objects(&objects, args.output, out)
 }
@@ -330,32 +307,24 @@ fn read_input(path: &PathBuf) -> std::io::Result<String> {
 }
 
 /// Writes objects as multi-document YAML or a JSON `List`.
-pub fn write_objects(
-    objects: &[Value],
-    format: Format,
-    out: &mut dyn Write,
-) -> Result<(), CliError> {
+pub fn write_objects(objects: &[Value], format: Format, out: &mut dyn Write) -> Result<(), CliError> {
     let text = match format {
         Format::Yaml => {
             let mut text = String::new();
             for object in objects {
                 text.push_str("---\n");
-                text.push_str(
-                    &serde_yaml::to_string(object).map_err(|e| CliError::Output(e.to_string()))?,
-                );
+                text.push_str(&serde_yaml::to_string(object).map_err(|e| CliError::Output(e.to_string()))?);
             }
             text
         }
         Format::Json => {
             let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
-            let mut text =
-                serde_json::to_string_pretty(&list).map_err(|e| CliError::Output(e.to_string()))?;
+            let mut text = serde_json::to_string_pretty(&list).map_err(|e| CliError::Output(e.to_string()))?;
             text.push('\n');
             text
         }
     };
-    out.write_all(text.as_bytes())
-        .map_err(|e| CliError::Output(e.to_string()))
+    out.write_all(text.as_bytes()).map_err(|e| CliError::Output(e.to_string()))
 }
 
 fn crds_command(out: &mut dyn Write) -> Result<(), CliError> {
@@ -364,17 +333,13 @@ fn crds_command(out: &mut dyn Write) -> Result<(), CliError> {
         text.push_str("---\n");
         text.push_str(&serde_yaml::to_string(&crd).map_err(|e| CliError::Output(e.to_string()))?);
     }
-    out.write_all(text.as_bytes())
-        .map_err(|e| CliError::Output(e.to_string()))
+    out.write_all(text.as_bytes()).map_err(|e| CliError::Output(e.to_string()))
 }
 
 fn version_command(out: &mut dyn Write) -> Result<(), CliError> {
     let t = render::templates::templates().map_err(RenderError::from)?;
     let overrides = ImageOverrides::from_env();
-    let mut text = format!(
-        "cma-operator {}\nKEDA {KEDA_VERSION}\nimages:\n",
-        env!("CARGO_PKG_VERSION")
-    );
+    let mut text = format!("cma-operator {}\nKEDA {KEDA_VERSION}\nimages:\n", env!("CARGO_PKG_VERSION"));
     let defaults = [
         (Component::Operator, &t.operator_deployment),
         (Component::MetricsServer, &t.metrics_deployment),
@@ -387,8 +352,7 @@ fn version_command(out: &mut dyn Write) -> Result<(), CliError> {
             .unwrap_or("(none)");
         text.push_str(&format!("  {}: {image}\n", component.field()));
     }
-    out.write_all(text.as_bytes())
-        .map_err(|e| CliError::Output(e.to_string()))
+    out.write_all(text.as_bytes()).map_err(|e| CliError::Output(e.to_string()))
 }
 
 #[cfg(test)]

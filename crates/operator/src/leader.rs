@@ -57,11 +57,7 @@ pub enum Attempt {
 impl LeaseLock {
     /// A candidate named `identity` for the Lease in `namespace`.
     pub fn new(client: Client, namespace: &str, identity: &str, timing: Timing) -> Self {
-        LeaseLock {
-            api: Api::namespaced(client, namespace),
-            identity: identity.to_string(),
-            timing,
-        }
+        LeaseLock { api: Api::namespaced(client, namespace), identity: identity.to_string(), timing }
     }
 
     /// The candidate's identity (the holder identity written in the Lease).
@@ -75,10 +71,7 @@ impl LeaseLock {
         let seconds = i32::try_from(self.timing.lease_duration.as_secs()).unwrap_or(i32::MAX);
         let Some(mut lease) = self.api.get_opt(LEASE_NAME).await? else {
             let lease = Lease {
-                metadata: ObjectMeta {
-                    name: Some(LEASE_NAME.into()),
-                    ..ObjectMeta::default()
-                },
+                metadata: ObjectMeta { name: Some(LEASE_NAME.into()), ..ObjectMeta::default() },
                 spec: Some(LeaseSpec {
                     holder_identity: Some(self.identity.clone()),
                     lease_duration_seconds: Some(seconds),
@@ -96,9 +89,7 @@ impl LeaseLock {
             spec.renew_time = Some(MicroTime(now));
             spec.lease_duration_seconds = Some(seconds);
         } else {
-            let duration = SignedDuration::from_secs(i64::from(
-                spec.lease_duration_seconds.unwrap_or(seconds),
-            ));
+            let duration = SignedDuration::from_secs(i64::from(spec.lease_duration_seconds.unwrap_or(seconds)));
             let renewed = spec.renew_time.as_ref().map(|t| t.0);
             let live = !holder.is_empty() && renewed.is_some_and(|r| r + duration > now);
             if live {
@@ -111,11 +102,7 @@ impl LeaseLock {
             spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
         }
         // `replace` carries the resourceVersion we read: a concurrent writer makes it fail with 409.
-        conflict_is_other(
-            self.api
-                .replace(LEASE_NAME, &PostParams::default(), &lease)
-                .await,
-        )
+        conflict_is_other(self.api.replace(LEASE_NAME, &PostParams::default(), &lease).await)
     }
 
     /// Waits until this candidate holds the lease, retrying every retry period.
@@ -166,11 +153,7 @@ impl LeaseLock {
         }
         spec.holder_identity = None;
         spec.lease_duration_seconds = Some(1);
-        if let Err(e) = self
-            .api
-            .replace(LEASE_NAME, &PostParams::default(), &lease)
-            .await
-        {
+        if let Err(e) = self.api.replace(LEASE_NAME, &PostParams::default(), &lease).await {
             tracing::warn!(error = %e, "could not release the leader Lease");
         }
     }

@@ -87,20 +87,14 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::default();
         let reconciles = Family::<ResultLabel, Counter>::default();
-        registry.register(
-            "keda_controller_reconcile",
-            "Reconciles of KedaControllers, by result",
-            reconciles.clone(),
-        );
+        registry.register("keda_controller_reconcile", "Reconciles of KedaControllers, by result", reconciles.clone());
         let reconcile_errors = Family::<CategoryLabel, Counter>::default();
         registry.register(
             "keda_controller_reconcile_errors",
             "Failed reconciles, by error category",
             reconcile_errors.clone(),
         );
-        let reconcile_duration = Histogram::new([
-            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-        ]);
+        let reconcile_duration = Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
         registry.register(
             "keda_controller_reconcile_duration_seconds",
             "Duration of a reconcile",
@@ -125,17 +119,9 @@ impl Metrics {
             component_ready.clone(),
         );
         let ready = Gauge::default();
-        registry.register(
-            "keda_controller_ready",
-            "1 when the installing KedaController is Ready",
-            ready.clone(),
-        );
+        registry.register("keda_controller_ready", "1 when the installing KedaController is Ready", ready.clone());
         let info = Family::<InfoLabels, Gauge>::default();
-        registry.register(
-            "keda_controller_info",
-            "Versions of the operator and of KEDA",
-            info.clone(),
-        );
+        registry.register("keda_controller_info", "Versions of the operator and of KEDA", info.clone());
         let certificate_expiry = Family::<CertificateLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "keda_controller_certificate_expiry_timestamp_seconds",
@@ -158,17 +144,9 @@ impl Metrics {
 
     /// Records the end of a reconcile.
     pub fn reconciled(&self, result: &str, error_category: Option<&str>, duration: Duration) {
-        self.reconciles
-            .get_or_create(&ResultLabel {
-                result: result.into(),
-            })
-            .inc();
+        self.reconciles.get_or_create(&ResultLabel { result: result.into() }).inc();
         if let Some(category) = error_category {
-            self.reconcile_errors
-                .get_or_create(&CategoryLabel {
-                    category: category.into(),
-                })
-                .inc();
+            self.reconcile_errors.get_or_create(&CategoryLabel { category: category.into() }).inc();
         }
         self.reconcile_duration.observe(duration.as_secs_f64());
     }
@@ -208,16 +186,8 @@ mod tests {
         let m = Metrics::new();
         m.reconciled("success", None, Duration::from_millis(12));
         m.reconciled("error", Some("apply"), Duration::from_millis(3));
-        m.drift_corrections
-            .get_or_create(&KindLabel {
-                kind: "Deployment".into(),
-            })
-            .inc();
-        m.component_ready
-            .get_or_create(&ComponentLabel {
-                component: "operator".into(),
-            })
-            .set(1);
+        m.drift_corrections.get_or_create(&KindLabel { kind: "Deployment".into() }).inc();
+        m.component_ready.get_or_create(&ComponentLabel { component: "operator".into() }).set(1);
         m.set_info("openshift");
         let text = m.encode().unwrap();
         for line in [

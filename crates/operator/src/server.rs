@@ -57,39 +57,20 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     if let Ok(value) = http::HeaderValue::from_str(content_type) {
-        response
-            .headers_mut()
-            .insert(http::header::CONTENT_TYPE, value);
+        response.headers_mut().insert(http::header::CONTENT_TYPE, value);
     }
     response
 }
 
-async fn handle(
-    endpoints: Endpoints,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(endpoints: Endpoints, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let response = match request.uri().path() {
         "/metrics" => match endpoints.metrics.encode() {
-            Ok(text) => respond(
-                StatusCode::OK,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                text,
-            ),
-            Err(_) => respond(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "text/plain",
-                "cannot encode metrics\n".into(),
-            ),
+            Ok(text) => respond(StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", text),
+            Err(_) => respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "cannot encode metrics\n".into()),
         },
         "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n".into()),
-        "/readyz" if endpoints.ready.load(Ordering::Relaxed) => {
-            respond(StatusCode::OK, "text/plain", "ok\n".into())
-        }
-        "/readyz" => respond(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "text/plain",
-            "watches not synced yet\n".into(),
-        ),
+        "/readyz" if endpoints.ready.load(Ordering::Relaxed) => respond(StatusCode::OK, "text/plain", "ok\n".into()),
+        "/readyz" => respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "watches not synced yet\n".into()),
         _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     };
     Ok(response)
@@ -97,9 +78,7 @@ async fn handle(
 
 /// Binds `addr` (bind errors surface before the server runs).
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind { addr, source })
+    TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })
 }
 
 /// Serves plain HTTP on `listener` until the task is dropped.
@@ -111,10 +90,7 @@ pub async fn serve_http(listener: TcpListener, endpoints: Endpoints) {
         let endpoints = endpoints.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| handle(endpoints.clone(), req));
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
                 tracing::debug!(error = %e, "HTTP connection ended with an error");
             }
         });
@@ -123,22 +99,13 @@ pub async fn serve_http(listener: TcpListener, endpoints: Endpoints) {
 
 /// Serves HTTPS on `listener` with the certificate in `dir` (`tls.crt`, `tls.key`), reloaded when the
 /// files change (the service-ca operator rotates them in place).
-pub async fn serve_https(
-    listener: TcpListener,
-    endpoints: Endpoints,
-    dir: PathBuf,
-) -> Result<(), ServerError> {
+pub async fn serve_https(listener: TcpListener, endpoints: Endpoints, dir: PathBuf) -> Result<(), ServerError> {
     let resolver = Arc::new(ReloadingCert::load(dir)?);
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| ServerError::Certificate {
-        dir: resolver.dir.display().to_string(),
-        message: e.to_string(),
-    })?
-    .with_no_client_auth()
-    .with_cert_resolver(resolver.clone());
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServerError::Certificate { dir: resolver.dir.display().to_string(), message: e.to_string() })?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver.clone());
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     tokio::spawn({
@@ -165,10 +132,7 @@ pub async fn serve_https(
                 }
             };
             let service = service_fn(move |req| handle(endpoints.clone(), req));
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
                 tracing::debug!(error = %e, "HTTPS connection ended with an error");
             }
         });
@@ -186,19 +150,12 @@ impl ReloadingCert {
     fn load(dir: PathBuf) -> Result<Self, ServerError> {
         let key = read_key(&dir)?;
         let modified = modified(&dir);
-        Ok(ReloadingCert {
-            dir,
-            current: RwLock::new((key, modified)),
-        })
+        Ok(ReloadingCert { dir, current: RwLock::new((key, modified)) })
     }
 
     fn reload_if_changed(&self) {
         let modified = modified(&self.dir);
-        let unchanged = self
-            .current
-            .read()
-            .map(|c| c.1 == modified)
-            .unwrap_or(false);
+        let unchanged = self.current.read().map(|c| c.1 == modified).unwrap_or(false);
         if unchanged {
             return;
         }
@@ -221,20 +178,13 @@ impl ResolvesServerCert for ReloadingCert {
 }
 
 fn modified(dir: &Path) -> Option<SystemTime> {
-    let cert = std::fs::metadata(dir.join("tls.crt"))
-        .and_then(|m| m.modified())
-        .ok();
-    let key = std::fs::metadata(dir.join("tls.key"))
-        .and_then(|m| m.modified())
-        .ok();
+    let cert = std::fs::metadata(dir.join("tls.crt")).and_then(|m| m.modified()).ok();
+    let key = std::fs::metadata(dir.join("tls.key")).and_then(|m| m.modified()).ok();
     cert.max(key)
 }
 
 fn read_key(dir: &Path) -> Result<Arc<CertifiedKey>, ServerError> {
-    let fail = |message: String| ServerError::Certificate {
-        dir: dir.display().to_string(),
-        message,
-    };
+    let fail = |message: String| ServerError::Certificate { dir: dir.display().to_string(), message };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("tls.crt"))
         .map_err(|e| fail(format!("tls.crt: {e}")))?
         .collect::<Result<_, _>>()
@@ -242,12 +192,8 @@ fn read_key(dir: &Path) -> Result<Arc<CertifiedKey>, ServerError> {
     if certs.is_empty() {
         return Err(fail("tls.crt holds no certificate".into()));
     }
-    let key = PrivateKeyDer::from_pem_file(dir.join("tls.key"))
-        .map_err(|e| fail(format!("tls.key: {e}")))?;
+    let key = PrivateKeyDer::from_pem_file(dir.join("tls.key")).map_err(|e| fail(format!("tls.key: {e}")))?;
     let provider = rustls::crypto::ring::default_provider();
-    let signing_key = provider
-        .key_provider
-        .load_private_key(key)
-        .map_err(|e| fail(format!("tls.key: {e}")))?;
+    let signing_key = provider.key_provider.load_private_key(key).map_err(|e| fail(format!("tls.key: {e}")))?;
     Ok(Arc::new(CertifiedKey::new(certs, signing_key)))
 }

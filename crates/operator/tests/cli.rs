@@ -27,47 +27,27 @@ fn cmd() -> Command {
 }
 
 fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
 }
 
 fn sample() -> String {
-    repo("config/samples/keda_v1alpha1_kedacontroller.yaml")
-        .display()
-        .to_string()
+    repo("config/samples/keda_v1alpha1_kedacontroller.yaml").display().to_string()
 }
 
 #[test]
 fn rendering_the_sample_prints_every_object_as_yaml() {
-    let out = cmd()
-        .args(["render", "-f", &sample()])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = cmd().args(["render", "-f", &sample()]).assert().success().get_output().stdout.clone();
     let text = String::from_utf8(out).unwrap();
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect();
+    let docs: Vec<serde_yaml::Value> =
+        serde_yaml::Deserializer::from_str(&text).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect();
     assert_eq!(docs.len(), 23);
     assert!(docs.iter().any(|d| d["kind"] == "APIService"));
-    assert!(
-        docs.iter()
-            .all(|d| d["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "cma-operator")
-    );
+    assert!(docs.iter().all(|d| d["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "cma-operator"));
 }
 
 #[test]
 fn json_output_is_a_list() {
-    let out = cmd()
-        .args(["render", "-f", &sample(), "-o", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = cmd().args(["render", "-f", &sample(), "-o", "json"]).assert().success().get_output().stdout.clone();
     let list: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(list["kind"], "List");
     assert_eq!(list["items"].as_array().unwrap().len(), 23);
@@ -79,9 +59,7 @@ fn openshift_platform_adds_service_ca_wiring() {
         .args(["render", "-f", &sample(), "--platform", "openshift"])
         .assert()
         .success()
-        .stdout(predicate::str::contains(
-            "service.beta.openshift.io/inject-cabundle",
-        ))
+        .stdout(predicate::str::contains("service.beta.openshift.io/inject-cabundle"))
         .stdout(predicate::str::contains("keda-ocp-cabundle"));
 }
 
@@ -89,9 +67,7 @@ fn openshift_platform_adds_service_ca_wiring() {
 fn standard_input_is_read_with_a_dash_and_the_namespace_flag_fills_a_missing_namespace() {
     cmd()
         .args(["render", "-f", "-", "-n", "autoscaling"])
-        .write_stdin(
-            "apiVersion: keda.sh/v1alpha1\nkind: KedaController\nmetadata:\n  name: keda\n",
-        )
+        .write_stdin("apiVersion: keda.sh/v1alpha1\nkind: KedaController\nmetadata:\n  name: keda\n")
         .assert()
         .success()
         .stdout(predicate::str::contains("namespace: autoscaling"));
@@ -101,9 +77,7 @@ fn standard_input_is_read_with_a_dash_and_the_namespace_flag_fills_a_missing_nam
 fn a_missing_namespace_is_a_clear_error() {
     cmd()
         .args(["render", "-f", "-"])
-        .write_stdin(
-            "apiVersion: keda.sh/v1alpha1\nkind: KedaController\nmetadata:\n  name: keda\n",
-        )
+        .write_stdin("apiVersion: keda.sh/v1alpha1\nkind: KedaController\nmetadata:\n  name: keda\n")
         .assert()
         .code(1)
         .stderr(predicate::str::contains("has no namespace"));
@@ -112,38 +86,14 @@ fn a_missing_namespace_is_a_clear_error() {
 #[test]
 fn an_invalid_controller_exits_1_with_one_line_per_violation() {
     let input = "apiVersion: keda.sh/v1alpha1\nkind: KedaController\nmetadata: {name: keda, namespace: keda}\nspec:\n  operator: {logLevel: loud, replicas: 0}\n  metricsServer: {logLevel: \"12\"}\n";
-    let out = cmd()
-        .args(["render", "-f", "-"])
-        .write_stdin(input)
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    assert!(
-        out.stdout.is_empty(),
-        "nothing is rendered for an invalid controller"
-    );
+    let out = cmd().args(["render", "-f", "-"]).write_stdin(input).assert().code(1).get_output().clone();
+    assert!(out.stdout.is_empty(), "nothing is rendered for an invalid controller");
     let stderr = String::from_utf8(out.stderr).unwrap();
     let lines: Vec<&str> = stderr.lines().collect();
     assert!(lines[0].contains("3 problems"), "{stderr}");
-    assert!(
-        lines[1]
-            .trim_start()
-            .starts_with("spec.operator.logLevel: "),
-        "{stderr}"
-    );
-    assert!(
-        lines[2]
-            .trim_start()
-            .starts_with("spec.operator.replicas: "),
-        "{stderr}"
-    );
-    assert!(
-        lines[3]
-            .trim_start()
-            .starts_with("spec.metricsServer.logLevel: "),
-        "{stderr}"
-    );
+    assert!(lines[1].trim_start().starts_with("spec.operator.logLevel: "), "{stderr}");
+    assert!(lines[2].trim_start().starts_with("spec.operator.replicas: "), "{stderr}");
+    assert!(lines[3].trim_start().starts_with("spec.metricsServer.logLevel: "), "{stderr}");
 }
 
 #[test]
@@ -173,9 +123,7 @@ fn bad_yaml_is_a_clear_error_not_a_panic() {
         .write_stdin("spec: [unclosed\n")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains(
-            "not a valid KedaController document",
-        ))
+        .stderr(predicate::str::contains("not a valid KedaController document"))
         .stderr(predicate::str::contains("panicked").not());
 }
 
@@ -186,50 +134,27 @@ fn another_kind_is_refused() {
         .write_stdin("apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: x}\n")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains(
-            "expected apiVersion keda.sh/v1alpha1 and kind KedaController",
-        ));
+        .stderr(predicate::str::contains("expected apiVersion keda.sh/v1alpha1 and kind KedaController"));
 }
 
 #[test]
 fn related_image_environment_overrides_the_default_image() {
     cmd()
         .args(["render", "-f", &sample()])
-        .env(
-            "RELATED_IMAGE_KEDA_OPERATOR",
-            "mirror.example.com/keda@sha256:1234",
-        )
+        .env("RELATED_IMAGE_KEDA_OPERATOR", "mirror.example.com/keda@sha256:1234")
         .assert()
         .success()
-        .stdout(predicate::str::contains(
-            "image: mirror.example.com/keda@sha256:1234",
-        ))
-        .stdout(predicate::str::contains(
-            "image: ghcr.io/kedacore/keda-metrics-apiserver:2.20.2",
-        ));
+        .stdout(predicate::str::contains("image: mirror.example.com/keda@sha256:1234"))
+        .stdout(predicate::str::contains("image: ghcr.io/kedacore/keda-metrics-apiserver:2.20.2"));
 }
 
 #[test]
 fn crds_prints_the_generated_crds() {
-    let out = cmd()
-        .arg("crds")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = cmd().arg("crds").assert().success().get_output().stdout.clone();
     let text = String::from_utf8(out).unwrap();
-    let committed =
-        std::fs::read_to_string(repo("config/crd/bases/keda.sh_kedacontrollers.yaml")).unwrap();
-    let body = committed
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(
-        text.contains(body.trim()),
-        "crds output differs from the committed KedaController CRD"
-    );
+    let committed = std::fs::read_to_string(repo("config/crd/bases/keda.sh_kedacontrollers.yaml")).unwrap();
+    let body = committed.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    assert!(text.contains(body.trim()), "crds output differs from the committed KedaController CRD");
 }
 
 #[test]
@@ -239,37 +164,24 @@ fn version_names_keda_and_the_images() {
         .assert()
         .success()
         .stdout(predicate::str::contains("KEDA 2.20.2"))
-        .stdout(predicate::str::contains(
-            "operator: ghcr.io/kedacore/keda:2.20.2",
-        ))
-        .stdout(predicate::str::contains(
-            "admissionWebhooks: ghcr.io/kedacore/keda-admission-webhooks:2.20.2",
-        ));
+        .stdout(predicate::str::contains("operator: ghcr.io/kedacore/keda:2.20.2"))
+        .stdout(predicate::str::contains("admissionWebhooks: ghcr.io/kedacore/keda-admission-webhooks:2.20.2"));
 }
 
 #[test]
 fn usage_errors_exit_2() {
     cmd().args(["render"]).assert().code(2);
-    cmd()
-        .args(["render", "-f", &sample(), "--platform", "mesos"])
-        .assert()
-        .code(2);
+    cmd().args(["render", "-f", &sample(), "--platform", "mesos"]).assert().code(2);
 }
 
 /// The binary as a pod runs it: against an API server over HTTP, logging from several threads, stopped
 /// with SIGTERM. It must install KEDA and then exit cleanly (0) on the signal.
 #[test]
 fn run_installs_keda_and_exits_cleanly_on_sigterm() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let fake = runtime.block_on(async { cma_testkit::FakeApiServer::new() });
     fake.register(cma_testkit::known::kedacontrollers());
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
     let _server = {
         // `serve` spawns onto the current runtime.
@@ -281,19 +193,8 @@ fn run_installs_keda_and_exits_cleanly_on_sigterm() {
     std::fs::write(&kubeconfig, cma_testkit::FakeApiServer::kubeconfig(addr)).unwrap();
 
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cma-operator"))
-        .args([
-            "run",
-            "--operator-namespace",
-            "keda",
-            "--metrics-bind-address",
-            "127.0.0.1:0",
-        ])
-        .args([
-            "--health-probe-bind-address",
-            "127.0.0.1:0",
-            "--log-level",
-            "debug",
-        ])
+        .args(["run", "--operator-namespace", "keda", "--metrics-bind-address", "127.0.0.1:0"])
+        .args(["--health-probe-bind-address", "127.0.0.1:0", "--log-level", "debug"])
         .env("KUBECONFIG", &kubeconfig)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -313,28 +214,15 @@ fn run_installs_keda_and_exits_cleanly_on_sigterm() {
         }))
         .unwrap();
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-        let webhooks = cma_testkit::Gvr::new(
-            "admissionregistration.k8s.io",
-            "v1",
-            "validatingwebhookconfigurations",
-        );
+        let webhooks = cma_testkit::Gvr::new("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations");
         while fake.get(&webhooks, "", "keda-admission").is_none() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the binary did not install KEDA within 30 s"
-            );
+            assert!(tokio::time::Instant::now() < deadline, "the binary did not install KEDA within 30 s");
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     });
 
     let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -349,8 +237,5 @@ fn run_installs_keda_and_exits_cleanly_on_sigterm() {
     let stderr = logs.join().unwrap();
     assert!(status.success(), "exit status {status}; stderr:\n{stderr}");
     assert!(stderr.contains("SIGTERM: shutting down"), "{stderr}");
-    assert!(
-        stderr.contains("reconciled"),
-        "no reconcile was logged:\n{stderr}"
-    );
+    assert!(stderr.contains("reconciled"), "no reconcile was logged:\n{stderr}");
 }

@@ -33,21 +33,11 @@ fn indent(spec: &str) -> String {
 }
 
 fn deployment<'a>(d: &'a Desired, name: &str) -> &'a Deployment {
-    d.deployments
-        .iter()
-        .find(|x| x.metadata.name.as_deref() == Some(name))
-        .unwrap()
+    d.deployments.iter().find(|x| x.metadata.name.as_deref() == Some(name)).unwrap()
 }
 
 fn pod<'a>(d: &'a Desired, name: &str) -> &'a PodSpec {
-    deployment(d, name)
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap()
+    deployment(d, name).spec.as_ref().unwrap().template.spec.as_ref().unwrap()
 }
 
 fn container<'a>(d: &'a Desired, name: &str) -> &'a Container {
@@ -59,19 +49,11 @@ fn args(d: &Desired, name: &str) -> Vec<String> {
 }
 
 fn env(d: &Desired, name: &str, var: &str) -> Option<String> {
-    container(d, name)
-        .env
-        .as_ref()?
-        .iter()
-        .find(|e| e.name == var)
-        .and_then(|e| e.value.clone())
+    container(d, name).env.as_ref()?.iter().find(|e| e.name == var).and_then(|e| e.value.clone())
 }
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 /// A field test pair: `$spec` sets the field; `$set` checks its effect; `$default` checks the render
@@ -280,18 +262,8 @@ macro_rules! workload_fields {
 }
 
 workload_fields!(operator, "operator", "keda-operator", "keda-operator");
-workload_fields!(
-    metrics_server,
-    "metricsServer",
-    "keda-metrics-apiserver",
-    "keda-metrics-apiserver"
-);
-workload_fields!(
-    admission_webhooks,
-    "admissionWebhooks",
-    "keda-admission",
-    "keda-admission-webhooks"
-);
+workload_fields!(metrics_server, "metricsServer", "keda-metrics-apiserver", "keda-metrics-apiserver");
+workload_fields!(admission_webhooks, "admissionWebhooks", "keda-admission", "keda-admission-webhooks");
 
 field!(
     watch_namespace,
@@ -374,18 +346,8 @@ field!(
 );
 
 fn policy_has_allow_all_egress(d: &Desired, policy: &str) -> bool {
-    let np = d
-        .network_policies
-        .iter()
-        .find(|p| p.metadata.name.as_deref() == Some(policy))
-        .unwrap();
-    np.spec
-        .as_ref()
-        .unwrap()
-        .egress
-        .iter()
-        .flatten()
-        .any(|rule| rule.to.is_none() && rule.ports.is_none())
+    let np = d.network_policies.iter().find(|p| p.metadata.name.as_deref() == Some(policy)).unwrap();
+    np.spec.as_ref().unwrap().egress.iter().flatten().any(|rule| rule.to.is_none() && rule.ports.is_none())
 }
 
 field!(
@@ -415,18 +377,8 @@ fn audit_config_map(d: &Desired) -> Option<String> {
 
 fn assert_no_audit(d: &Desired) {
     assert_eq!(audit_config_map(d), None);
-    assert!(
-        !args(d, "keda-metrics-apiserver")
-            .iter()
-            .any(|a| a.starts_with("--audit"))
-    );
-    assert!(
-        !pod(d, "keda-metrics-apiserver")
-            .volumes
-            .iter()
-            .flatten()
-            .any(|v| v.name.starts_with("audit"))
-    );
+    assert!(!args(d, "keda-metrics-apiserver").iter().any(|a| a.starts_with("--audit")));
+    assert!(!pod(d, "keda-metrics-apiserver").volumes.iter().flatten().any(|v| v.name.starts_with("audit")));
 }
 
 field!(
@@ -561,43 +513,22 @@ field!(
 fn args_override_what_other_fields_set() {
     let d = render_spec("operator: {logLevel: debug, args: [\"--zap-log-level=error\"]}");
     let a = args(&d, "keda-operator");
-    assert_eq!(
-        a.iter()
-            .filter(|x| x.starts_with("--zap-log-level"))
-            .count(),
-        1
-    );
+    assert_eq!(a.iter().filter(|x| x.starts_with("--zap-log-level")).count(), 1);
     assert!(a.contains(&"--zap-log-level=error".to_string()));
 }
 
 #[test]
 fn openshift_lists_the_service_ca_first_and_only_once() {
-    let d = render_on(
-        Platform::openshift(),
-        "operator: {caConfigMaps: [keda-ocp-cabundle, corp]}",
-    );
+    let d = render_on(Platform::openshift(), "operator: {caConfigMaps: [keda-ocp-cabundle, corp]}");
     let volumes = pod(&d, "keda-operator").volumes.clone().unwrap();
-    let cms: Vec<String> = volumes
-        .iter()
-        .filter_map(|v| v.config_map.as_ref().map(|c| c.name.clone()))
-        .collect();
-    assert_eq!(
-        cms,
-        vec!["keda-ocp-cabundle".to_string(), "corp".to_string()]
-    );
+    let cms: Vec<String> = volumes.iter().filter_map(|v| v.config_map.as_ref().map(|c| c.name.clone())).collect();
+    assert_eq!(cms, vec!["keda-ocp-cabundle".to_string(), "corp".to_string()]);
 }
 
 #[test]
 fn a_new_audit_policy_rolls_the_metrics_server() {
     let hash = |d: &Desired| {
-        let meta = deployment(d, "keda-metrics-apiserver")
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .metadata
-            .clone()
-            .unwrap();
+        let meta = deployment(d, "keda-metrics-apiserver").spec.as_ref().unwrap().template.metadata.clone().unwrap();
         meta.annotations.unwrap()["cma.keda.sh/config-hash"].clone()
     };
     let a = render_spec("metricsServer: {auditConfig: {policy: {rules: [{level: Metadata}]}}}");

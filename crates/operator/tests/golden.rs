@@ -10,41 +10,30 @@ use cma_operator::cli::{Format, write_objects};
 use cma_operator::platform::{Flavour, Platform};
 use cma_operator::render::{RenderContext, render};
 
-/// (golden name, fixture, platform)
-const CASES: [(&str, &str, Flavour); 9] = [
-    ("defaults", "minimal.yaml", Flavour::Kubernetes),
-    ("defaults-openshift", "minimal.yaml", Flavour::OpenShift),
-    ("every-field", "every-field.yaml", Flavour::Kubernetes),
-    (
-        "every-field-openshift",
-        "every-field.yaml",
-        Flavour::OpenShift,
-    ),
-    ("audit-stdout", "audit-stdout.yaml", Flavour::Kubernetes),
-    ("audit-pvc", "audit-pvc.yaml", Flavour::Kubernetes),
-    (
-        "watch-namespaces",
-        "watch-namespaces.yaml",
-        Flavour::Kubernetes,
-    ),
-    (
-        "custom-cas-openshift",
-        "custom-cas.yaml",
-        Flavour::OpenShift,
-    ),
-    ("replicas-pdb", "replicas-pdb.yaml", Flavour::Kubernetes),
+/// (golden name, fixture, platform, the cluster serves the monitoring API)
+const CASES: [(&str, &str, Flavour, bool); 11] = [
+    ("defaults", "minimal.yaml", Flavour::Kubernetes, false),
+    ("defaults-openshift", "minimal.yaml", Flavour::OpenShift, false),
+    ("every-field", "every-field.yaml", Flavour::Kubernetes, false),
+    ("every-field-openshift", "every-field.yaml", Flavour::OpenShift, false),
+    ("audit-stdout", "audit-stdout.yaml", Flavour::Kubernetes, false),
+    ("audit-pvc", "audit-pvc.yaml", Flavour::Kubernetes, false),
+    ("watch-namespaces", "watch-namespaces.yaml", Flavour::Kubernetes, false),
+    ("custom-cas-openshift", "custom-cas.yaml", Flavour::OpenShift, false),
+    ("replicas-pdb", "replicas-pdb.yaml", Flavour::Kubernetes, false),
+    ("monitoring-openshift", "minimal.yaml", Flavour::OpenShift, true),
+    ("monitoring-kubernetes", "minimal.yaml", Flavour::Kubernetes, true),
 ];
 
 fn dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(name)
 }
 
-fn rendered(fixture: &str, flavour: Flavour) -> String {
+fn rendered(fixture: &str, flavour: Flavour, monitoring: bool) -> String {
     let text = std::fs::read_to_string(dir("fixtures").join(fixture)).unwrap();
     let kc = cma_api::document::from_yaml(&text).unwrap();
-    let desired = render(&kc, &RenderContext::offline(Platform::for_flavour(flavour))).unwrap();
+    let platform = Platform { monitoring, ..Platform::for_flavour(flavour) };
+    let desired = render(&kc, &RenderContext::offline(platform)).unwrap();
     let mut out = Vec::new();
     write_objects(&desired.to_values().unwrap(), Format::Yaml, &mut out).unwrap();
     String::from_utf8(out).unwrap()
@@ -54,20 +43,16 @@ fn rendered(fixture: &str, flavour: Flavour) -> String {
 fn renders_match_the_reviewed_golden_files() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut stale = Vec::new();
-    for (name, fixture, flavour) in CASES {
+    for (name, fixture, flavour, monitoring) in CASES {
         let path = dir("golden").join(format!("{name}.yaml"));
-        let actual = rendered(fixture, flavour);
+        let actual = rendered(fixture, flavour, monitoring);
         if update {
             std::fs::write(&path, &actual).unwrap();
         } else if std::fs::read_to_string(&path).ok().as_deref() != Some(actual.as_str()) {
             stale.push(path.display().to_string());
         }
     }
-    assert!(
-        stale.is_empty(),
-        "render output changed; review and run with UPDATE_GOLDEN=1:\n{}",
-        stale.join("\n")
-    );
+    assert!(stale.is_empty(), "render output changed; review and run with UPDATE_GOLDEN=1:\n{}", stale.join("\n"));
 }
 
 #[test]
@@ -75,9 +60,7 @@ fn no_stray_golden_files() {
     for entry in std::fs::read_dir(dir("golden")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().to_string();
         assert!(
-            CASES
-                .iter()
-                .any(|(case, _, _)| format!("{case}.yaml") == name),
+            CASES.iter().any(|(case, _, _, _)| format!("{case}.yaml") == name),
             "tests/golden/{name} belongs to no case; remove it"
         );
     }

@@ -9,9 +9,8 @@ use std::collections::BTreeMap;
 
 use cma_api::labels;
 use cma_api::{
-    AdmissionWebhooksSpec, AuditConfig, AuditLifetime, AuditPolicy, KedaController,
-    KedaControllerSpec, MetricsServerSpec, NetworkPolicySpec, OperatorSpec, WorkloadSpec,
-    audit::PolicyRule,
+    AdmissionWebhooksSpec, AuditConfig, AuditLifetime, AuditPolicy, KedaController, KedaControllerSpec,
+    MetricsServerSpec, NetworkPolicySpec, OperatorSpec, WorkloadSpec, audit::PolicyRule,
 };
 use cma_operator::cli::{Format, write_objects};
 use cma_operator::platform::Platform;
@@ -45,13 +44,7 @@ fn choice(values: &'static [&'static str]) -> impl Strategy<Value = Option<Strin
 
 fn workload() -> impl Strategy<Value = WorkloadSpec> {
     (
-        (
-            label_map(),
-            label_map(),
-            label_map(),
-            label_map(),
-            label_map(),
-        ),
+        (label_map(), label_map(), label_map(), label_map(), label_map()),
         option::of(1i32..5),
         vec(
             select(vec![
@@ -65,105 +58,71 @@ fn workload() -> impl Strategy<Value = WorkloadSpec> {
             0..3,
         ),
         vec(("[A-Z][A-Z0-9_]{0,8}", "[ -~]{0,12}"), 0..3),
-        option::of(
-            select(vec![
-                "registry.example.com/keda:1",
-                "mirror/keda@sha256:abcd",
-            ])
-            .prop_map(String::from),
-        ),
+        option::of(select(vec!["registry.example.com/keda:1", "mirror/keda@sha256:abcd"]).prop_map(String::from)),
         option::of(name()),
         any::<bool>(),
     )
-        .prop_map(
-            |(maps, replicas, args, env, image, priority, extra_volume)| {
-                let (
-                    deployment_annotations,
-                    deployment_labels,
-                    pod_annotations,
-                    pod_labels,
-                    node_selector,
-                ) = maps;
-                let mut env_vars: Vec<EnvVar> = Vec::new();
-                for (name, value) in env {
-                    if name != "POD_NAMESPACE"
-                        && name != "WATCH_NAMESPACE"
-                        && !env_vars.iter().any(|e| e.name == name)
-                    {
-                        env_vars.push(EnvVar {
-                            name,
-                            value: Some(value),
-                            value_from: None,
-                        });
-                    }
+        .prop_map(|(maps, replicas, args, env, image, priority, extra_volume)| {
+            let (deployment_annotations, deployment_labels, pod_annotations, pod_labels, node_selector) = maps;
+            let mut env_vars: Vec<EnvVar> = Vec::new();
+            for (name, value) in env {
+                if name != "POD_NAMESPACE" && name != "WATCH_NAMESPACE" && !env_vars.iter().any(|e| e.name == name) {
+                    env_vars.push(EnvVar { name, value: Some(value), value_from: None });
                 }
-                let (volumes, volume_mounts) = if extra_volume {
-                    (
-                        vec![Volume {
-                            name: "extra".into(),
-                            empty_dir: Some(EmptyDirVolumeSource::default()),
-                            ..Volume::default()
-                        }],
-                        vec![VolumeMount {
-                            name: "extra".into(),
-                            mount_path: "/extra".into(),
-                            ..VolumeMount::default()
-                        }],
-                    )
-                } else {
-                    (Vec::new(), Vec::new())
-                };
-                WorkloadSpec {
-                    deployment_annotations,
-                    deployment_labels,
-                    pod_annotations,
-                    pod_labels,
-                    node_selector,
-                    tolerations: vec![Toleration {
-                        key: Some("dedicated".into()),
-                        operator: Some("Exists".into()),
-                        ..Toleration::default()
+            }
+            let (volumes, volume_mounts) = if extra_volume {
+                (
+                    vec![Volume {
+                        name: "extra".into(),
+                        empty_dir: Some(EmptyDirVolumeSource::default()),
+                        ..Volume::default()
                     }],
-                    affinity: None,
-                    priority_class_name: priority.unwrap_or_default(),
-                    resources: None,
-                    args,
-                    volumes,
-                    volume_mounts,
-                    replicas,
-                    env: env_vars,
-                    image,
-                    topology_spread_constraints: Vec::new(),
-                }
-            },
-        )
+                    vec![VolumeMount { name: "extra".into(), mount_path: "/extra".into(), ..VolumeMount::default() }],
+                )
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            WorkloadSpec {
+                deployment_annotations,
+                deployment_labels,
+                pod_annotations,
+                pod_labels,
+                node_selector,
+                tolerations: vec![Toleration {
+                    key: Some("dedicated".into()),
+                    operator: Some("Exists".into()),
+                    ..Toleration::default()
+                }],
+                affinity: None,
+                priority_class_name: priority.unwrap_or_default(),
+                resources: None,
+                args,
+                volumes,
+                volume_mounts,
+                replicas,
+                env: env_vars,
+                image,
+                topology_spread_constraints: Vec::new(),
+            }
+        })
 }
 
 fn audit() -> impl Strategy<Value = AuditConfig> {
     (
         choice(&["json", "legacy"]),
         option::of(name()),
-        vec(
-            select(vec!["None", "Metadata", "Request", "RequestResponse"]),
-            0..3,
-        ),
+        vec(select(vec!["None", "Metadata", "Request", "RequestResponse"]), 0..3),
         option::of("[0-9]{1,3}"),
     )
         .prop_map(|(log_format, claim, levels, max_age)| AuditConfig {
             log_format,
             // Rotation needs a claim: only generate it with one.
-            lifetime: AuditLifetime {
-                max_age: claim.as_ref().and(max_age),
-                ..AuditLifetime::default()
-            },
+            lifetime: AuditLifetime { max_age: claim.as_ref().and(max_age), ..AuditLifetime::default() },
             log_output_volume_claim: claim,
             policy: AuditPolicy {
                 rules: levels
                     .into_iter()
-                    .map(|level| PolicyRule {
-                        level: level.into(),
-                        ..PolicyRule::default()
-                    })
+                    .map(|level| PolicyRule { level: level.into(), ..PolicyRule::default() })
                     .collect(),
                 ..AuditPolicy::default()
             },
@@ -173,11 +132,7 @@ fn audit() -> impl Strategy<Value = AuditConfig> {
 fn spec() -> impl Strategy<Value = KedaControllerSpec> {
     (
         vec(name(), 0..4),
-        (
-            zap_level(),
-            choice(&["json", "console"]),
-            choice(&["epoch", "iso8601", "rfc3339nano"]),
-        ),
+        (zap_level(), choice(&["json", "console"]), choice(&["epoch", "iso8601", "rfc3339nano"])),
         vec(name(), 0..3),
         (choice(&["true", "false"]), choice(&["true", "false"])),
         (workload(), workload(), workload()),
@@ -185,52 +140,49 @@ fn spec() -> impl Strategy<Value = KedaControllerSpec> {
         audit(),
         (option::of(any::<bool>()), vec(1i32..65535, 0..3)),
     )
-        .prop_map(
-            |(namespaces, logging, cas, egress, workloads, ms_level, audit, (np_enabled, dns))| {
-                let mut unique_ns = namespaces;
-                unique_ns.sort();
-                unique_ns.dedup();
-                let mut unique_cas = cas;
-                unique_cas.sort();
-                unique_cas.dedup();
-                let (operator, metrics, webhooks) = workloads;
-                KedaControllerSpec {
-                    watch_namespace: unique_ns.join(","),
-                    operator: OperatorSpec {
-                        log_level: logging.0.clone(),
-                        log_encoder: logging.1.clone(),
-                        log_time_encoding: logging.2.clone(),
-                        ca_config_maps: unique_cas,
-                        network_egress_allow_all: egress.0,
-                        workload: operator,
-                    },
-                    metrics_server: MetricsServerSpec {
-                        log_level: ms_level,
-                        audit_config: audit,
-                        network_egress_allow_all: egress.1,
-                        workload: metrics,
-                    },
-                    admission_webhooks: AdmissionWebhooksSpec {
-                        log_level: logging.0,
-                        log_encoder: logging.1,
-                        log_time_encoding: logging.2,
-                        workload: webhooks,
-                    },
-                    network_policy: NetworkPolicySpec {
-                        enabled: np_enabled,
-                        dns_ports: dns,
-                        ..NetworkPolicySpec::default()
-                    },
-                    ..KedaControllerSpec::default()
-                }
-            },
-        )
+        .prop_map(|(namespaces, logging, cas, egress, workloads, ms_level, audit, (np_enabled, dns))| {
+            let mut unique_ns = namespaces;
+            unique_ns.sort();
+            unique_ns.dedup();
+            let mut unique_cas = cas;
+            unique_cas.sort();
+            unique_cas.dedup();
+            let (operator, metrics, webhooks) = workloads;
+            KedaControllerSpec {
+                watch_namespace: unique_ns.join(","),
+                operator: OperatorSpec {
+                    log_level: logging.0.clone(),
+                    log_encoder: logging.1.clone(),
+                    log_time_encoding: logging.2.clone(),
+                    ca_config_maps: unique_cas,
+                    network_egress_allow_all: egress.0,
+                    workload: operator,
+                },
+                metrics_server: MetricsServerSpec {
+                    log_level: ms_level,
+                    audit_config: audit,
+                    network_egress_allow_all: egress.1,
+                    workload: metrics,
+                },
+                admission_webhooks: AdmissionWebhooksSpec {
+                    log_level: logging.0,
+                    log_encoder: logging.1,
+                    log_time_encoding: logging.2,
+                    workload: webhooks,
+                },
+                network_policy: NetworkPolicySpec {
+                    enabled: np_enabled,
+                    dns_ports: dns,
+                    ..NetworkPolicySpec::default()
+                },
+                ..KedaControllerSpec::default()
+            }
+        })
 }
 
 fn controller() -> impl Strategy<Value = (KedaController, bool)> {
-    (name(), spec(), any::<bool>()).prop_map(|(namespace, spec, openshift)| {
-        (KedaController::new(&namespace, "keda", spec), openshift)
-    })
+    (name(), spec(), any::<bool>())
+        .prop_map(|(namespace, spec, openshift)| (KedaController::new(&namespace, "keda", spec), openshift))
 }
 
 fn yaml(values: &[serde_json::Value]) -> Vec<u8> {

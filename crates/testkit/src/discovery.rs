@@ -7,16 +7,7 @@ use serde_json::{Value, json};
 
 use crate::registry::{Registry, ResourceType};
 
-const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
+const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
 /// Kubernetes version the fake claims to be (the workspace's k8s-openapi feature).
 pub(crate) fn version() -> Value {
@@ -60,10 +51,8 @@ pub(crate) fn core_versions() -> Value {
 
 /// `GET /apis`.
 pub(crate) fn group_list(registry: &Registry) -> Value {
-    let groups: Vec<Value> = groups(registry)
-        .into_iter()
-        .map(|(group, versions)| api_group(group, &versions))
-        .collect();
+    let groups: Vec<Value> =
+        groups(registry).into_iter().map(|(group, versions)| api_group(group, &versions)).collect();
     json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups })
 }
 
@@ -86,14 +75,8 @@ pub(crate) fn group(registry: &Registry, group: &str) -> Option<Value> {
     Some(doc)
 }
 
-fn types_in<'a>(
-    registry: &'a Registry,
-    group: &'a str,
-    version: &'a str,
-) -> impl Iterator<Item = &'a ResourceType> {
-    registry
-        .all()
-        .filter(move |rt| rt.group == group && rt.version == version)
+fn types_in<'a>(registry: &'a Registry, group: &'a str, version: &'a str) -> impl Iterator<Item = &'a ResourceType> {
+    registry.all().filter(move |rt| rt.group == group && rt.version == version)
 }
 
 /// `GET /api/v1` or `GET /apis/<group>/<version>`; `None` when nothing is served there.
@@ -121,11 +104,7 @@ pub(crate) fn resource_list(registry: &Registry, group: &str, version: &str) -> 
     if resources.is_empty() {
         return None;
     }
-    let group_version = if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    };
+    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
     Some(json!({
         "kind": "APIResourceList",
         "apiVersion": "v1",
@@ -150,10 +129,7 @@ pub(crate) fn aggregated(registry: &Registry, core: bool) -> Value {
     let items: Vec<Value> = if core {
         vec![aggregated_group(registry, "", &["v1"])]
     } else {
-        groups(registry)
-            .into_iter()
-            .map(|(group, versions)| aggregated_group(registry, group, &versions))
-            .collect()
+        groups(registry).into_iter().map(|(group, versions)| aggregated_group(registry, group, &versions)).collect()
     };
     json!({
         "kind": "APIGroupDiscoveryList",
@@ -167,9 +143,8 @@ fn aggregated_group(registry: &Registry, group: &str, versions: &[&str]) -> Valu
     let versions: Vec<Value> = versions
         .iter()
         .map(|version| {
-            let resources: Vec<Value> = types_in(registry, group, version)
-                .map(|rt| aggregated_resource(rt, group, version))
-                .collect();
+            let resources: Vec<Value> =
+                types_in(registry, group, version).map(|rt| aggregated_resource(rt, group, version)).collect();
             json!({ "version": version, "resources": resources, "freshness": "Current" })
         })
         .collect();

@@ -21,12 +21,7 @@ pub struct ApiError {
 impl ApiError {
     /// An error with the standard reason for `code`.
     pub fn new(code: u16, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            reason: reason_for(code).to_string(),
-            message: message.into(),
-            details: None,
-        }
+        Self { code, reason: reason_for(code).to_string(), message: message.into(), details: None }
     }
 
     /// Attaches `details` (name, group, kind) like the real server does for object errors.
@@ -43,33 +38,20 @@ impl ApiError {
 
     /// 404 for an object.
     pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
-        Self::new(
-            404,
-            format!("{} \"{name}\" not found", qualified(group, plural)),
-        )
-        .with_details(group, plural, name)
+        Self::new(404, format!("{} \"{name}\" not found", qualified(group, plural))).with_details(group, plural, name)
     }
 
     /// 409 AlreadyExists for a create.
     pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
-        Self::new(
-            409,
-            format!("{} \"{name}\" already exists", qualified(group, plural)),
-        )
-        .with_reason("AlreadyExists")
-        .with_details(group, plural, name)
+        Self::new(409, format!("{} \"{name}\" already exists", qualified(group, plural)))
+            .with_reason("AlreadyExists")
+            .with_details(group, plural, name)
     }
 
     /// 409 Conflict for a stale resourceVersion or failed precondition.
     pub fn conflict(group: &str, plural: &str, name: &str, why: &str) -> Self {
-        Self::new(
-            409,
-            format!(
-                "Operation cannot be fulfilled on {} \"{name}\": {why}",
-                qualified(group, plural)
-            ),
-        )
-        .with_details(group, plural, name)
+        Self::new(409, format!("Operation cannot be fulfilled on {} \"{name}\": {why}", qualified(group, plural)))
+            .with_details(group, plural, name)
     }
 
     /// 400 BadRequest.
@@ -112,11 +94,7 @@ impl ApiError {
 
 /// `deployments.apps` style name used in the real server's messages.
 fn qualified(group: &str, plural: &str) -> String {
-    if group.is_empty() {
-        plural.to_string()
-    } else {
-        format!("{plural}.{group}")
-    }
+    if group.is_empty() { plural.to_string() } else { format!("{plural}.{group}") }
 }
 
 /// The `reason` the real API server uses for a status code.

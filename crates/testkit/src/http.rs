@@ -29,15 +29,8 @@ impl FakeApiServer {
                         let mut service = service.clone();
                         async move {
                             let (parts, body) = req.into_parts();
-                            let bytes = body
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes())
-                                .unwrap_or_default();
-                            let request = hyper::Request::from_parts(
-                                parts,
-                                kube::client::Body::from(bytes.to_vec()),
-                            );
+                            let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let request = hyper::Request::from_parts(parts, kube::client::Body::from(bytes.to_vec()));
                             match service.call(request).await {
                                 Ok(response) => Ok::<_, Infallible>(response),
                                 Err(never) => match never {},
@@ -45,9 +38,7 @@ impl FakeApiServer {
                         }
                     });
                     // A client hanging up mid-watch is normal; nothing to report.
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), handler)
-                        .await;
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), handler).await;
                 });
             }
         })

@@ -172,9 +172,7 @@ impl Default for FakeApiServer {
 
 impl std::fmt::Debug for FakeApiServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeApiServer")
-            .field("resource_version", &self.resource_version())
-            .finish_non_exhaustive()
+        f.debug_struct("FakeApiServer").field("resource_version", &self.resource_version()).finish_non_exhaustive()
     }
 }
 
@@ -220,8 +218,7 @@ impl FakeApiServer {
     }
 
     fn rt(&self, gvr: &Gvr) -> Result<ResourceType, Error> {
-        self.resource_type(gvr)
-            .ok_or_else(|| Error::UnknownResource(gvr.key().to_string()))
+        self.resource_type(gvr).ok_or_else(|| Error::UnknownResource(gvr.key().to_string()))
     }
 
     // ---- clients --------------------------------------------------------------------------------
@@ -239,10 +236,7 @@ impl FakeApiServer {
 
     /// The tower service itself, for custom client stacks.
     pub fn service_as(&self, name: &str) -> FakeService {
-        FakeService {
-            inner: self.inner.clone(),
-            client: Arc::from(name),
-        }
+        FakeService { inner: self.inner.clone(), client: Arc::from(name) }
     }
 
     // ---- direct access --------------------------------------------------------------------------
@@ -258,10 +252,7 @@ impl FakeApiServer {
     where
         K: kube::Resource<DynamicType = ()> + DeserializeOwned,
     {
-        self.get(&Gvr::of::<K>(), ns, name)
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(Error::from)
+        self.get(&Gvr::of::<K>(), ns, name).map(serde_json::from_value).transpose().map_err(Error::from)
     }
 
     /// Every object of a type, in all namespaces, ordered by namespace and name.
@@ -280,8 +271,7 @@ impl FakeApiServer {
         let Ok(labels) = LabelSelector::parse(label_selector) else {
             return Vec::new();
         };
-        self.state()
-            .list(&gvr.key(), ns, &labels, &FieldSelector::default())
+        self.state().list(&gvr.key(), ns, &labels, &FieldSelector::default())
     }
 
     /// Typed objects of a type in all namespaces.
@@ -289,42 +279,27 @@ impl FakeApiServer {
     where
         K: kube::Resource<DynamicType = ()> + DeserializeOwned,
     {
-        self.list(&Gvr::of::<K>())
-            .into_iter()
-            .map(|v| serde_json::from_value(v).map_err(Error::from))
-            .collect()
+        self.list(&Gvr::of::<K>()).into_iter().map(|v| serde_json::from_value(v).map_err(Error::from)).collect()
     }
 
     /// Creates or replaces an object (type from `apiVersion`/`kind`), status included, as another writer
     /// would; emits watch events. Server-set metadata (uid, resourceVersion, ...) is filled in.
     pub fn insert<T: Serialize + ?Sized>(&self, obj: &T) -> Result<Value, Error> {
         let obj = serde_json::to_value(obj)?;
-        let api_version = obj
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
         let mut state = self.state();
         let rt = state
             .registry
             .by_kind(api_version, kind)
             .cloned()
-            .ok_or_else(|| Error::UnknownKind {
-                api_version: api_version.to_string(),
-                kind: kind.to_string(),
-            })?;
+            .ok_or_else(|| Error::UnknownKind { api_version: api_version.to_string(), kind: kind.to_string() })?;
         Ok(state.upsert(&rt, obj, DIRECT_MANAGER)?)
     }
 
     /// Applies a JSON merge patch to the whole object (status included) as manager [`DIRECT_MANAGER`];
     /// emits watch events. Use it to simulate other writers (service-ca, kubelet, users).
-    pub fn patch_direct(
-        &self,
-        gvr: &Gvr,
-        ns: &str,
-        name: &str,
-        merge_patch: &Value,
-    ) -> Result<Value, Error> {
+    pub fn patch_direct(&self, gvr: &Gvr, ns: &str, name: &str, merge_patch: &Value) -> Result<Value, Error> {
         self.patch_direct_as(DIRECT_MANAGER, gvr, ns, name, merge_patch)
     }
 
@@ -338,22 +313,15 @@ impl FakeApiServer {
         merge_patch: &Value,
     ) -> Result<Value, Error> {
         let rt = self.rt(gvr)?;
-        let ctx = WriteCtx {
-            manager,
-            sub: Sub::All,
-        };
-        Ok(self
-            .state()
-            .patch(&rt, ns, name, store::PatchKind::Merge, merge_patch, ctx)?)
+        let ctx = WriteCtx { manager, sub: Sub::All };
+        Ok(self.state().patch(&rt, ns, name, store::PatchKind::Merge, merge_patch, ctx)?)
     }
 
     /// Deletes like the API does (finalizers honoured, dependents collected); returns the object's last
     /// state (with `deletionTimestamp` when finalizers keep it).
     pub fn delete_direct(&self, gvr: &Gvr, ns: &str, name: &str) -> Result<Value, Error> {
         let rt = self.rt(gvr)?;
-        Ok(self
-            .state()
-            .delete(&rt, ns, name, &store::DeleteOpts::default())?)
+        Ok(self.state().delete(&rt, ns, name, &store::DeleteOpts::default())?)
     }
 
     /// Who owns which fields of an object.
@@ -395,11 +363,8 @@ impl FakeApiServer {
         reason: &str,
     ) -> Result<Value, Error> {
         let obj = self.existing(gvr, ns, name)?;
-        let mut conditions: Vec<Value> = obj
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let mut conditions: Vec<Value> =
+            obj.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
         let old = conditions.iter().position(|c| c["type"] == condition_type);
         let since = old
             .map(|i| &conditions[i])
@@ -421,14 +386,8 @@ impl FakeApiServer {
     pub fn complete_rollout(&self, ns: &str, name: &str) -> Result<Value, Error> {
         let gvr = Gvr::new("apps", "v1", "deployments");
         let obj = self.existing(&gvr, ns, name)?;
-        let replicas = obj
-            .pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
-        let generation = obj
-            .pointer("/metadata/generation")
-            .cloned()
-            .unwrap_or(Value::Null);
+        let replicas = obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+        let generation = obj.pointer("/metadata/generation").cloned().unwrap_or(Value::Null);
         let patch = serde_json::json!({ "status": {
             "observedGeneration": generation,
             "replicas": replicas,
@@ -437,27 +396,12 @@ impl FakeApiServer {
             "availableReplicas": replicas,
         }});
         self.patch_direct_as(CONTROLLER_MANAGER, &gvr, ns, name, &patch)?;
-        self.set_condition(
-            &gvr,
-            ns,
-            name,
-            "Progressing",
-            "True",
-            "NewReplicaSetAvailable",
-        )?;
-        self.set_condition(
-            &gvr,
-            ns,
-            name,
-            "Available",
-            "True",
-            "MinimumReplicasAvailable",
-        )
+        self.set_condition(&gvr, ns, name, "Progressing", "True", "NewReplicaSetAvailable")?;
+        self.set_condition(&gvr, ns, name, "Available", "True", "MinimumReplicasAvailable")
     }
 
     fn existing(&self, gvr: &Gvr, ns: &str, name: &str) -> Result<Value, Error> {
-        self.get(gvr, ns, name)
-            .ok_or_else(|| Error::Api(ApiError::not_found(&gvr.group, &gvr.resource, name)))
+        self.get(gvr, ns, name).ok_or_else(|| Error::Api(ApiError::not_found(&gvr.group, &gvr.resource, name)))
     }
 
     // ---- watches --------------------------------------------------------------------------------
@@ -492,14 +436,7 @@ impl FakeApiServer {
     // ---- logs and raw paths ---------------------------------------------------------------------
 
     /// Stores the log text served for a container (`previous` for the last terminated instance).
-    pub fn set_pod_log(
-        &self,
-        ns: &str,
-        pod: &str,
-        container: &str,
-        previous: bool,
-        text: impl Into<Bytes>,
-    ) {
+    pub fn set_pod_log(&self, ns: &str, pod: &str, container: &str, previous: bool, text: impl Into<Bytes>) {
         lock(&self.inner.logs).set(ns, pod, container, previous, text.into());
     }
 
@@ -551,11 +488,7 @@ impl FakeApiServer {
     }
 
     fn add_fault(&self, matcher: Matcher, action: FaultAction, remaining: Option<usize>) {
-        lock(&self.inner.faults).rules.push(Fault {
-            matcher,
-            action,
-            remaining,
-        });
+        lock(&self.inner.faults).rules.push(Fault { matcher, action, remaining });
     }
 
     // ---- request accounting ---------------------------------------------------------------------
@@ -567,19 +500,12 @@ impl FakeApiServer {
 
     /// Number of requests with this verb.
     pub fn count(&self, verb: Verb) -> usize {
-        lock(&self.inner.records)
-            .iter()
-            .filter(|r| r.verb == verb)
-            .count()
+        lock(&self.inner.records).iter().filter(|r| r.verb == verb).count()
     }
 
     /// Write requests (create, update, patch, apply, delete, deletecollection), in order.
     pub fn writes(&self) -> Vec<RequestRecord> {
-        lock(&self.inner.records)
-            .iter()
-            .filter(|r| r.is_write())
-            .cloned()
-            .collect()
+        lock(&self.inner.records).iter().filter(|r| r.is_write()).cloned().collect()
     }
 
     /// The current end of the request log.
@@ -589,18 +515,12 @@ impl FakeApiServer {
 
     /// Requests received after `mark`.
     pub fn requests_since(&self, mark: Mark) -> Vec<RequestRecord> {
-        lock(&self.inner.records)
-            .get(mark.0..)
-            .map(<[RequestRecord]>::to_vec)
-            .unwrap_or_default()
+        lock(&self.inner.records).get(mark.0..).map(<[RequestRecord]>::to_vec).unwrap_or_default()
     }
 
     /// Write requests received after `mark`.
     pub fn writes_since(&self, mark: Mark) -> Vec<RequestRecord> {
-        self.requests_since(mark)
-            .into_iter()
-            .filter(RequestRecord::is_write)
-            .collect()
+        self.requests_since(mark).into_iter().filter(RequestRecord::is_write).collect()
     }
 
     /// Clears the request log (earlier marks become invalid).

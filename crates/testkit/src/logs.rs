@@ -41,42 +41,20 @@ pub(crate) struct Logs {
 }
 
 impl Logs {
-    pub fn set(
-        &mut self,
-        namespace: &str,
-        pod: &str,
-        container: &str,
-        previous: bool,
-        text: Bytes,
-    ) {
-        self.texts.insert(
-            (
-                namespace.to_string(),
-                pod.to_string(),
-                container.to_string(),
-                previous,
-            ),
-            text,
-        );
+    pub fn set(&mut self, namespace: &str, pod: &str, container: &str, previous: bool, text: Bytes) {
+        self.texts.insert((namespace.to_string(), pod.to_string(), container.to_string(), previous), text);
     }
 
     /// The stored text for a request; `Ok(None)` when nothing was stored for the pod.
     pub fn lookup(&self, req: &LogRequest) -> Result<Option<Bytes>, ApiError> {
         if let Some(container) = &req.container {
-            let key = (
-                req.namespace.clone(),
-                req.pod.clone(),
-                container.clone(),
-                req.previous,
-            );
+            let key = (req.namespace.clone(), req.pod.clone(), container.clone(), req.previous);
             return Ok(self.texts.get(&key).cloned());
         }
         let candidates: Vec<(&String, &Bytes)> = self
             .texts
             .iter()
-            .filter(|((ns, pod, _, prev), _)| {
-                *ns == req.namespace && *pod == req.pod && *prev == req.previous
-            })
+            .filter(|((ns, pod, _, prev), _)| *ns == req.namespace && *pod == req.pod && *prev == req.previous)
             .map(|((_, _, container, _), text)| (container, text))
             .collect();
         match candidates.as_slice() {

@@ -37,15 +37,7 @@ pub enum Verb {
 impl Verb {
     /// Whether the verb changes state.
     pub fn is_write(self) -> bool {
-        matches!(
-            self,
-            Verb::Create
-                | Verb::Update
-                | Verb::Patch
-                | Verb::Apply
-                | Verb::Delete
-                | Verb::DeleteCollection
-        )
+        matches!(self, Verb::Create | Verb::Update | Verb::Patch | Verb::Apply | Verb::Delete | Verb::DeleteCollection)
     }
 
     /// The RBAC verb (`apply` is `patch` for authorization).
@@ -115,11 +107,7 @@ impl RequestRecord {
 
 impl fmt::Display for RequestRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} ({:?}) -> {}",
-            self.method, self.path, self.verb, self.status
-        )?;
+        write!(f, "{} {} ({:?}) -> {}", self.method, self.path, self.verb, self.status)?;
         if let Some(m) = &self.field_manager {
             write!(f, " fieldManager={m}")?;
         }
@@ -167,19 +155,12 @@ impl Matcher {
 
     /// Matches requests on a group/resource (`""` for core), e.g. `Matcher::resource("", "secrets")`.
     pub fn resource(group: &str, resource: &str) -> Self {
-        Self {
-            group: Some(group.to_string()),
-            resource: Some(resource.to_string()),
-            ..Self::default()
-        }
+        Self { group: Some(group.to_string()), resource: Some(resource.to_string()), ..Self::default() }
     }
 
     /// Matches requests for which `f` returns true.
     pub fn when(f: impl Fn(&RequestRecord) -> bool + Send + Sync + 'static) -> Self {
-        Self {
-            predicate: Some(Arc::new(f)),
-            ..Self::default()
-        }
+        Self { predicate: Some(Arc::new(f)), ..Self::default() }
     }
 
     /// Also requires this verb.
@@ -209,22 +190,11 @@ impl Matcher {
     /// Whether the request matches.
     pub fn matches(&self, r: &RequestRecord) -> bool {
         let gvr = r.resource.as_ref();
-        self.group
-            .as_ref()
-            .is_none_or(|g| gvr.is_some_and(|x| x.group == *g))
-            && self
-                .resource
-                .as_ref()
-                .is_none_or(|res| gvr.is_some_and(|x| x.resource == *res))
+        self.group.as_ref().is_none_or(|g| gvr.is_some_and(|x| x.group == *g))
+            && self.resource.as_ref().is_none_or(|res| gvr.is_some_and(|x| x.resource == *res))
             && self.verb.is_none_or(|v| v == r.verb)
-            && self
-                .namespace
-                .as_ref()
-                .is_none_or(|ns| r.namespace.as_ref() == Some(ns))
-            && self
-                .name
-                .as_ref()
-                .is_none_or(|n| r.name.as_ref() == Some(n))
+            && self.namespace.as_ref().is_none_or(|ns| r.namespace.as_ref() == Some(ns))
+            && self.name.as_ref().is_none_or(|n| r.name.as_ref() == Some(n))
             && self.client.as_ref().is_none_or(|c| r.client == *c)
             && self.predicate.as_ref().is_none_or(|p| p(r))
     }
@@ -271,10 +241,7 @@ impl Faults {
                 FaultAction::Delay(d) => delay += *d,
                 FaultAction::Forbid if error.is_none() => error = Some(forbidden(r)),
                 FaultAction::Fail(code) if error.is_none() => {
-                    error = Some(ApiError::new(
-                        *code,
-                        format!("injected failure for {} {}", r.method, r.path),
-                    ));
+                    error = Some(ApiError::new(*code, format!("injected failure for {} {}", r.method, r.path)));
                 }
                 FaultAction::Error(e) if error.is_none() => error = Some(e.clone()),
                 _ => continue,
@@ -290,16 +257,8 @@ impl Faults {
 
 /// The real server's RBAC denial message.
 fn forbidden(r: &RequestRecord) -> ApiError {
-    let (group, resource) = r
-        .resource
-        .as_ref()
-        .map(|g| (g.group.clone(), g.resource.clone()))
-        .unwrap_or_default();
-    let qualified = if group.is_empty() {
-        resource.clone()
-    } else {
-        format!("{resource}.{group}")
-    };
+    let (group, resource) = r.resource.as_ref().map(|g| (g.group.clone(), g.resource.clone())).unwrap_or_default();
+    let qualified = if group.is_empty() { resource.clone() } else { format!("{resource}.{group}") };
     let target = match &r.name {
         Some(name) => format!("{qualified} \"{name}\""),
         None => qualified,

@@ -19,11 +19,7 @@ pub struct Gvr {
 impl Gvr {
     /// A group/version/resource triple.
     pub fn new(group: &str, version: &str, resource: &str) -> Self {
-        Self {
-            group: group.to_string(),
-            version: version.to_string(),
-            resource: resource.to_string(),
-        }
+        Self { group: group.to_string(), version: version.to_string(), resource: resource.to_string() }
     }
 
     /// The resource type of a typed kube resource (k8s-openapi types, `#[derive(CustomResource)]`).
@@ -46,10 +42,7 @@ pub(crate) struct ResourceKey {
 
 impl ResourceKey {
     pub fn new(group: &str, resource: &str) -> Self {
-        Self {
-            group: group.to_string(),
-            resource: resource.to_string(),
-        }
+        Self { group: group.to_string(), resource: resource.to_string() }
     }
 }
 
@@ -101,10 +94,7 @@ impl ResourceType {
 
     /// A cluster-scoped resource type without status subresource.
     pub fn cluster(group: &str, version: &str, kind: &str, plural: &str) -> Self {
-        Self {
-            namespaced: false,
-            ..Self::namespaced(group, version, kind, plural)
-        }
+        Self { namespaced: false, ..Self::namespaced(group, version, kind, plural) }
     }
 
     /// The same type with a `status` subresource.
@@ -125,17 +115,8 @@ impl ResourceType {
         K: kube::Resource<DynamicType = ()>,
         K::Scope: ScopeInfo,
     {
-        let make = if K::Scope::NAMESPACED {
-            Self::namespaced
-        } else {
-            Self::cluster
-        };
-        make(
-            &K::group(&()),
-            &K::version(&()),
-            &K::kind(&()),
-            &K::plural(&()),
-        )
+        let make = if K::Scope::NAMESPACED { Self::namespaced } else { Self::cluster };
+        make(&K::group(&()), &K::version(&()), &K::kind(&()), &K::plural(&()))
     }
 
     /// One resource type per served version of a CRD (with status when the CRD declares it).
@@ -150,11 +131,7 @@ impl ResourceType {
                 version: v.name.clone(),
                 kind: spec.names.kind.clone(),
                 plural: spec.names.plural.clone(),
-                singular: spec
-                    .names
-                    .singular
-                    .clone()
-                    .unwrap_or_else(|| spec.names.kind.to_lowercase()),
+                singular: spec.names.singular.clone().unwrap_or_else(|| spec.names.kind.to_lowercase()),
                 namespaced,
                 status_subresource: v.subresources.as_ref().is_some_and(|s| s.status.is_some()),
                 short_names: spec.names.short_names.clone().unwrap_or_default(),
@@ -164,11 +141,7 @@ impl ResourceType {
 
     /// `apiVersion` of objects of this type.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
     }
 
     /// The [`Gvr`] of this type.
@@ -221,16 +194,12 @@ impl Registry {
 
     /// Finds a type by group/version/plural as it appears in a URL.
     pub fn lookup(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
-        self.types
-            .get(&ResourceKey::new(group, plural))
-            .filter(|rt| rt.version == version)
+        self.types.get(&ResourceKey::new(group, plural)).filter(|rt| rt.version == version)
     }
 
     /// Finds a type by `apiVersion` and `kind` (for inserting objects directly).
     pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<&ResourceType> {
-        self.types
-            .values()
-            .find(|rt| rt.kind == kind && rt.api_version() == api_version)
+        self.types.values().find(|rt| rt.kind == kind && rt.api_version() == api_version)
     }
 
     pub fn all(&self) -> impl Iterator<Item = &ResourceType> {
@@ -249,84 +218,21 @@ const BUILTIN: &[(&str, &str, &str, &str, bool, bool)] = &[
     ("", "v1", "Secret", "secrets", true, false),
     ("", "v1", "ServiceAccount", "serviceaccounts", true, false),
     ("", "v1", "Event", "events", true, false),
-    (
-        "",
-        "v1",
-        "PersistentVolumeClaim",
-        "persistentvolumeclaims",
-        true,
-        true,
-    ),
-    (
-        "",
-        "v1",
-        "PersistentVolume",
-        "persistentvolumes",
-        false,
-        true,
-    ),
+    ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, true),
+    ("", "v1", "PersistentVolume", "persistentvolumes", false, true),
     ("", "v1", "ResourceQuota", "resourcequotas", true, true),
     ("", "v1", "LimitRange", "limitranges", true, false),
     ("apps", "v1", "Deployment", "deployments", true, true),
     ("apps", "v1", "ReplicaSet", "replicasets", true, true),
     ("apps", "v1", "StatefulSet", "statefulsets", true, true),
     ("apps", "v1", "DaemonSet", "daemonsets", true, true),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "Role",
-        "roles",
-        true,
-        false,
-    ),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "RoleBinding",
-        "rolebindings",
-        true,
-        false,
-    ),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "ClusterRole",
-        "clusterroles",
-        false,
-        false,
-    ),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "ClusterRoleBinding",
-        "clusterrolebindings",
-        false,
-        false,
-    ),
-    (
-        "networking.k8s.io",
-        "v1",
-        "NetworkPolicy",
-        "networkpolicies",
-        true,
-        false,
-    ),
-    (
-        "policy",
-        "v1",
-        "PodDisruptionBudget",
-        "poddisruptionbudgets",
-        true,
-        true,
-    ),
-    (
-        "apiregistration.k8s.io",
-        "v1",
-        "APIService",
-        "apiservices",
-        false,
-        true,
-    ),
+    ("rbac.authorization.k8s.io", "v1", "Role", "roles", true, false),
+    ("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, false),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, false),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, false),
+    ("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, false),
+    ("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, true),
+    ("apiregistration.k8s.io", "v1", "APIService", "apiservices", false, true),
     (
         "admissionregistration.k8s.io",
         "v1",
@@ -344,46 +250,23 @@ const BUILTIN: &[(&str, &str, &str, &str, bool, bool)] = &[
         false,
     ),
     ("coordination.k8s.io", "v1", "Lease", "leases", true, false),
-    (
-        "discovery.k8s.io",
-        "v1",
-        "EndpointSlice",
-        "endpointslices",
-        true,
-        false,
-    ),
+    ("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true, false),
     ("events.k8s.io", "v1", "Event", "events", true, false),
-    (
-        "apiextensions.k8s.io",
-        "v1",
-        "CustomResourceDefinition",
-        "customresourcedefinitions",
-        false,
-        true,
-    ),
-    (
-        "autoscaling",
-        "v2",
-        "HorizontalPodAutoscaler",
-        "horizontalpodautoscalers",
-        true,
-        true,
-    ),
+    ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, true),
+    ("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, true),
     ("batch", "v1", "Job", "jobs", true, true),
     ("batch", "v1", "CronJob", "cronjobs", true, true),
 ];
 
 fn builtin_types() -> impl Iterator<Item = ResourceType> {
-    BUILTIN
-        .iter()
-        .map(|&(group, version, kind, plural, namespaced, status)| {
-            let rt = if namespaced {
-                ResourceType::namespaced(group, version, kind, plural)
-            } else {
-                ResourceType::cluster(group, version, kind, plural)
-            };
-            if status { rt.with_status() } else { rt }
-        })
+    BUILTIN.iter().map(|&(group, version, kind, plural, namespaced, status)| {
+        let rt = if namespaced {
+            ResourceType::namespaced(group, version, kind, plural)
+        } else {
+            ResourceType::cluster(group, version, kind, plural)
+        };
+        if status { rt.with_status() } else { rt }
+    })
 }
 
 /// Custom resources the operator and must-gather look for, ready to register.
@@ -392,28 +275,17 @@ pub mod known {
 
     /// `keda.sh/v1alpha1` KedaController (namespaced, status subresource).
     pub fn kedacontrollers() -> ResourceType {
-        ResourceType::namespaced("keda.sh", "v1alpha1", "KedaController", "kedacontrollers")
-            .with_status()
+        ResourceType::namespaced("keda.sh", "v1alpha1", "KedaController", "kedacontrollers").with_status()
     }
 
     /// `monitoring.coreos.com/v1` ServiceMonitor.
     pub fn servicemonitors() -> ResourceType {
-        ResourceType::namespaced(
-            "monitoring.coreos.com",
-            "v1",
-            "ServiceMonitor",
-            "servicemonitors",
-        )
+        ResourceType::namespaced("monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors")
     }
 
     /// `monitoring.coreos.com/v1` PrometheusRule.
     pub fn prometheusrules() -> ResourceType {
-        ResourceType::namespaced(
-            "monitoring.coreos.com",
-            "v1",
-            "PrometheusRule",
-            "prometheusrules",
-        )
+        ResourceType::namespaced("monitoring.coreos.com", "v1", "PrometheusRule", "prometheusrules")
     }
 
     /// `config.openshift.io/v1` APIServer (cluster-scoped, status subresource).
@@ -428,26 +300,16 @@ pub mod known {
 
     /// `operators.coreos.com/v1alpha1` ClusterServiceVersion.
     pub fn clusterserviceversions() -> ResourceType {
-        ResourceType::namespaced(
-            "operators.coreos.com",
-            "v1alpha1",
-            "ClusterServiceVersion",
-            "clusterserviceversions",
-        )
-        .with_status()
-        .with_short_names(&["csv"])
+        ResourceType::namespaced("operators.coreos.com", "v1alpha1", "ClusterServiceVersion", "clusterserviceversions")
+            .with_status()
+            .with_short_names(&["csv"])
     }
 
     /// `operators.coreos.com/v1alpha1` Subscription.
     pub fn subscriptions() -> ResourceType {
-        ResourceType::namespaced(
-            "operators.coreos.com",
-            "v1alpha1",
-            "Subscription",
-            "subscriptions",
-        )
-        .with_status()
-        .with_short_names(&["sub"])
+        ResourceType::namespaced("operators.coreos.com", "v1alpha1", "Subscription", "subscriptions")
+            .with_status()
+            .with_short_names(&["sub"])
     }
 }
 
@@ -460,31 +322,19 @@ mod tests {
     #[test]
     fn typed_resources_map_to_the_builtin_registrations() {
         let registry = Registry::builtin();
-        for rt in [
-            ResourceType::of::<Deployment>(),
-            ResourceType::of::<ClusterRole>(),
-        ] {
+        for rt in [ResourceType::of::<Deployment>(), ResourceType::of::<ClusterRole>()] {
             let builtin = registry.get(&rt.key()).unwrap();
-            assert_eq!(
-                (&builtin.kind, builtin.namespaced),
-                (&rt.kind, rt.namespaced)
-            );
+            assert_eq!((&builtin.kind, builtin.namespaced), (&rt.kind, rt.namespaced));
         }
         assert!(!ResourceType::of::<ClusterRole>().namespaced);
-        assert_eq!(
-            Gvr::of::<Deployment>(),
-            Gvr::new("apps", "v1", "deployments")
-        );
+        assert_eq!(Gvr::of::<Deployment>(), Gvr::new("apps", "v1", "deployments"));
     }
 
     #[test]
     fn core_and_events_api_events_are_distinct_kinds_by_api_version() {
         let registry = Registry::builtin();
         assert_eq!(registry.by_kind("v1", "Event").unwrap().group, "");
-        assert_eq!(
-            registry.by_kind("events.k8s.io/v1", "Event").unwrap().group,
-            "events.k8s.io"
-        );
+        assert_eq!(registry.by_kind("events.k8s.io/v1", "Event").unwrap().group, "events.k8s.io");
         assert!(registry.lookup("apps", "v2", "deployments").is_none());
     }
 }

@@ -22,11 +22,7 @@ pub(crate) struct LabelSelector(Vec<LabelReq>);
 impl LabelSelector {
     /// Parses `a=b,c!=d,e in (f,g),h notin (i),j,!k`.
     pub fn parse(s: &str) -> Result<Self, ApiError> {
-        split_top_level(s)
-            .into_iter()
-            .map(|term| parse_label_req(term.trim()))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Self)
+        split_top_level(s).into_iter().map(|term| parse_label_req(term.trim())).collect::<Result<Vec<_>, _>>().map(Self)
     }
 
     /// Whether the object's `metadata.labels` satisfy every requirement.
@@ -75,16 +71,10 @@ fn parse_label_req(term: &str) -> Result<LabelReq, ApiError> {
         return Ok(LabelReq::Eq(k.trim().to_string(), v.trim().to_string()));
     }
     if let Some((k, rest)) = term.split_once(" notin ") {
-        return Ok(LabelReq::NotIn(
-            k.trim().to_string(),
-            parse_set(rest).ok_or_else(bad)?,
-        ));
+        return Ok(LabelReq::NotIn(k.trim().to_string(), parse_set(rest).ok_or_else(bad)?));
     }
     if let Some((k, rest)) = term.split_once(" in ") {
-        return Ok(LabelReq::In(
-            k.trim().to_string(),
-            parse_set(rest).ok_or_else(bad)?,
-        ));
+        return Ok(LabelReq::In(k.trim().to_string(), parse_set(rest).ok_or_else(bad)?));
     }
     if term.contains(char::is_whitespace) || term.contains(['(', ')']) {
         return Err(bad());
@@ -95,13 +85,7 @@ fn parse_label_req(term: &str) -> Result<LabelReq, ApiError> {
 /// Parses `(a, b, c)`.
 fn parse_set(s: &str) -> Option<Vec<String>> {
     let inner = s.trim().strip_prefix('(')?.strip_suffix(')')?;
-    Some(
-        inner
-            .split(',')
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-            .collect(),
-    )
+    Some(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
 }
 
 /// A parsed `fieldSelector`: `path=value` / `path!=value` terms on dotted paths
@@ -117,13 +101,10 @@ impl FieldSelector {
             .map(|term| {
                 let (path, equal, value) = if let Some((p, v)) = term.split_once("!=") {
                     (p, false, v)
-                } else if let Some((p, v)) = term.split_once("==").or_else(|| term.split_once('='))
-                {
+                } else if let Some((p, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
                     (p, true, v)
                 } else {
-                    return Err(ApiError::bad_request(format!(
-                        "invalid field selector term {term:?}"
-                    )));
+                    return Err(ApiError::bad_request(format!("invalid field selector term {term:?}")));
                 };
                 Ok((path.trim().to_string(), equal, value.trim().to_string()))
             })
@@ -134,11 +115,7 @@ impl FieldSelector {
     /// Whether every term holds (a missing field compares as the empty string).
     pub fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(path, equal, want)| {
-            let actual = path
-                .split('.')
-                .try_fold(obj, |v, seg| v.get(seg))
-                .map(scalar_string)
-                .unwrap_or_default();
+            let actual = path.split('.').try_fold(obj, |v, seg| v.get(seg)).map(scalar_string).unwrap_or_default();
             (actual == *want) == *equal
         })
     }
@@ -178,14 +155,7 @@ mod tests {
         for s in yes {
             assert!(LabelSelector::parse(s).unwrap().matches(&o), "{s}");
         }
-        let no = [
-            "app=x",
-            "app!=keda",
-            "app in (x,y)",
-            "tier notin (web)",
-            "missing",
-            "!app",
-        ];
+        let no = ["app=x", "app!=keda", "app in (x,y)", "tier notin (web)", "missing", "!app"];
         for s in no {
             assert!(!LabelSelector::parse(s).unwrap().matches(&o), "{s}");
         }
@@ -201,16 +171,8 @@ mod tests {
     fn field_selector_matches_dotted_paths() {
         let o = obj(json!({}));
         assert!(FieldSelector::parse("metadata.name=a").unwrap().matches(&o));
-        assert!(
-            FieldSelector::parse("metadata.namespace!=x,status.phase=Running")
-                .unwrap()
-                .matches(&o)
-        );
-        assert!(
-            !FieldSelector::parse("metadata.name!=a")
-                .unwrap()
-                .matches(&o)
-        );
+        assert!(FieldSelector::parse("metadata.namespace!=x,status.phase=Running").unwrap().matches(&o));
+        assert!(!FieldSelector::parse("metadata.name!=a").unwrap().matches(&o));
         assert!(FieldSelector::parse("bogus").is_err());
     }
 }

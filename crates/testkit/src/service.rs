@@ -90,18 +90,12 @@ struct ResPath {
     sub: Option<String>,
 }
 
-async fn handle(
-    inner: Arc<Inner>,
-    client: Arc<str>,
-    req: Request<kube::client::Body>,
-) -> Response<ResponseBody> {
+async fn handle(inner: Arc<Inner>, client: Arc<str>, req: Request<kube::client::Body>) -> Response<ResponseBody> {
     let (parts, body) = req.into_parts();
     let bytes = match body.collect_bytes().await {
         Ok(bytes) => bytes,
         Err(e) => {
-            return error_response(&ApiError::bad_request(format!(
-                "cannot read request body: {e}"
-            )));
+            return error_response(&ApiError::bad_request(format!("cannot read request body: {e}")));
         }
     };
     let call = match parse_call(&parts, &bytes) {
@@ -123,18 +117,9 @@ async fn handle(
 }
 
 fn parse_call(parts: &http::request::Parts, bytes: &Bytes) -> Result<Call, ApiError> {
-    let header = |name| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let query = parts
-        .uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
+    let header = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_string);
+    let query =
+        parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     let body = if bytes.is_empty() {
         None
     } else {
@@ -172,21 +157,15 @@ fn parse_route(path: &str) -> Route {
 }
 
 fn resource_list(group: &str, version: &str) -> Route {
-    Route::ResourceList {
-        group: group.to_string(),
-        version: version.to_string(),
-    }
+    Route::ResourceList { group: group.to_string(), version: version.to_string() }
 }
 
 fn parse_resource(group: &str, version: &str, rest: &[&str]) -> Route {
     let own = |s: Option<&&str>| s.map(|s| (*s).to_string());
     // `/api/v1/namespaces/<ns>/status|finalize` are subresources of the namespace itself.
-    let namespace_sub =
-        group.is_empty() && rest.len() == 3 && matches!(rest[2], "status" | "finalize");
+    let namespace_sub = group.is_empty() && rest.len() == 3 && matches!(rest[2], "status" | "finalize");
     let (namespace, rest) = match rest {
-        ["namespaces", ns, tail @ ..] if !tail.is_empty() && !namespace_sub => {
-            (Some((*ns).to_string()), tail)
-        }
+        ["namespaces", ns, tail @ ..] if !tail.is_empty() && !namespace_sub => (Some((*ns).to_string()), tail),
         _ => (None, rest),
     };
     if rest.is_empty() || rest.len() > 3 {
@@ -207,25 +186,12 @@ fn classify(call: &Call) -> Verb {
     match call.method {
         Method::POST => Verb::Create,
         Method::PUT => Verb::Update,
-        Method::PATCH
-            if call
-                .content_type
-                .as_deref()
-                .is_some_and(|c| c.contains("apply-patch")) =>
-        {
-            Verb::Apply
-        }
+        Method::PATCH if call.content_type.as_deref().is_some_and(|c| c.contains("apply-patch")) => Verb::Apply,
         Method::PATCH => Verb::Patch,
         Method::DELETE if named => Verb::Delete,
         Method::DELETE => Verb::DeleteCollection,
         _ if named || !matches!(call.route, Route::Resource(_)) => Verb::Get,
-        _ if matches!(
-            call.query.get("watch").map(String::as_str),
-            Some("true" | "1")
-        ) =>
-        {
-            Verb::Watch
-        }
+        _ if matches!(call.query.get("watch").map(String::as_str), Some("true" | "1")) => Verb::Watch,
         _ => Verb::List,
     }
 }
@@ -261,19 +227,13 @@ fn dispatch(inner: &Inner, call: &Call, record: &RequestRecord) -> Response<Resp
     }
     let result = match &call.route {
         Route::Resource(res) => resource(inner, call, record, res),
-        _ if call.method != Method::GET => {
-            Err(ApiError::new(405, "method not allowed on a discovery path"))
-        }
+        _ if call.method != Method::GET => Err(ApiError::new(405, "method not allowed on a discovery path")),
         route => discovery_doc(&crate::lock(&inner.state), route, &call.accept),
     };
     result.unwrap_or_else(|e| error_response(&e))
 }
 
-fn discovery_doc(
-    state: &State,
-    route: &Route,
-    accept: &str,
-) -> Result<Response<ResponseBody>, ApiError> {
+fn discovery_doc(state: &State, route: &Route, accept: &str) -> Result<Response<ResponseBody>, ApiError> {
     let aggregated = accept.contains("as=APIGroupDiscoveryList");
     let registry = &state.registry;
     let doc = match route {
@@ -283,9 +243,7 @@ fn discovery_doc(
         Route::GroupList if aggregated => Some(discovery::aggregated(registry, false)),
         Route::GroupList => Some(discovery::group_list(registry)),
         Route::Group(group) => discovery::group(registry, group),
-        Route::ResourceList { group, version } => {
-            discovery::resource_list(registry, group, version)
-        }
+        Route::ResourceList { group, version } => discovery::resource_list(registry, group, version),
         Route::Resource(_) | Route::Unknown => None,
     };
     doc.map(|d| json_response(200, &d)).ok_or_else(not_served)
@@ -319,68 +277,39 @@ fn resource(
     };
     if call.query.contains_key("dryRun") {
         // Loud rather than silently persisting what the caller meant as a dry run.
-        return Err(ApiError::bad_request(
-            "dryRun is not supported by the fake API server",
-        ));
+        return Err(ApiError::bad_request("dryRun is not supported by the fake API server"));
     }
     let ns = res.namespace.as_deref().unwrap_or_default();
-    let manager = call
-        .query
-        .get("fieldManager")
-        .map_or("unknown", String::as_str);
+    let manager = call.query.get("fieldManager").map_or("unknown", String::as_str);
     let ctx = WriteCtx { manager, sub };
     let meta_only = call.accept.contains("as=PartialObjectMetadata");
     let name = res.name.as_deref().unwrap_or_default();
     let mut state = crate::lock(&inner.state);
     match record.verb {
-        Verb::Get => Ok(json_response(
-            200,
-            &present(&state.get(&rt, ns, name)?, meta_only),
-        )),
+        Verb::Get => Ok(json_response(200, &present(&state.get(&rt, ns, name)?, meta_only))),
         Verb::List => list(&state, &rt, res, call, meta_only),
         Verb::Watch => watch(&mut state, &rt, res, call, meta_only),
-        Verb::Create if res.name.is_some() => Err(ApiError::new(
-            405,
-            "POST to a named resource is not supported",
-        )),
+        Verb::Create if res.name.is_some() => Err(ApiError::new(405, "POST to a named resource is not supported")),
         Verb::Create => {
             let body = body(call)?;
-            let body_ns = body
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let ns = if ns.is_empty() {
-                body_ns.to_string()
-            } else {
-                ns.to_string()
-            };
+            let body_ns = body.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
+            let ns = if ns.is_empty() { body_ns.to_string() } else { ns.to_string() };
             Ok(json_response(201, &state.create(&rt, &ns, body, ctx)?))
         }
-        Verb::Update => Ok(json_response(
-            200,
-            &state.update(&rt, ns, name, body(call)?, ctx)?,
-        )),
+        Verb::Update => Ok(json_response(200, &state.update(&rt, ns, name, body(call)?, ctx)?)),
         Verb::Patch => {
             let kind = patch_kind(call.content_type.as_deref())?;
-            Ok(json_response(
-                200,
-                &state.patch(&rt, ns, name, kind, &patch_body(call)?, ctx)?,
-            ))
+            Ok(json_response(200, &state.patch(&rt, ns, name, kind, &patch_body(call)?, ctx)?))
         }
         Verb::Apply => {
             if !call.query.contains_key("fieldManager") {
-                return Err(ApiError::bad_request(
-                    "PATCH with apply-patch requires a fieldManager",
-                ));
+                return Err(ApiError::bad_request("PATCH with apply-patch requires a fieldManager"));
             }
             let force = record.force;
             let (obj, created) = state.apply(&rt, ns, name, &body(call)?, ctx, force)?;
             Ok(json_response(if created { 201 } else { 200 }, &obj))
         }
-        Verb::Delete => Ok(json_response(
-            200,
-            &state.delete(&rt, ns, name, &delete_opts(call))?,
-        )),
+        Verb::Delete => Ok(json_response(200, &state.delete(&rt, ns, name, &delete_opts(call))?)),
         Verb::DeleteCollection => delete_collection(&mut state, &rt, res, call),
     }
 }
@@ -394,38 +323,22 @@ fn patch_body(call: &Call) -> Result<Value, ApiError> {
 }
 
 fn body(call: &Call) -> Result<Value, ApiError> {
-    call.body
-        .clone()
-        .filter(Value::is_object)
-        .ok_or_else(|| ApiError::bad_request("a JSON object body is required"))
+    call.body.clone().filter(Value::is_object).ok_or_else(|| ApiError::bad_request("a JSON object body is required"))
 }
 
 fn patch_kind(content_type: Option<&str>) -> Result<PatchKind, ApiError> {
     match content_type.unwrap_or_default() {
-        ct if ct.contains("merge-patch+json") && ct.contains("strategic") => {
-            Ok(PatchKind::Strategic)
-        }
+        ct if ct.contains("merge-patch+json") && ct.contains("strategic") => Ok(PatchKind::Strategic),
         ct if ct.contains("merge-patch+json") => Ok(PatchKind::Merge),
         ct if ct.contains("json-patch+json") => Ok(PatchKind::Json),
-        ct => Err(ApiError::new(
-            415,
-            format!("the body of the request was in an unknown format: {ct}"),
-        )),
+        ct => Err(ApiError::new(415, format!("the body of the request was in an unknown format: {ct}"))),
     }
 }
 
 fn delete_opts(call: &Call) -> DeleteOpts {
     let body = call.body.as_ref();
-    let field = |path: &str| {
-        body.and_then(|b| b.pointer(path))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    let policy = call
-        .query
-        .get("propagationPolicy")
-        .cloned()
-        .or_else(|| field("/propagationPolicy"));
+    let field = |path: &str| body.and_then(|b| b.pointer(path)).and_then(Value::as_str).map(str::to_string);
+    let policy = call.query.get("propagationPolicy").cloned().or_else(|| field("/propagationPolicy"));
     DeleteOpts {
         orphan: policy.as_deref() == Some("Orphan"),
         precondition_uid: field("/preconditions/uid"),
@@ -457,10 +370,7 @@ fn list(
 
 fn list_doc(state: &State, rt: &ResourceType, items: Vec<Value>, meta_only: bool) -> Value {
     let (api_version, kind) = if meta_only {
-        (
-            "meta.k8s.io/v1".to_string(),
-            "PartialObjectMetadataList".to_string(),
-        )
+        ("meta.k8s.io/v1".to_string(), "PartialObjectMetadataList".to_string())
     } else {
         (rt.api_version(), format!("{}List", rt.kind))
     };
@@ -483,14 +393,8 @@ fn delete_collection(
     let victims = state.list(&rt.key(), res.namespace.as_deref(), &labels, &fields);
     let mut deleted = Vec::new();
     for obj in victims {
-        let ns = obj
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let name = obj
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
+        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
         deleted.push(state.delete(rt, ns, name, &opts)?);
     }
     Ok(json_response(200, &list_doc(state, rt, deleted, false)))
@@ -505,16 +409,12 @@ fn watch(
 ) -> Result<Response<ResponseBody>, ApiError> {
     let (labels, fields) = selectors(call)?;
     let start = match call.query.get("resourceVersion").map(String::as_str) {
-        None | Some("" | "0") => WatchStart::Now {
-            initial_events_end: call
-                .query
-                .get("sendInitialEvents")
-                .is_some_and(|v| v == "true"),
-        },
-        Some(rv) => WatchStart::After(
-            rv.parse()
-                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?,
-        ),
+        None | Some("" | "0") => {
+            WatchStart::Now { initial_events_end: call.query.get("sendInitialEvents").is_some_and(|v| v == "true") }
+        }
+        Some(rv) => {
+            WatchStart::After(rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?)
+        }
     };
     let timeout = call
         .query
@@ -529,10 +429,7 @@ fn watch(
         labels,
         fields,
         meta_only,
-        bookmarks: call
-            .query
-            .get("allowWatchBookmarks")
-            .is_some_and(|v| v == "true"),
+        bookmarks: call.query.get("allowWatchBookmarks").is_some_and(|v| v == "true"),
     };
     let rx = state.watch(filter, start);
     let events = futures::stream::unfold(rx, |mut rx| async move {
@@ -566,14 +463,12 @@ fn pod_log(inner: &Inner, call: &Call, res: &ResPath) -> Result<Response<Respons
         None => missing_log(inner, &req)?,
     };
     let len = text.len();
-    let chunks = futures::stream::iter((0..len).step_by(CHUNK).map(move |start| {
-        Ok::<_, Infallible>(Frame::data(text.slice(start..(start + CHUNK).min(len))))
-    }));
-    Ok(response(
-        200,
-        "text/plain",
-        StreamBody::new(chunks).boxed_unsync(),
-    ))
+    let chunks = futures::stream::iter(
+        (0..len)
+            .step_by(CHUNK)
+            .map(move |start| Ok::<_, Infallible>(Frame::data(text.slice(start..(start + CHUNK).min(len))))),
+    );
+    Ok(response(200, "text/plain", StreamBody::new(chunks).boxed_unsync()))
 }
 
 /// No stored log: empty for an existing pod (400 for `previous`), 404 when the pod does not exist either.
@@ -594,8 +489,7 @@ fn missing_log(inner: &Inner, req: &LogRequest) -> Result<Bytes, ApiError> {
 fn response(code: u16, content_type: &'static str, body: ResponseBody) -> Response<ResponseBody> {
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
 }
 

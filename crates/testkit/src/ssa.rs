@@ -57,12 +57,7 @@ pub(crate) enum Scope {
 
 impl Scope {
     fn includes_status(self) -> bool {
-        !matches!(
-            self,
-            Scope::Main {
-                status_subresource: true
-            }
-        )
+        !matches!(self, Scope::Main { status_subresource: true })
     }
 }
 
@@ -85,11 +80,7 @@ const SET_LISTS: &[&str] = &["finalizers"];
 /// Key fields to try, in order, for a list under `field`.
 fn key_candidates(field: &str) -> &'static [&'static [&'static str]] {
     match field {
-        "ports" => &[
-            &["containerPort", "protocol"],
-            &["port", "protocol"],
-            &["name"],
-        ],
+        "ports" => &[&["containerPort", "protocol"], &["port", "protocol"], &["name"]],
         "volumeMounts" => &[&["mountPath"]],
         "volumeDevices" => &[&["devicePath"]],
         "ownerReferences" => &[&["uid"]],
@@ -107,25 +98,15 @@ pub(crate) fn classify(field: &str, items: &[Value]) -> ListKind {
     }
     if SET_LISTS.contains(&field) && items.iter().all(Value::is_string) {
         let unique: BTreeSet<String> = items.iter().map(Value::to_string).collect();
-        return if unique.len() == items.len() {
-            ListKind::Set
-        } else {
-            ListKind::Atomic
-        };
+        return if unique.len() == items.len() { ListKind::Set } else { ListKind::Atomic };
     }
-    key_candidates(field)
-        .iter()
-        .copied()
-        .find(|keys| unique_keys(items, keys))
-        .map_or(ListKind::Atomic, ListKind::Map)
+    key_candidates(field).iter().copied().find(|keys| unique_keys(items, keys)).map_or(ListKind::Atomic, ListKind::Map)
 }
 
 /// Whether every item has the primary key and no two items share a key.
 fn unique_keys(items: &[Value], keys: &[&str]) -> bool {
     let mut seen = BTreeSet::new();
-    items
-        .iter()
-        .all(|item| item_key(item, keys).is_some_and(|k| seen.insert(k)))
+    items.iter().all(|item| item_key(item, keys).is_some_and(|k| seen.insert(k)))
 }
 
 /// Classifies two versions of the same list; disagreement means atomic.
@@ -150,10 +131,7 @@ fn key_value(item: &Value, field: &str) -> Value {
 pub(crate) fn item_key(item: &Value, keys: &[&str]) -> Option<String> {
     let first = keys.first()?;
     item.as_object()?.get(*first)?;
-    let key: Map<String, Value> = keys
-        .iter()
-        .map(|k| ((*k).to_string(), key_value(item, k)))
-        .collect();
+    let key: Map<String, Value> = keys.iter().map(|k| ((*k).to_string(), key_value(item, k))).collect();
     Some(Value::Object(key).to_string())
 }
 
@@ -257,10 +235,7 @@ pub(crate) fn value_at<'a>(v: &'a Value, path: &[Seg]) -> Option<&'a Value> {
 fn value_at_mut<'a>(v: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
     path.iter().try_fold(v, |cur, seg| match seg {
         Seg::Field(k) => cur.get_mut(k.as_str()),
-        Seg::Key(key) => cur
-            .as_array_mut()?
-            .iter_mut()
-            .find(|i| item_matches(i, key)),
+        Seg::Key(key) => cur.as_array_mut()?.iter_mut().find(|i| item_matches(i, key)),
         Seg::Set(_) => None,
     })
 }
@@ -285,9 +260,7 @@ pub(crate) fn remove_path(obj: &mut Value, path: &[Seg]) {
             }
         }
         Seg::Set(s) => {
-            if let (Some(items), Ok(value)) =
-                (parent.as_array_mut(), serde_json::from_str::<Value>(s))
-            {
+            if let (Some(items), Ok(value)) = (parent.as_array_mut(), serde_json::from_str::<Value>(s)) {
                 items.retain(|i| *i != value);
             }
         }
@@ -326,10 +299,8 @@ fn merge_lists(
             let mut out = live.to_vec();
             for item in other {
                 let key = item_key(item, keys);
-                let pos = key.as_deref().and_then(|k| {
-                    out.iter()
-                        .position(|li| item_key(li, keys).as_deref() == Some(k))
-                });
+                let pos =
+                    key.as_deref().and_then(|k| out.iter().position(|li| item_key(li, keys).as_deref() == Some(k)));
                 match pos {
                     Some(pos) => out[pos] = merge_item(&out[pos], item, ""),
                     None => out.push(item.clone()),
@@ -387,14 +358,11 @@ pub(crate) fn strategic_merge(target: &Value, patch: &Value, field: &str) -> Val
             Value::Object(out)
         }
         (Value::Array(t), Value::Array(p)) => {
-            let (deletes, items): (Vec<Value>, Vec<Value>) = p
-                .iter()
-                .cloned()
-                .partition(|i| i.get("$patch").and_then(Value::as_str) == Some("delete"));
+            let (deletes, items): (Vec<Value>, Vec<Value>) =
+                p.iter().cloned().partition(|i| i.get("$patch").and_then(Value::as_str) == Some("delete"));
             let mut out = merge_lists(t, &items, field, strategic_merge);
             if let ListKind::Map(keys) = classify_pair(field, t, &deletes) {
-                let gone: BTreeSet<String> =
-                    deletes.iter().filter_map(|d| item_key(d, keys)).collect();
+                let gone: BTreeSet<String> = deletes.iter().filter_map(|d| item_key(d, keys)).collect();
                 out.retain(|i| item_key(i, keys).is_none_or(|k| !gone.contains(&k)));
             }
             Value::Array(out)
@@ -424,28 +392,17 @@ pub(crate) fn apply(
     let applied = scoped(config, scope);
     let new_set = field_set(&applied);
     let mut managers = managers.to_vec();
-    let conflicts = find_conflicts(
-        &scoped(live, Scope::All),
-        &applied,
-        &new_set,
-        &managers,
-        manager,
-    );
+    let conflicts = find_conflicts(&scoped(live, Scope::All), &applied, &new_set, &managers, manager);
     if !conflicts.is_empty() && !force {
         return Err(conflicts.into_iter().map(|(_, c)| c).collect());
     }
     for (index, conflict) in &conflicts {
-        managers[*index]
-            .fields
-            .retain(|p| !p.starts_with(&conflict.path));
+        managers[*index].fields.retain(|p| !p.starts_with(&conflict.path));
     }
     let subresource = (scope == Scope::Status).then(|| "status".to_string());
     let me = entry_index(&mut managers, manager, Operation::Apply, subresource);
     let old_set = std::mem::take(&mut managers[me].fields);
-    let others: FieldSet = managers
-        .iter()
-        .flat_map(|m| m.fields.iter().cloned())
-        .collect();
+    let others: FieldSet = managers.iter().flat_map(|m| m.fields.iter().cloned()).collect();
     let mut obj = live.clone();
     for path in old_set.difference(&new_set) {
         if !others.contains(path) && !is_key_field(path) {
@@ -461,8 +418,9 @@ pub(crate) fn apply(
 /// without its key would turn the whole list atomic).
 fn is_key_field(path: &[Seg]) -> bool {
     match path {
-        [.., Seg::Key(key), Seg::Field(field)] => serde_json::from_str::<Map<String, Value>>(key)
-            .is_ok_and(|fields| fields.contains_key(field)),
+        [.., Seg::Key(key), Seg::Field(field)] => {
+            serde_json::from_str::<Map<String, Value>>(key).is_ok_and(|fields| fields.contains_key(field))
+        }
         _ => false,
     }
 }
@@ -485,13 +443,7 @@ fn find_conflicts(
         }
         for (index, m) in managers.iter().enumerate() {
             if m.name != manager && m.fields.contains(path) {
-                out.push((
-                    index,
-                    Conflict {
-                        manager: m.name.clone(),
-                        path: path.clone(),
-                    },
-                ));
+                out.push((index, Conflict { manager: m.name.clone(), path: path.clone() }));
             }
         }
     }
@@ -528,22 +480,11 @@ fn leaves(set: &FieldSet) -> impl Iterator<Item = &Path> {
 }
 
 /// Index of the manager entry (name, operation, subresource), created when missing.
-fn entry_index(
-    managers: &mut Vec<Manager>,
-    name: &str,
-    operation: Operation,
-    subresource: Option<String>,
-) -> usize {
-    let found = managers
-        .iter()
-        .position(|m| m.name == name && m.operation == operation && m.subresource == subresource);
+fn entry_index(managers: &mut Vec<Manager>, name: &str, operation: Operation, subresource: Option<String>) -> usize {
+    let found =
+        managers.iter().position(|m| m.name == name && m.operation == operation && m.subresource == subresource);
     found.unwrap_or_else(|| {
-        managers.push(Manager {
-            name: name.to_string(),
-            operation,
-            subresource,
-            fields: FieldSet::new(),
-        });
+        managers.push(Manager { name: name.to_string(), operation, subresource, fields: FieldSet::new() });
         managers.len() - 1
     })
 }
@@ -557,13 +498,7 @@ pub(crate) fn record_update(
     subresource: Option<String>,
 ) {
     let mut changed = FieldSet::new();
-    diff(
-        Some(&scoped(old, Scope::All)),
-        &scoped(new, Scope::All),
-        "",
-        &mut Vec::new(),
-        &mut changed,
-    );
+    diff(Some(&scoped(old, Scope::All)), &scoped(new, Scope::All), "", &mut Vec::new(), &mut changed);
     if changed.is_empty() {
         return;
     }
@@ -571,10 +506,7 @@ pub(crate) fn record_update(
         m.fields.retain(|p| !changed.contains(p));
     }
     let me = entry_index(managers, manager, Operation::Update, subresource);
-    let ancestors: Vec<Path> = changed
-        .iter()
-        .flat_map(|p| (1..p.len()).map(move |n| p[..n].to_vec()))
-        .collect();
+    let ancestors: Vec<Path> = changed.iter().flat_map(|p| (1..p.len()).map(move |n| p[..n].to_vec())).collect();
     managers[me].fields.extend(changed);
     managers[me].fields.extend(ancestors);
 }
@@ -649,16 +581,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const MAIN: Scope = Scope::Main {
-        status_subresource: true,
-    };
+    const MAIN: Scope = Scope::Main { status_subresource: true };
 
-    fn apply_ok(
-        live: &Value,
-        managers: &[Manager],
-        config: Value,
-        who: &str,
-    ) -> (Value, Vec<Manager>) {
+    fn apply_ok(live: &Value, managers: &[Manager], config: Value, who: &str) -> (Value, Vec<Manager>) {
         let (obj, mut managers) = apply(live, managers, &config, who, false, MAIN).unwrap();
         prune(&mut managers, &obj);
         (obj, managers)
@@ -688,18 +613,9 @@ mod tests {
     #[test]
     fn lists_without_keys_and_subjects_are_atomic() {
         assert_eq!(classify("args", &[json!("a")]), ListKind::Atomic);
-        assert_eq!(
-            classify("subjects", &[json!({"name": "a"})]),
-            ListKind::Atomic
-        );
-        assert_eq!(
-            classify("rules", &[json!({"verbs": ["get"]})]),
-            ListKind::Atomic
-        );
-        assert_eq!(
-            classify("env", &[json!({"name": "a"}), json!({"name": "a"})]),
-            ListKind::Atomic
-        );
+        assert_eq!(classify("subjects", &[json!({"name": "a"})]), ListKind::Atomic);
+        assert_eq!(classify("rules", &[json!({"verbs": ["get"]})]), ListKind::Atomic);
+        assert_eq!(classify("env", &[json!({"name": "a"}), json!({"name": "a"})]), ListKind::Atomic);
         assert_eq!(classify("finalizers", &[json!("a")]), ListKind::Set);
         assert_eq!(
             classify("ports", &[json!({"port": 443, "targetPort": 8443})]),
@@ -709,12 +625,8 @@ mod tests {
 
     #[test]
     fn apply_removes_only_fields_nobody_else_owns() {
-        let (obj, managers) = apply_ok(
-            &json!({}),
-            &[],
-            json!({"spec": {"a": 1, "b": {"c": 2}, "list": [{"name": "x", "v": 1}]}}),
-            "op",
-        );
+        let (obj, managers) =
+            apply_ok(&json!({}), &[], json!({"spec": {"a": 1, "b": {"c": 2}, "list": [{"name": "x", "v": 1}]}}), "op");
         let mut managers = managers;
         let mut edited = obj.clone();
         edited["spec"]["b"]["d"] = json!(3);
@@ -726,26 +638,10 @@ mod tests {
     #[test]
     fn apply_conflicts_with_other_owner_unless_forced() {
         let (obj, managers) = apply_ok(&json!({}), &[], json!({"spec": {"replicas": 1}}), "a");
-        let err = apply(
-            &obj,
-            &managers,
-            &json!({"spec": {"replicas": 2}}),
-            "b",
-            false,
-            MAIN,
-        )
-        .unwrap_err();
+        let err = apply(&obj, &managers, &json!({"spec": {"replicas": 2}}), "b", false, MAIN).unwrap_err();
         assert_eq!(err[0].manager, "a");
         assert_eq!(render_path(&err[0].path), ".spec.replicas");
-        let (obj, managers) = apply(
-            &obj,
-            &managers,
-            &json!({"spec": {"replicas": 2}}),
-            "b",
-            true,
-            MAIN,
-        )
-        .unwrap();
+        let (obj, managers) = apply(&obj, &managers, &json!({"spec": {"replicas": 2}}), "b", true, MAIN).unwrap();
         assert_eq!(obj["spec"]["replicas"], 2);
         // "a" lost the field: applying without it no longer removes it
         let (obj, _) = apply_ok(&obj, &managers, json!({"spec": {"other": true}}), "a");
@@ -767,10 +663,7 @@ mod tests {
             &json!({"metadata": {"name": "n", "labels": {"l": "v"}}, "spec": {"a": 2}, "status": {"s": 2}}),
             MAIN,
         );
-        assert_eq!(
-            applied,
-            json!({"metadata": {"labels": {"l": "v"}}, "spec": {"a": 2}})
-        );
+        assert_eq!(applied, json!({"metadata": {"labels": {"l": "v"}}, "spec": {"a": 2}}));
         assert_eq!(scoped(&live, Scope::Status), json!({"status": {"s": 1}}));
     }
 

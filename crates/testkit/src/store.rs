@@ -108,12 +108,7 @@ impl WatchFilter {
 
     /// The event line this watcher gets for a change, if any (selector transitions become ADDED/DELETED).
     fn line_for(&self, change: &Change) -> Option<Bytes> {
-        if change.key != self.key
-            || self
-                .namespace
-                .as_ref()
-                .is_some_and(|ns| *ns != change.namespace)
-        {
+        if change.key != self.key || self.namespace.as_ref().is_some_and(|ns| *ns != change.namespace) {
             return None;
         }
         let now = self.matches(&change.object);
@@ -133,8 +128,7 @@ impl WatchFilter {
         if initial_events_end {
             metadata["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
         }
-        let object =
-            json!({ "kind": self.kind, "apiVersion": self.api_version, "metadata": metadata });
+        let object = json!({ "kind": self.kind, "apiVersion": self.api_version, "metadata": metadata });
         event_line("BOOKMARK", &object)
     }
 }
@@ -199,9 +193,7 @@ impl State {
     }
 
     pub fn stored(&self, key: &ResourceKey, ns: &str, name: &str) -> Option<&Stored> {
-        self.objects
-            .get(key)?
-            .get(&(ns.to_string(), name.to_string()))
+        self.objects.get(key)?.get(&(ns.to_string(), name.to_string()))
     }
 
     pub fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> Result<Value, ApiError> {
@@ -243,13 +235,7 @@ impl State {
             return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
         }
         let mut managers = Vec::new();
-        ssa::record_update(
-            &mut managers,
-            &json!({}),
-            &obj,
-            ctx.manager,
-            sub_label(ctx.sub),
-        );
+        ssa::record_update(&mut managers, &json!({}), &obj, ctx.manager, sub_label(ctx.sub));
         ssa::prune(&mut managers, &obj);
         Ok(self.store_new(rt, ns, &name, obj, managers))
     }
@@ -305,9 +291,7 @@ impl State {
         check_type(rt, config)?;
         check_body_name(rt, config, ns, name)?;
         if config.get("apiVersion").is_none() || config.get("kind").is_none() {
-            return Err(ApiError::bad_request(
-                "apiVersion and kind must be set in an apply configuration",
-            ));
+            return Err(ApiError::bad_request("apiVersion and kind must be set in an apply configuration"));
         }
         let scope = ssa_scope(rt, ctx.sub);
         let Some(old) = self.stored(&rt.key(), ns, name).cloned() else {
@@ -315,9 +299,8 @@ impl State {
                 return Err(ApiError::not_found(&rt.group, &rt.plural, name));
             }
             let skeleton = json!({ "metadata": { "name": name, "namespace": ns } });
-            let (mut obj, mut managers) =
-                ssa::apply(&skeleton, &[], config, ctx.manager, force, scope)
-                    .map_err(|c| conflict_error(rt, name, &c))?;
+            let (mut obj, mut managers) = ssa::apply(&skeleton, &[], config, ctx.manager, force, scope)
+                .map_err(|c| conflict_error(rt, name, &c))?;
             self.prepare_create(rt, ns, &mut obj, false)?;
             ssa::prune(&mut managers, &obj);
             return Ok((self.store_new(rt, ns, name, obj, managers), true));
@@ -325,21 +308,14 @@ impl State {
         if let Some(rv) = meta_str(config, "resourceVersion") {
             check_rv(rt, &old.obj, name, &rv)?;
         }
-        let (obj, managers) =
-            ssa::apply(&old.obj, &old.managers, config, ctx.manager, force, scope)
-                .map_err(|c| conflict_error(rt, name, &c))?;
+        let (obj, managers) = ssa::apply(&old.obj, &old.managers, config, ctx.manager, force, scope)
+            .map_err(|c| conflict_error(rt, name, &c))?;
         let obj = self.finish_update(rt, ns, name, old, obj, ctx, Some(managers))?;
         Ok((obj, false))
     }
 
     /// DELETE: marks for deletion when finalizers are present, removes (and collects dependents) otherwise.
-    pub fn delete(
-        &mut self,
-        rt: &ResourceType,
-        ns: &str,
-        name: &str,
-        opts: &DeleteOpts,
-    ) -> Result<Value, ApiError> {
+    pub fn delete(&mut self, rt: &ResourceType, ns: &str, name: &str, opts: &DeleteOpts) -> Result<Value, ApiError> {
         let ns = scope_ns(rt, ns);
         let old = self.existing(rt, ns, name)?;
         check_preconditions(rt, &old.obj, name, opts)?;
@@ -359,35 +335,20 @@ impl State {
     }
 
     /// Direct write: creates, or replaces keeping uid/creationTimestamp (status included).
-    pub fn upsert(
-        &mut self,
-        rt: &ResourceType,
-        obj: Value,
-        manager: &str,
-    ) -> Result<Value, ApiError> {
+    pub fn upsert(&mut self, rt: &ResourceType, obj: Value, manager: &str) -> Result<Value, ApiError> {
         let ns = meta_str(&obj, "namespace").unwrap_or_default();
-        let ctx = WriteCtx {
-            manager,
-            sub: Sub::All,
-        };
-        let existing = meta_str(&obj, "name").and_then(|n| {
-            self.stored(&rt.key(), scope_ns(rt, &ns), &n)
-                .cloned()
-                .map(|s| (n, s))
-        });
+        let ctx = WriteCtx { manager, sub: Sub::All };
+        let existing =
+            meta_str(&obj, "name").and_then(|n| self.stored(&rt.key(), scope_ns(rt, &ns), &n).cloned().map(|s| (n, s)));
         match existing {
-            Some((name, old)) => {
-                self.finish_update(rt, scope_ns(rt, &ns), &name, old, obj, ctx, None)
-            }
+            Some((name, old)) => self.finish_update(rt, scope_ns(rt, &ns), &name, old, obj, ctx, None),
             None => self.create(rt, &ns, obj, ctx),
         }
     }
 
     /// Managers of an object (for inspection).
     pub fn managers(&self, key: &ResourceKey, ns: &str, name: &str) -> Vec<Manager> {
-        self.stored(key, ns, name)
-            .map(|s| s.managers.clone())
-            .unwrap_or_default()
+        self.stored(key, ns, name).map(|s| s.managers.clone()).unwrap_or_default()
     }
 
     /// Starts a watch: the returned receiver gets JSON event lines until the watch is closed.
@@ -395,11 +356,8 @@ impl State {
         let (tx, rx) = unbounded_channel();
         match start {
             WatchStart::After(rv) if rv < self.oldest_valid_rv => {
-                let status = ApiError::new(
-                    410,
-                    format!("too old resource version: {rv} ({})", self.oldest_valid_rv),
-                )
-                .to_status();
+                let status = ApiError::new(410, format!("too old resource version: {rv} ({})", self.oldest_valid_rv))
+                    .to_status();
                 // The sender is dropped right after: the stream ends after the error like the real server's.
                 let _ = tx.send(event_line("ERROR", &status));
                 return rx;
@@ -412,12 +370,7 @@ impl State {
                 }
             }
             WatchStart::Now { initial_events_end } => {
-                let current = self.list(
-                    &filter.key,
-                    filter.namespace.as_deref(),
-                    &filter.labels,
-                    &filter.fields,
-                );
+                let current = self.list(&filter.key, filter.namespace.as_deref(), &filter.labels, &filter.fields);
                 for obj in current {
                     let _ = tx.send(event_line("ADDED", &present(&obj, filter.meta_only)));
                 }
@@ -446,8 +399,7 @@ impl State {
     /// Sends a BOOKMARK with the current resourceVersion to watches that allow bookmarks.
     pub fn send_bookmarks(&mut self) {
         let rv = self.rv;
-        self.watchers
-            .retain(|w| !w.filter.bookmarks || w.tx.send(w.filter.bookmark(rv, false)).is_ok());
+        self.watchers.retain(|w| !w.filter.bookmarks || w.tx.send(w.filter.bookmark(rv, false)).is_ok());
     }
 
     /// Number of open watch streams.
@@ -457,9 +409,7 @@ impl State {
     }
 
     fn existing(&self, rt: &ResourceType, ns: &str, name: &str) -> Result<Stored, ApiError> {
-        self.stored(&rt.key(), ns, name)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))
+        self.stored(&rt.key(), ns, name).cloned().ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))
     }
 
     /// Fills server-set metadata of a new object.
@@ -489,23 +439,13 @@ impl State {
         fill_create_metadata(rt, ns, meta, self.counter)
     }
 
-    fn store_new(
-        &mut self,
-        rt: &ResourceType,
-        ns: &str,
-        name: &str,
-        mut obj: Value,
-        managers: Vec<Manager>,
-    ) -> Value {
+    fn store_new(&mut self, rt: &ResourceType, ns: &str, name: &str, mut obj: Value, managers: Vec<Manager>) -> Value {
         self.rv += 1;
         set_rv(&mut obj, self.rv);
-        self.objects.entry(rt.key()).or_default().insert(
-            (ns.to_string(), name.to_string()),
-            Stored {
-                obj: obj.clone(),
-                managers,
-            },
-        );
+        self.objects
+            .entry(rt.key())
+            .or_default()
+            .insert((ns.to_string(), name.to_string()), Stored { obj: obj.clone(), managers });
         self.after_write(rt, &obj);
         self.emit(rt, ns, ChangeType::Added, obj.clone(), None);
         obj
@@ -532,13 +472,7 @@ impl State {
         check_no_new_finalizers(&old.obj, &new)?;
         let mut managers = apply_managers.unwrap_or_else(|| {
             let mut managers = old.managers.clone();
-            ssa::record_update(
-                &mut managers,
-                &old.obj,
-                &new,
-                ctx.manager,
-                sub_label(ctx.sub),
-            );
+            ssa::record_update(&mut managers, &old.obj, &new, ctx.manager, sub_label(ctx.sub));
             managers
         });
         ssa::prune(&mut managers, &new);
@@ -565,28 +499,15 @@ impl State {
     ) -> Value {
         self.rv += 1;
         set_rv(&mut obj, self.rv);
-        let stored = Stored {
-            obj: obj.clone(),
-            managers: managers.unwrap_or(old.managers),
-        };
-        self.objects
-            .entry(rt.key())
-            .or_default()
-            .insert((ns.to_string(), name.to_string()), stored);
+        let stored = Stored { obj: obj.clone(), managers: managers.unwrap_or(old.managers) };
+        self.objects.entry(rt.key()).or_default().insert((ns.to_string(), name.to_string()), stored);
         self.after_write(rt, &obj);
         self.emit(rt, ns, ChangeType::Modified, obj.clone(), Some(old.obj));
         obj
     }
 
     /// Removes an object for good, then its namespace contents (for namespaces) and dependents.
-    fn remove(
-        &mut self,
-        rt: &ResourceType,
-        ns: &str,
-        name: &str,
-        mut obj: Value,
-        orphan: bool,
-    ) -> Value {
+    fn remove(&mut self, rt: &ResourceType, ns: &str, name: &str, mut obj: Value, orphan: bool) -> Value {
         if let Some(objs) = self.objects.get_mut(&rt.key()) {
             objs.remove(&(ns.to_string(), name.to_string()));
         }
@@ -604,12 +525,8 @@ impl State {
 
     /// Background garbage collection: deletes objects whose owners are all gone.
     fn collect_garbage(&mut self, owner_uid: &str) {
-        let uids: std::collections::BTreeSet<String> = self
-            .objects
-            .values()
-            .flat_map(|objs| objs.values())
-            .filter_map(|s| meta_str(&s.obj, "uid"))
-            .collect();
+        let uids: std::collections::BTreeSet<String> =
+            self.objects.values().flat_map(|objs| objs.values()).filter_map(|s| meta_str(&s.obj, "uid")).collect();
         let registry = self.registry.clone();
         self.delete_all_matching(|key, _, obj| {
             let owners = resolvable_owners(&registry, key, obj);
@@ -627,9 +544,11 @@ impl State {
             .map(|(key, ns, name, _)| (key.clone(), ns.clone(), name.clone()))
             .collect();
         for (key, ns, name) in victims {
-            let rt = self.registry.get(&key).cloned().unwrap_or_else(|| {
-                ResourceType::namespaced(&key.group, "v1", "Unknown", &key.resource)
-            });
+            let rt = self
+                .registry
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| ResourceType::namespaced(&key.group, "v1", "Unknown", &key.resource));
             // Already removed by an earlier cascade step: nothing to do.
             let _ = self.delete(&rt, &ns, &name, &DeleteOpts::default());
         }
@@ -641,12 +560,7 @@ impl State {
             return;
         }
         if let Ok(crd) = serde_json::from_value::<CustomResourceDefinition>(obj.clone()) {
-            let storage = crd
-                .spec
-                .versions
-                .iter()
-                .position(|v| v.storage)
-                .unwrap_or(0);
+            let storage = crd.spec.versions.iter().position(|v| v.storage).unwrap_or(0);
             let served: Vec<ResourceType> = ResourceType::from_crd(&crd);
             let chosen = crd
                 .spec
@@ -660,22 +574,8 @@ impl State {
         }
     }
 
-    fn emit(
-        &mut self,
-        rt: &ResourceType,
-        ns: &str,
-        kind: ChangeType,
-        object: Value,
-        old: Option<Value>,
-    ) {
-        let change = Arc::new(Change {
-            rv: self.rv,
-            key: rt.key(),
-            namespace: ns.to_string(),
-            kind,
-            object,
-            old,
-        });
+    fn emit(&mut self, rt: &ResourceType, ns: &str, kind: ChangeType, object: Value, old: Option<Value>) {
+        let change = Arc::new(Change { rv: self.rv, key: rt.key(), namespace: ns.to_string(), kind, object, old });
         self.watchers.retain(|w| match w.filter.line_for(&change) {
             Some(line) => w.tx.send(line).is_ok(),
             None => !w.tx.is_closed(),
@@ -700,9 +600,7 @@ fn resolvable_owners<'a>(registry: &Registry, key: &ResourceKey, obj: &'a Value)
         .flatten()
         .filter(|r| {
             let field = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default();
-            let owner_namespaced = registry
-                .by_kind(field("apiVersion"), field("kind"))
-                .is_some_and(|rt| rt.namespaced);
+            let owner_namespaced = registry.by_kind(field("apiVersion"), field("kind")).is_some_and(|rt| rt.namespaced);
             dependent_namespaced || !owner_namespaced
         })
         .filter_map(|r| r.get("uid").and_then(Value::as_str))
@@ -716,9 +614,7 @@ fn scope_ns<'a>(rt: &ResourceType, ns: &'a str) -> &'a str {
 
 fn ssa_scope(rt: &ResourceType, sub: Sub) -> Scope {
     match sub {
-        Sub::Main => Scope::Main {
-            status_subresource: rt.status_subresource,
-        },
+        Sub::Main => Scope::Main { status_subresource: rt.status_subresource },
         Sub::Status => Scope::Status,
         Sub::All => Scope::All,
     }
@@ -782,11 +678,7 @@ fn normalize(rt: &ResourceType, old: &Value, candidate: Value, sub: Sub) -> Valu
         }
         _ => candidate,
     };
-    set_or_remove(
-        &mut new,
-        "apiVersion",
-        Some(&Value::String(rt.api_version())),
-    );
+    set_or_remove(&mut new, "apiVersion", Some(&Value::String(rt.api_version())));
     set_or_remove(&mut new, "kind", Some(&Value::String(rt.kind.clone())));
     if !new.get("metadata").is_some_and(Value::is_object) {
         new["metadata"] = json!({});
@@ -830,45 +722,25 @@ fn fill_create_metadata(
             _ => {}
         }
         if ns.is_empty() {
-            return Err(ApiError::bad_request(
-                "a namespace is required for a namespaced resource",
-            ));
+            return Err(ApiError::bad_request("a namespace is required for a namespaced resource"));
         }
         meta.insert("namespace".into(), Value::String(ns.to_string()));
     } else {
         meta.remove("namespace");
     }
-    let name = meta
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let name = meta.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
     if name.is_empty() {
-        let prefix = meta
-            .get("generateName")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let prefix = meta.get("generateName").and_then(Value::as_str).unwrap_or_default();
         if prefix.is_empty() {
-            return Err(ApiError::invalid(
-                "metadata.name: Required value: name or generateName is required",
-            ));
+            return Err(ApiError::invalid("metadata.name: Required value: name or generateName is required"));
         }
         let generated = format!("{prefix}{}", name_suffix(counter));
         meta.insert("name".into(), Value::String(generated));
     }
-    meta.insert(
-        "uid".into(),
-        Value::String(format!("00000000-0000-4000-8000-{counter:012x}")),
-    );
+    meta.insert("uid".into(), Value::String(format!("00000000-0000-4000-8000-{counter:012x}")));
     meta.insert("creationTimestamp".into(), Value::String(now()));
     meta.insert("generation".into(), json!(1));
-    for field in [
-        "resourceVersion",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "managedFields",
-        "selfLink",
-    ] {
+    for field in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"] {
         meta.remove(field);
     }
     Ok(())
@@ -890,16 +762,11 @@ fn name_suffix(counter: u64) -> String {
 /// RFC 3339 time with second precision, like `metav1.Time`.
 pub(crate) fn now() -> String {
     let now = k8s_openapi::jiff::Timestamp::now();
-    k8s_openapi::jiff::Timestamp::from_second(now.as_second())
-        .unwrap_or(now)
-        .to_string()
+    k8s_openapi::jiff::Timestamp::from_second(now.as_second()).unwrap_or(now).to_string()
 }
 
 pub(crate) fn meta_str(obj: &Value, field: &str) -> Option<String> {
-    obj.get("metadata")?
-        .get(field)?
-        .as_str()
-        .map(str::to_string)
+    obj.get("metadata")?.get(field)?.as_str().map(str::to_string)
 }
 
 fn set_rv(obj: &mut Value, rv: u64) {
@@ -940,8 +807,7 @@ fn has_finalizers(obj: &Value) -> bool {
 }
 
 fn is_deleting(obj: &Value) -> bool {
-    obj.pointer("/metadata/deletionTimestamp")
-        .is_some_and(|v| !v.is_null())
+    obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
 }
 
 fn check_no_new_finalizers(old: &Value, new: &Value) -> Result<(), ApiError> {
@@ -949,10 +815,7 @@ fn check_no_new_finalizers(old: &Value, new: &Value) -> Result<(), ApiError> {
         return Ok(());
     }
     let before = finalizers(old);
-    let added: Vec<&str> = finalizers(new)
-        .into_iter()
-        .filter(|f| !before.contains(f))
-        .collect();
+    let added: Vec<&str> = finalizers(new).into_iter().filter(|f| !before.contains(f)).collect();
     if added.is_empty() {
         Ok(())
     } else {
@@ -969,11 +832,9 @@ fn check_body_name(rt: &ResourceType, body: &Value, ns: &str, name: &str) -> Res
         )));
     }
     match meta_str(body, "namespace") {
-        Some(body_ns) if rt.namespaced && !body_ns.is_empty() && body_ns != ns => {
-            Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ))
-        }
+        Some(body_ns) if rt.namespaced && !body_ns.is_empty() && body_ns != ns => Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )),
         _ => Ok(()),
     }
 }
@@ -1036,12 +897,7 @@ fn check_rv(rt: &ResourceType, live: &Value, name: &str, rv: &str) -> Result<(),
     }
 }
 
-fn check_preconditions(
-    rt: &ResourceType,
-    live: &Value,
-    name: &str,
-    opts: &DeleteOpts,
-) -> Result<(), ApiError> {
+fn check_preconditions(rt: &ResourceType, live: &Value, name: &str, opts: &DeleteOpts) -> Result<(), ApiError> {
     if let Some(uid) = &opts.precondition_uid
         && meta_str(live, "uid").as_deref() != Some(uid)
     {
@@ -1059,16 +915,8 @@ fn check_preconditions(
 }
 
 fn conflict_error(rt: &ResourceType, name: &str, conflicts: &[Conflict]) -> ApiError {
-    let lines: Vec<String> = conflicts
-        .iter()
-        .map(|c| {
-            format!(
-                "conflict with \"{}\": {}",
-                c.manager,
-                ssa::render_path(&c.path)
-            )
-        })
-        .collect();
+    let lines: Vec<String> =
+        conflicts.iter().map(|c| format!("conflict with \"{}\": {}", c.manager, ssa::render_path(&c.path))).collect();
     let causes: Vec<Value> = conflicts
         .iter()
         .map(|c| {
@@ -1079,15 +927,9 @@ fn conflict_error(rt: &ResourceType, name: &str, conflicts: &[Conflict]) -> ApiE
             })
         })
         .collect();
-    let mut err = ApiError::new(
-        409,
-        format!(
-            "Apply failed with {} conflict(s): {}",
-            conflicts.len(),
-            lines.join(", ")
-        ),
-    )
-    .with_details(&rt.group, &rt.plural, name);
+    let mut err =
+        ApiError::new(409, format!("Apply failed with {} conflict(s): {}", conflicts.len(), lines.join(", ")))
+            .with_details(&rt.group, &rt.plural, name);
     if let Some(details) = err.details.as_mut() {
         details["causes"] = Value::Array(causes);
     }

@@ -8,17 +8,12 @@ use std::time::Duration;
 use cma_testkit::{FakeApiServer, Gvr};
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{
-    Api, DeleteParams, PartialObjectMeta, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
-};
+use kube::api::{Api, DeleteParams, PartialObjectMeta, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::runtime::watcher::{self, Event};
 use serde_json::{Value, json};
 
 fn cm(name: &str, labels: Value) -> ConfigMap {
-    serde_json::from_value(
-        json!({"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}}),
-    )
-    .unwrap()
+    serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}})).unwrap()
 }
 
 async fn next<S: Stream + Unpin>(stream: &mut S) -> S::Item {
@@ -48,28 +43,16 @@ fn name<K: kube::Resource>(obj: &K) -> String {
 async fn watcher_sees_add_modify_delete_and_recovers_after_410() {
     let fake = FakeApiServer::new();
     let api: Api<ConfigMap> = Api::namespaced(fake.client(), "ns");
-    api.create(&PostParams::default(), &cm("existing", json!({})))
-        .await
-        .unwrap();
+    api.create(&PostParams::default(), &cm("existing", json!({}))).await.unwrap();
     let mut events = watcher::watcher(api.clone(), watcher::Config::default()).boxed();
 
     assert!(matches!(next(&mut events).await.unwrap(), Event::Init));
-    assert!(
-        matches!(next(&mut events).await.unwrap(), Event::InitApply(o) if name(&o) == "existing")
-    );
+    assert!(matches!(next(&mut events).await.unwrap(), Event::InitApply(o) if name(&o) == "existing"));
     assert!(matches!(next(&mut events).await.unwrap(), Event::InitDone));
 
-    api.create(&PostParams::default(), &cm("a", json!({})))
-        .await
-        .unwrap();
+    api.create(&PostParams::default(), &cm("a", json!({}))).await.unwrap();
     assert!(matches!(next(&mut events).await.unwrap(), Event::Apply(o) if name(&o) == "a"));
-    api.patch(
-        "a",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"k": "changed"}})),
-    )
-    .await
-    .unwrap();
+    api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "changed"}}))).await.unwrap();
     match next(&mut events).await.unwrap() {
         Event::Apply(o) => assert_eq!(o.data.unwrap()["k"], "changed"),
         other => panic!("expected a modification, got {other:?}"),
@@ -86,9 +69,7 @@ async fn watcher_sees_add_modify_delete_and_recovers_after_410() {
     assert!(matches!(next_ok(&mut events).await, Event::Init));
     assert!(matches!(next_ok(&mut events).await, Event::InitApply(o) if name(&o) == "existing"));
     assert!(matches!(next_ok(&mut events).await, Event::InitDone));
-    api.create(&PostParams::default(), &cm("b", json!({})))
-        .await
-        .unwrap();
+    api.create(&PostParams::default(), &cm("b", json!({}))).await.unwrap();
     assert!(matches!(next_ok(&mut events).await, Event::Apply(o) if name(&o) == "b"));
 }
 
@@ -118,30 +99,18 @@ async fn label_selected_watch_turns_selector_transitions_into_add_and_delete() {
     assert!(matches!(next(&mut events).await.unwrap(), Event::Init));
     assert!(matches!(next(&mut events).await.unwrap(), Event::InitDone));
 
-    api.create(&PostParams::default(), &cm("other", json!({})))
+    api.create(&PostParams::default(), &cm("other", json!({}))).await.unwrap();
+    api.create(&PostParams::default(), &cm("managed", json!({"app.kubernetes.io/managed-by": "cma-operator"})))
         .await
         .unwrap();
-    api.create(
-        &PostParams::default(),
-        &cm(
-            "managed",
-            json!({"app.kubernetes.io/managed-by": "cma-operator"}),
-        ),
-    )
-    .await
-    .unwrap();
     assert!(matches!(next(&mut events).await.unwrap(), Event::Apply(o) if name(&o) == "managed"));
 
     let unlabel = json!({"metadata": {"labels": {"app.kubernetes.io/managed-by": null}}});
-    api.patch("managed", &PatchParams::default(), &Patch::Merge(&unlabel))
-        .await
-        .unwrap();
+    api.patch("managed", &PatchParams::default(), &Patch::Merge(&unlabel)).await.unwrap();
     assert!(matches!(next(&mut events).await.unwrap(), Event::Delete(o) if name(&o) == "managed"));
 
     let relabel = json!({"metadata": {"labels": {"app.kubernetes.io/managed-by": "cma-operator"}}});
-    api.patch("other", &PatchParams::default(), &Patch::Merge(&relabel))
-        .await
-        .unwrap();
+    api.patch("other", &PatchParams::default(), &Patch::Merge(&relabel)).await.unwrap();
     assert!(matches!(next(&mut events).await.unwrap(), Event::Apply(o) if name(&o) == "other"));
 }
 
@@ -149,21 +118,14 @@ async fn label_selected_watch_turns_selector_transitions_into_add_and_delete() {
 async fn streaming_list_sends_initial_events_and_end_bookmark() {
     let fake = FakeApiServer::new();
     let api: Api<ConfigMap> = Api::namespaced(fake.client(), "ns");
-    api.create(&PostParams::default(), &cm("a", json!({})))
-        .await
-        .unwrap();
-    let mut events =
-        watcher::watcher(api.clone(), watcher::Config::default().streaming_lists()).boxed();
+    api.create(&PostParams::default(), &cm("a", json!({}))).await.unwrap();
+    let mut events = watcher::watcher(api.clone(), watcher::Config::default().streaming_lists()).boxed();
     assert!(matches!(next(&mut events).await.unwrap(), Event::Init));
     assert!(matches!(next(&mut events).await.unwrap(), Event::InitApply(o) if name(&o) == "a"));
     assert!(matches!(next(&mut events).await.unwrap(), Event::InitDone));
     api.delete("a", &DeleteParams::default()).await.unwrap();
     assert!(matches!(next(&mut events).await.unwrap(), Event::Delete(o) if name(&o) == "a"));
-    let watch = fake
-        .requests()
-        .into_iter()
-        .find(|r| r.verb == cma_testkit::Verb::Watch)
-        .unwrap();
+    let watch = fake.requests().into_iter().find(|r| r.verb == cma_testkit::Verb::Watch).unwrap();
     assert_eq!(watch.query("sendInitialEvents"), Some("true"));
 }
 
@@ -191,23 +153,12 @@ async fn metadata_watcher_gets_partial_objects_without_data() {
 async fn raw_watch_replays_from_resource_version_and_honours_timeout() {
     let fake = FakeApiServer::new();
     let api: Api<ConfigMap> = Api::namespaced(fake.client(), "ns");
-    let first = api
-        .create(&PostParams::default(), &cm("a", json!({})))
-        .await
-        .unwrap();
-    api.create(&PostParams::default(), &cm("b", json!({})))
-        .await
-        .unwrap();
+    let first = api.create(&PostParams::default(), &cm("a", json!({}))).await.unwrap();
+    api.create(&PostParams::default(), &cm("b", json!({}))).await.unwrap();
     let rv = first.metadata.resource_version.unwrap();
 
     let wp = WatchParams::default().timeout(1);
-    let events: Vec<WatchEvent<ConfigMap>> = api
-        .watch(&wp, &rv)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let events: Vec<WatchEvent<ConfigMap>> = api.watch(&wp, &rv).await.unwrap().try_collect().await.unwrap();
     let names: Vec<String> = events
         .iter()
         .map(|e| match e {
@@ -215,26 +166,16 @@ async fn raw_watch_replays_from_resource_version_and_honours_timeout() {
             other => panic!("unexpected {other:?}"),
         })
         .collect();
-    assert_eq!(
-        names,
-        ["b"],
-        "only events after the given resourceVersion; stream ends after 1s"
-    );
+    assert_eq!(names, ["b"], "only events after the given resourceVersion; stream ends after 1s");
 }
 
 #[tokio::test]
 async fn bookmarks_carry_the_current_resource_version() {
     let fake = FakeApiServer::new();
     let api: Api<ConfigMap> = Api::namespaced(fake.client(), "ns");
-    api.create(&PostParams::default(), &cm("a", json!({})))
-        .await
-        .unwrap();
+    api.create(&PostParams::default(), &cm("a", json!({}))).await.unwrap();
     let rv = fake.resource_version().to_string();
-    let mut stream = api
-        .watch(&WatchParams::default(), &rv)
-        .await
-        .unwrap()
-        .boxed();
+    let mut stream = api.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
     fake.send_bookmarks();
     match next(&mut stream).await.unwrap() {
         WatchEvent::Bookmark(b) => assert_eq!(b.metadata.resource_version, rv),
@@ -247,22 +188,12 @@ async fn history_limit_expires_old_resource_versions() {
     let fake = FakeApiServer::with_history_limit(2);
     let gvr = Gvr::of::<ConfigMap>();
     let api: Api<ConfigMap> = Api::namespaced(fake.client(), "ns");
-    let first = api
-        .create(&PostParams::default(), &cm("a", json!({})))
-        .await
-        .unwrap();
+    let first = api.create(&PostParams::default(), &cm("a", json!({}))).await.unwrap();
     for data in ["1", "2", "3"] {
-        fake.patch_direct(&gvr, "ns", "a", &json!({"data": {"k": data}}))
-            .unwrap();
+        fake.patch_direct(&gvr, "ns", "a", &json!({"data": {"k": data}})).unwrap();
     }
-    let mut stream = api
-        .watch(
-            &WatchParams::default(),
-            first.metadata.resource_version.as_deref().unwrap(),
-        )
-        .await
-        .unwrap()
-        .boxed();
+    let mut stream =
+        api.watch(&WatchParams::default(), first.metadata.resource_version.as_deref().unwrap()).await.unwrap().boxed();
     match next(&mut stream).await.unwrap() {
         WatchEvent::Error(status) => {
             assert_eq!((status.code, status.reason.as_str()), (410, "Expired"))

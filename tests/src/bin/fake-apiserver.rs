@@ -46,8 +46,7 @@ struct Args {
 fn by_verb(records: &[cma_testkit::RequestRecord]) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for r in records {
-        *out.entry(format!("{:?}", r.verb).to_lowercase())
-            .or_insert(0) += 1;
+        *out.entry(format!("{:?}", r.verb).to_lowercase()).or_insert(0) += 1;
     }
     out
 }
@@ -56,26 +55,21 @@ fn by_verb(records: &[cma_testkit::RequestRecord]) -> BTreeMap<String, usize> {
 async fn main() {
     let args = Args::parse();
     let fake = cluster(args.openshift);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await.expect("bind");
     let _server = fake.serve(listener, "operator");
     eprintln!("fake API server on http://127.0.0.1:{}", args.port);
 
     tokio::time::sleep(Duration::from_millis(args.create_after_ms)).await;
     let created = Instant::now();
     let before_create = fake.requests();
-    fake.insert(&kedacontroller(&args.namespace, "keda", json!({})))
-        .expect("create the KedaController");
+    fake.insert(&kedacontroller(&args.namespace, "keda", json!({}))).expect("create the KedaController");
 
     let mut all_applied = None;
     let first_complete = loop {
         if all_applied.is_none() && managed_objects(&fake).len() >= args.objects {
             all_applied = Some(created.elapsed());
         }
-        let kc = fake
-            .get(&gvr::kedacontrollers(), &args.namespace, "keda")
-            .unwrap_or_default();
+        let kc = fake.get(&gvr::kedacontrollers(), &args.namespace, "keda").unwrap_or_default();
         if all_applied.is_some() && kc["status"]["phase"] == "Installation Succeeded" {
             break created.elapsed();
         }
@@ -89,13 +83,10 @@ async fn main() {
     cluster_reports_ready(&fake, &args.namespace);
     let ready_deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let kc = fake
-            .get(&gvr::kedacontrollers(), &args.namespace, "keda")
-            .unwrap_or_default();
-        let ready = kc["status"]["conditions"].as_array().is_some_and(|c| {
-            c.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        });
+        let kc = fake.get(&gvr::kedacontrollers(), &args.namespace, "keda").unwrap_or_default();
+        let ready = kc["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
         if ready || Instant::now() > ready_deadline {
             break;
         }
@@ -105,11 +96,7 @@ async fn main() {
     let mark = fake.mark();
     tokio::time::sleep(Duration::from_secs(args.steady_seconds)).await;
     let steady = fake.requests_since(mark);
-    let steady_non_watch: Vec<_> = steady
-        .iter()
-        .filter(|r| r.verb != Verb::Watch)
-        .cloned()
-        .collect();
+    let steady_non_watch: Vec<_> = steady.iter().filter(|r| r.verb != Verb::Watch).cloned().collect();
 
     let report = json!({
         "objects_applied_after_ms": all_applied.map(|d| d.as_secs_f64() * 1000.0),

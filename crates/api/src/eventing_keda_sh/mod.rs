@@ -27,11 +27,7 @@ pub const VERSION: &str = "v1alpha1";
     doc = "CloudEventSource sends KEDA's events about the objects of its namespace to a sink.",
     derive = "PartialEq",
     derive = "Default",
-    printcolumn(
-        name = "Active",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Active\")].status"
-    )
+    printcolumn(name = "Active", type_ = "string", json_path = ".status.conditions[?(@.type==\"Active\")].status")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct CloudEventSourceSpec {
@@ -62,11 +58,7 @@ pub struct CloudEventSourceSpec {
     doc = "ClusterCloudEventSource sends KEDA's events about objects in all namespaces to a sink.",
     derive = "PartialEq",
     derive = "Default",
-    printcolumn(
-        name = "Active",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Active\")].status"
-    )
+    printcolumn(name = "Active", type_ = "string", json_path = ".status.conditions[?(@.type==\"Active\")].status")
 )]
 #[serde(transparent)]
 #[schemars(transparent)]

@@ -30,36 +30,12 @@ use super::common::{AuthenticationRef, Condition, TriggerActivityStatus};
     derive = "PartialEq",
     printcolumn(name = "Min", type_ = "integer", json_path = ".spec.minReplicaCount"),
     printcolumn(name = "Max", type_ = "integer", json_path = ".spec.maxReplicaCount"),
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(
-        name = "Active",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Active\")].status"
-    ),
-    printcolumn(
-        name = "Paused",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Paused\")].status"
-    ),
-    printcolumn(
-        name = "Triggers",
-        type_ = "string",
-        json_path = ".status.triggersTypes"
-    ),
-    printcolumn(
-        name = "Authentications",
-        type_ = "string",
-        json_path = ".status.authenticationsTypes"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Active", type_ = "string", json_path = ".status.conditions[?(@.type==\"Active\")].status"),
+    printcolumn(name = "Paused", type_ = "string", json_path = ".status.conditions[?(@.type==\"Paused\")].status"),
+    printcolumn(name = "Triggers", type_ = "string", json_path = ".status.triggersTypes"),
+    printcolumn(name = "Authentications", type_ = "string", json_path = ".status.authenticationsTypes"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ScaledJobSpec {

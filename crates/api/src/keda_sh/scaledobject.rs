@@ -18,10 +18,10 @@ pub const PAUSED_ANNOTATION: &str = "autoscaling.keda.sh/paused";
 pub const TRANSFER_HPA_OWNERSHIP_ANNOTATION: &str = "scaledobject.keda.sh/transfer-hpa-ownership";
 
 /// CEL rule on the spec: the minimum replica count cannot exceed the maximum (100 when unset).
-pub const MIN_NOT_ABOVE_MAX_RULE: &str = "!has(self.minReplicaCount) || self.minReplicaCount <= (has(self.maxReplicaCount) ? self.maxReplicaCount : 100)";
+pub const MIN_NOT_ABOVE_MAX_RULE: &str =
+    "!has(self.minReplicaCount) || self.minReplicaCount <= (has(self.maxReplicaCount) ? self.maxReplicaCount : 100)";
 /// Message of [`MIN_NOT_ABOVE_MAX_RULE`].
-pub const MIN_NOT_ABOVE_MAX_MESSAGE: &str =
-    "minReplicaCount must be less than or equal to maxReplicaCount";
+pub const MIN_NOT_ABOVE_MAX_MESSAGE: &str = "minReplicaCount must be less than or equal to maxReplicaCount";
 
 /// How KEDA scales a workload: which target, between which bounds, driven by which triggers.
 // Printer columns repeat `type_ = ...` within `#[kube]`, which clippy takes for duplicated attributes.
@@ -38,53 +38,17 @@ pub const MIN_NOT_ABOVE_MAX_MESSAGE: &str =
     shortname = "so",
     doc = "ScaledObject scales a workload with an HPA that KEDA feeds from event sources.",
     derive = "PartialEq",
-    printcolumn(
-        name = "ScaleTargetKind",
-        type_ = "string",
-        json_path = ".status.scaleTargetKind"
-    ),
-    printcolumn(
-        name = "ScaleTargetName",
-        type_ = "string",
-        json_path = ".spec.scaleTargetRef.name"
-    ),
+    printcolumn(name = "ScaleTargetKind", type_ = "string", json_path = ".status.scaleTargetKind"),
+    printcolumn(name = "ScaleTargetName", type_ = "string", json_path = ".spec.scaleTargetRef.name"),
     printcolumn(name = "Min", type_ = "integer", json_path = ".spec.minReplicaCount"),
     printcolumn(name = "Max", type_ = "integer", json_path = ".spec.maxReplicaCount"),
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(
-        name = "Active",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Active\")].status"
-    ),
-    printcolumn(
-        name = "Fallback",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Fallback\")].status"
-    ),
-    printcolumn(
-        name = "Paused",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Paused\")].status"
-    ),
-    printcolumn(
-        name = "Triggers",
-        type_ = "string",
-        json_path = ".status.triggersTypes"
-    ),
-    printcolumn(
-        name = "Authentications",
-        type_ = "string",
-        json_path = ".status.authenticationsTypes"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Active", type_ = "string", json_path = ".status.conditions[?(@.type==\"Active\")].status"),
+    printcolumn(name = "Fallback", type_ = "string", json_path = ".status.conditions[?(@.type==\"Fallback\")].status"),
+    printcolumn(name = "Paused", type_ = "string", json_path = ".status.conditions[?(@.type==\"Paused\")].status"),
+    printcolumn(name = "Triggers", type_ = "string", json_path = ".status.triggersTypes"),
+    printcolumn(name = "Authentications", type_ = "string", json_path = ".status.authenticationsTypes"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [{"rule": MIN_NOT_ABOVE_MAX_RULE, "message": MIN_NOT_ABOVE_MAX_MESSAGE}]))]
@@ -273,11 +237,7 @@ pub struct ScaledObjectStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_target_kind: Option<String>,
     /// Group, version, kind and resource of the scale target.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        rename = "scaleTargetGVKR"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "scaleTargetGVKR")]
     pub scale_target_gvkr: Option<GroupVersionKindResource>,
     /// Replica count of the target before KEDA scaled it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

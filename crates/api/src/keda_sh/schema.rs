@@ -49,10 +49,7 @@ pub fn job_spec(schema: &mut Schema) {
 /// Metadata of the Jobs' pod template: the fields a template sets, other fields preserved as upstream.
 fn template_metadata() -> Value {
     let mut meta = embedded_object_meta();
-    meta.insert(
-        "x-kubernetes-preserve-unknown-fields".into(),
-        Value::Bool(true),
-    );
+    meta.insert("x-kubernetes-preserve-unknown-fields".into(), Value::Bool(true));
     Value::Object(meta)
 }
 
@@ -70,10 +67,7 @@ pub(crate) fn int_or_string_shapes(schema: &mut Value) {
 
 fn walk(map: &mut Map<String, Value>, key: Option<&str>) {
     if map.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true)) {
-        map.insert(
-            "anyOf".into(),
-            json!([{"type": "integer"}, {"type": "string"}]),
-        );
+        map.insert("anyOf".into(), json!([{"type": "integer"}, {"type": "string"}]));
         if key != Some("port") {
             map.insert("pattern".into(), Value::String(QUANTITY_PATTERN.into()));
         }
@@ -111,9 +105,6 @@ mod tests {
         assert!(v["properties"]["port"].get("pattern").is_none());
         assert_eq!(v["properties"]["port"]["anyOf"][0]["type"], "integer");
         assert_eq!(v["properties"]["sizeLimit"]["pattern"], QUANTITY_PATTERN);
-        assert_eq!(
-            v["properties"]["limits"]["additionalProperties"]["pattern"],
-            QUANTITY_PATTERN
-        );
+        assert_eq!(v["properties"]["limits"]["additionalProperties"]["pattern"], QUANTITY_PATTERN);
     }
 }

@@ -25,34 +25,12 @@ use super::common::SecretValue;
     doc = "TriggerAuthentication tells the scalers of its namespace where to find their credentials.",
     derive = "PartialEq",
     derive = "Default",
-    printcolumn(
-        name = "PodIdentity",
-        type_ = "string",
-        json_path = ".spec.podIdentity.provider"
-    ),
-    printcolumn(
-        name = "Secret",
-        type_ = "string",
-        json_path = ".spec.secretTargetRef[*].name"
-    ),
+    printcolumn(name = "PodIdentity", type_ = "string", json_path = ".spec.podIdentity.provider"),
+    printcolumn(name = "Secret", type_ = "string", json_path = ".spec.secretTargetRef[*].name"),
     printcolumn(name = "Env", type_ = "string", json_path = ".spec.env[*].name"),
-    printcolumn(
-        name = "VaultAddress",
-        type_ = "string",
-        json_path = ".spec.hashiCorpVault.address"
-    ),
-    printcolumn(
-        name = "ScaledObjects",
-        type_ = "string",
-        json_path = ".status.scaledobjects",
-        priority = 1
-    ),
-    printcolumn(
-        name = "ScaledJobs",
-        type_ = "string",
-        json_path = ".status.scaledjobs",
-        priority = 1
-    )
+    printcolumn(name = "VaultAddress", type_ = "string", json_path = ".spec.hashiCorpVault.address"),
+    printcolumn(name = "ScaledObjects", type_ = "string", json_path = ".status.scaledobjects", priority = 1),
+    printcolumn(name = "ScaledJobs", type_ = "string", json_path = ".status.scaledjobs", priority = 1)
 )]
 #[serde(rename_all = "camelCase")]
 pub struct TriggerAuthenticationSpec {
@@ -106,18 +84,10 @@ pub struct TriggerAuthenticationSpec {
 #[serde(rename_all = "camelCase")]
 pub struct TriggerAuthenticationStatus {
     /// Comma-separated ScaledObject names.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        rename = "scaledobjects"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "scaledobjects")]
     pub scaled_objects: Option<String>,
     /// Comma-separated ScaledJob names.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        rename = "scaledjobs"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "scaledjobs")]
     pub scaled_jobs: Option<String>,
 }
 
@@ -137,35 +107,13 @@ pub struct TriggerAuthenticationStatus {
     doc = "ClusterTriggerAuthentication tells scalers in any namespace where to find their credentials.",
     derive = "PartialEq",
     derive = "Default",
-    printcolumn(
-        name = "PodIdentity",
-        type_ = "string",
-        json_path = ".spec.podIdentity.provider"
-    ),
-    printcolumn(
-        name = "Secret",
-        type_ = "string",
-        json_path = ".spec.secretTargetRef[*].name"
-    ),
+    printcolumn(name = "PodIdentity", type_ = "string", json_path = ".spec.podIdentity.provider"),
+    printcolumn(name = "Secret", type_ = "string", json_path = ".spec.secretTargetRef[*].name"),
     printcolumn(name = "Env", type_ = "string", json_path = ".spec.env[*].name"),
     printcolumn(name = "FilePath", type_ = "string", json_path = ".spec.filePath"),
-    printcolumn(
-        name = "VaultAddress",
-        type_ = "string",
-        json_path = ".spec.hashiCorpVault.address"
-    ),
-    printcolumn(
-        name = "ScaledObjects",
-        type_ = "string",
-        json_path = ".status.scaledobjects",
-        priority = 1
-    ),
-    printcolumn(
-        name = "ScaledJobs",
-        type_ = "string",
-        json_path = ".status.scaledjobs",
-        priority = 1
-    )
+    printcolumn(name = "VaultAddress", type_ = "string", json_path = ".spec.hashiCorpVault.address"),
+    printcolumn(name = "ScaledObjects", type_ = "string", json_path = ".status.scaledobjects", priority = 1),
+    printcolumn(name = "ScaledJobs", type_ = "string", json_path = ".status.scaledjobs", priority = 1)
 )]
 #[serde(transparent)]
 #[schemars(transparent)]
@@ -240,11 +188,7 @@ pub struct AuthPodIdentity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
     /// AWS: external id used when assuming roleArn.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        rename = "externalID"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "externalID")]
     pub external_id: Option<String>,
     /// AWS: keda or workload; excludes roleArn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -442,11 +386,7 @@ pub struct AzureKeyVaultCloud {
     #[serde(rename = "type")]
     pub type_: String,
     /// Private: Key Vault resource URL.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        rename = "keyVaultResourceURL"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "keyVaultResourceURL")]
     pub key_vault_resource_url: Option<String>,
     /// Private: Active Directory endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -22,6 +22,10 @@ use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
+
+use crate::platform::Platform;
+use crate::render::monitoring::{DASHBOARD_CONFIG_MAP, DASHBOARD_NAMESPACE};
+use crate::render::monitoring_types::{PrometheusRule, ServiceMonitor};
 use serde::de::DeserializeOwned;
 
 /// Name of the external metrics APIService.
@@ -64,6 +68,12 @@ pub struct Caches {
     pub api_services: Store<APIService>,
     /// The `keda-admission` webhook configuration, whoever owns it.
     pub validating_webhook_configurations: Store<ValidatingWebhookConfiguration>,
+    /// ServiceMonitors we manage (when the cluster serves monitoring.coreos.com).
+    pub service_monitors: Option<Store<ServiceMonitor>>,
+    /// PrometheusRules we manage (when the cluster serves monitoring.coreos.com).
+    pub prometheus_rules: Option<Store<PrometheusRule>>,
+    /// The console dashboard ConfigMap (OpenShift with monitoring).
+    pub dashboards: Option<Store<ConfigMap>>,
 }
 
 /// A change to a watched object, mapped to the KedaController it concerns.
@@ -109,22 +119,18 @@ pub struct Watches {
     pub touched: Vec<Touched>,
 }
 
-/// Builds every watch of the controller.
-pub fn build(client: &Client, scope: &Scope) -> Watches {
+/// Builds every watch of the controller; the monitoring kinds only when the platform serves them (the
+/// operator restarts when that changes, see `controller::lead`).
+pub fn build(client: &Client, scope: &Scope, platform: &Platform) -> Watches {
     let ns = scope.install_namespace();
     let managed = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
     let labelled = || watcher::Config::default().labels(&managed).any_semantic();
     let everything = || watcher::Config::default().any_semantic();
-    let named = |name: &str| {
-        watcher::Config::default()
-            .fields(&format!("metadata.name={name}"))
-            .any_semantic()
-    };
+    let named = |name: &str| watcher::Config::default().fields(&format!("metadata.name={name}")).any_semantic();
     let install = scope.install_ref();
     let mut touched: Vec<Touched> = Vec::new();
 
-    let (service_accounts, s) =
-        cached::<ServiceAccount>(Api::namespaced(client.clone(), ns), labelled());
+    let (service_accounts, s) = cached::<ServiceAccount>(Api::namespaced(client.clone(), ns), labelled());
     touched.push(by_owner_labels(s));
     let (secrets, s) = cached::<Secret>(Api::namespaced(client.clone(), ns), everything());
     touched.push(to_install(s, install.clone()));
@@ -134,31 +140,41 @@ pub fn build(client: &Client, scope: &Scope) -> Watches {
     touched.push(by_owner_labels(s));
     let (role_bindings, s) = cached::<RoleBinding>(Api::namespaced(client.clone(), ns), labelled());
     touched.push(by_owner_labels(s));
-    let (system_role_bindings, s) =
-        cached::<RoleBinding>(Api::namespaced(client.clone(), KUBE_SYSTEM), labelled());
+    let (system_role_bindings, s) = cached::<RoleBinding>(Api::namespaced(client.clone(), KUBE_SYSTEM), labelled());
     touched.push(by_owner_labels(s));
     let (cluster_roles, s) = cached::<ClusterRole>(Api::all(client.clone()), labelled());
     touched.push(by_owner_labels(s));
-    let (cluster_role_bindings, s) =
-        cached::<ClusterRoleBinding>(Api::all(client.clone()), labelled());
+    let (cluster_role_bindings, s) = cached::<ClusterRoleBinding>(Api::all(client.clone()), labelled());
     touched.push(by_owner_labels(s));
     let (services, s) = cached::<Service>(Api::namespaced(client.clone(), ns), labelled());
     touched.push(by_owner_labels(s));
-    let (network_policies, s) =
-        cached::<NetworkPolicy>(Api::namespaced(client.clone(), ns), labelled());
+    let (network_policies, s) = cached::<NetworkPolicy>(Api::namespaced(client.clone(), ns), labelled());
     touched.push(by_owner_labels(s));
     let (deployments, s) = cached::<Deployment>(Api::namespaced(client.clone(), ns), labelled());
     touched.push(by_owner_labels(s));
-    let (pod_disruption_budgets, s) =
-        cached::<PodDisruptionBudget>(Api::namespaced(client.clone(), ns), labelled());
+    let (pod_disruption_budgets, s) = cached::<PodDisruptionBudget>(Api::namespaced(client.clone(), ns), labelled());
     touched.push(by_owner_labels(s));
     let (api_services, s) = cached::<APIService>(Api::all(client.clone()), named(API_SERVICE_NAME));
     touched.push(to_install(s, install.clone()));
-    let (validating_webhook_configurations, s) = cached::<ValidatingWebhookConfiguration>(
-        Api::all(client.clone()),
-        named(WEBHOOK_CONFIGURATION_NAME),
-    );
+    let (validating_webhook_configurations, s) =
+        cached::<ValidatingWebhookConfiguration>(Api::all(client.clone()), named(WEBHOOK_CONFIGURATION_NAME));
     touched.push(to_install(s, install));
+
+    let (service_monitors, prometheus_rules, dashboards) = if platform.monitoring {
+        let (monitors, s) = cached::<ServiceMonitor>(Api::namespaced(client.clone(), ns), labelled());
+        touched.push(by_owner_labels(s));
+        let (rules, s) = cached::<PrometheusRule>(Api::namespaced(client.clone(), ns), labelled());
+        touched.push(by_owner_labels(s));
+        let dashboards = platform.is_openshift().then(|| {
+            let api = Api::namespaced(client.clone(), DASHBOARD_NAMESPACE);
+            let (store, s) = cached::<ConfigMap>(api, named(DASHBOARD_CONFIG_MAP));
+            touched.push(by_owner_labels(s));
+            store
+        });
+        (Some(monitors), Some(rules), dashboards)
+    } else {
+        (None, None, None)
+    };
 
     let kc_api: Api<KedaController> = match scope.watch_namespaces.as_slice() {
         [single] => Api::namespaced(client.clone(), single),
@@ -182,12 +198,11 @@ pub fn build(client: &Client, scope: &Scope) -> Watches {
         pod_disruption_budgets,
         api_services,
         validating_webhook_configurations,
+        service_monitors,
+        prometheus_rules,
+        dashboards,
     };
-    Watches {
-        caches,
-        kedacontrollers: kc_stream,
-        touched,
-    }
+    Watches { caches, kedacontrollers: kc_stream, touched }
 }
 
 /// What makes a KedaController change worth a reconcile: a new spec (generation), the start of its
@@ -203,10 +218,7 @@ fn kc_predicate(kc: &KedaController) -> Option<u64> {
 
 /// Watches KedaControllers; with several watched namespaces (OLM MultiNamespace) the others are filtered
 /// out here.
-fn kc_cache(
-    api: Api<KedaController>,
-    namespaces: Vec<String>,
-) -> (Store<KedaController>, BoxStream<'static, KcEvent>) {
+fn kc_cache(api: Api<KedaController>, namespaces: Vec<String>) -> (Store<KedaController>, BoxStream<'static, KcEvent>) {
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
@@ -216,10 +228,7 @@ fn kc_cache(
         .filter(move |kc| {
             let keep = match kc {
                 Ok(kc) => {
-                    namespaces.len() < 2
-                        || namespaces
-                            .iter()
-                            .any(|n| kc.metadata.namespace.as_deref() == Some(n))
+                    namespaces.len() < 2 || namespaces.iter().any(|n| kc.metadata.namespace.as_deref() == Some(n))
                 }
                 Err(_) => true,
             };
@@ -230,26 +239,17 @@ fn kc_cache(
 }
 
 /// A reflector store for `K` and the stream of objects touched (applied or deleted).
-fn cached<K>(
-    api: Api<K>,
-    config: watcher::Config,
-) -> (Store<K>, BoxStream<'static, Result<K, watcher::Error>>)
+fn cached<K>(api: Api<K>, config: watcher::Config) -> (Store<K>, BoxStream<'static, Result<K, watcher::Error>>)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = watcher(api, config)
-        .default_backoff()
-        .reflect(writer)
-        .touched_objects()
-        .boxed();
+    let stream = watcher(api, config).default_backoff().reflect(writer).touched_objects().boxed();
     (reader, stream)
 }
 
 /// Maps a managed object to the KedaController named by its ownership labels.
-fn by_owner_labels<K>(
-    stream: impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-) -> Touched
+fn by_owner_labels<K>(stream: impl Stream<Item = Result<K, watcher::Error>> + Send + 'static) -> Touched
 where
     K: Resource + Send + 'static,
 {
@@ -305,10 +305,36 @@ impl Caches {
             );
             // A store only errs when its writer was dropped: the watch is gone for good.
             let (a, b, c, d, e, f, g, h, i, j, k, l, m, n, o) = results;
-            [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o]
-                .iter()
-                .all(Result::is_ok)
+            let optional = futures::join!(
+                optional_ready(&self.service_monitors),
+                optional_ready(&self.prometheus_rules),
+                optional_ready(&self.dashboards),
+            );
+            [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o].iter().all(Result::is_ok)
+                && optional.0
+                && optional.1
+                && optional.2
         };
         tokio::time::timeout(timeout, all).await.unwrap_or(false)
     }
+}
+
+/// Whether an optional store synced (an absent one counts as synced).
+async fn optional_ready<K: Resource + Clone + 'static>(store: &Option<Store<K>>) -> bool
+where
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    match store {
+        Some(store) => store.wait_until_ready().await.is_ok(),
+        None => true,
+    }
+}
+
+/// The store, or an empty one when the kind is not watched (every lookup misses: objects are applied
+/// without the already-applied check and never pruned).
+pub fn or_empty<K: Resource + Clone + 'static>(store: &Option<Store<K>>) -> Store<K>
+where
+    K::DynamicType: std::hash::Hash + Eq + Clone + Default,
+{
+    store.clone().unwrap_or_else(|| reflector::store().0)
 }

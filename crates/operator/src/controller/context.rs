@@ -25,10 +25,7 @@ impl PlatformState {
     /// Starts with `platform`.
     pub fn new(platform: Platform) -> Self {
         let (changed, _) = watch::channel(0);
-        PlatformState {
-            current: Arc::new(RwLock::new(platform)),
-            changed,
-        }
+        PlatformState { current: Arc::new(RwLock::new(platform)), changed }
     }
 
     /// The facts now.
@@ -83,6 +80,8 @@ pub struct Context {
     /// KedaControllers reconciled successfully since the process started, with the generation applied:
     /// writes for the same generation afterwards are drift corrections.
     pub settled: Mutex<HashMap<String, i64>>,
+    /// Whether the install namespace's cluster-monitoring label was checked (once per process).
+    pub namespace_label_checked: std::sync::atomic::AtomicBool,
 }
 
 impl Context {

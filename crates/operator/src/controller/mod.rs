@@ -62,10 +62,7 @@ pub struct Settings {
 impl Settings {
     /// Where the operator runs and what it watches.
     pub fn scope(&self) -> Scope {
-        Scope {
-            operator_namespace: self.operator_namespace.clone(),
-            watch_namespaces: self.watch_namespaces.clone(),
-        }
+        Scope { operator_namespace: self.operator_namespace.clone(), watch_namespaces: self.watch_namespaces.clone() }
     }
 }
 
@@ -78,6 +75,9 @@ pub enum RunError {
     /// Leadership was lost: another replica may now write, so this one stops.
     #[error("lost the leader Lease; exiting so that only one replica writes")]
     LeadershipLost,
+    /// The cluster gained or lost an API the watches depend on; restarting sets up the right watches.
+    #[error("{0}; restarting")]
+    PlatformChanged(String),
     /// The API server could not be reached for the initial discovery.
     #[error("initial API discovery failed: {0}")]
     Discovery(kube::Error),
@@ -85,13 +85,7 @@ pub enum RunError {
 
 /// Runs the operator until SIGTERM/SIGINT (Ok) or until leadership is lost (Err).
 pub async fn run(client: Client, settings: Settings) -> Result<(), RunError> {
-    run_until(
-        client,
-        settings,
-        shutdown_signal(),
-        Arc::new(k8s_openapi::jiff::Timestamp::now),
-    )
-    .await
+    run_until(client, settings, shutdown_signal(), Arc::new(k8s_openapi::jiff::Timestamp::now)).await
 }
 
 /// Runs the operator until `shutdown` resolves. Tests drive it with their own shutdown and clock.
@@ -103,10 +97,7 @@ pub async fn run_until(
 ) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
-    let endpoints = Endpoints {
-        metrics: metrics.clone(),
-        ready: ready.clone(),
-    };
+    let endpoints = Endpoints { metrics: metrics.clone(), ready: ready.clone() };
     let probe_listener = server::bind(settings.probe_addr).await?;
     let metrics_listener = server::bind(settings.metrics_addr).await?;
     let probes = tokio::spawn(server::serve_http(probe_listener, endpoints.clone()));
@@ -136,14 +127,9 @@ pub async fn run_until(
 
     let scope = settings.scope();
     // The Lease lives where the operator's namespaced permissions are: the install namespace.
-    let lock = settings.leader_elect.then(|| {
-        LeaseLock::new(
-            client.clone(),
-            scope.install_namespace(),
-            &settings.identity,
-            settings.leader_timing,
-        )
-    });
+    let lock = settings
+        .leader_elect
+        .then(|| LeaseLock::new(client.clone(), scope.install_namespace(), &settings.identity, settings.leader_timing));
     if let Some(lock) = &lock {
         tracing::info!(identity = lock.identity(), "waiting for the leader Lease");
         let mut stop = stop_rx.clone();
@@ -156,16 +142,7 @@ pub async fn run_until(
             }
         }
     }
-    let result = lead(
-        client.clone(),
-        &settings,
-        discovered,
-        metrics,
-        stop_rx,
-        lock.clone(),
-        clock,
-    )
-    .await;
+    let result = lead(client.clone(), &settings, discovered, metrics, stop_rx, lock.clone(), clock).await;
     if let Some(lock) = &lock {
         lock.release().await;
     }
@@ -222,11 +199,8 @@ async fn lead(
         create_default(&client, scope.install_namespace()).await;
     }
     let platform = PlatformState::new(discovered.platform.clone());
-    let watches = caches::build(&client, &scope);
-    let reporter = Reporter {
-        controller: "cma-operator".into(),
-        instance: Some(settings.identity.clone()),
-    };
+    let watches = caches::build(&client, &scope, &discovered.platform);
+    let reporter = Reporter { controller: "cma-operator".into(), instance: Some(settings.identity.clone()) };
     let ctx = Arc::new(Context {
         client: client.clone(),
         scope: scope.clone(),
@@ -239,6 +213,7 @@ async fn lead(
         sync_timeout: settings.sync_timeout,
         failures: Mutex::new(HashMap::new()),
         settled: Mutex::new(HashMap::new()),
+        namespace_label_checked: AtomicBool::new(false),
     });
 
     let refresher = tokio::spawn(refresh_platform(
@@ -257,8 +232,7 @@ async fn lead(
             }
         })
     });
-    let profile_changes =
-        openshift_config_changes(&client, &discovered, platform.clone(), ctx.metrics.clone());
+    let profile_changes = openshift_config_changes(&client, &discovered, platform.clone(), ctx.metrics.clone());
     let platform_changes = tokio_stream_of(platform.subscribe());
 
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
@@ -269,13 +243,18 @@ async fn lead(
         })
     });
     let mut stop = stop;
-    let lost = Arc::new(AtomicBool::new(false));
+    let reason = Arc::new(Mutex::new(None::<RunError>));
     let shutdown = {
-        let lost = lost.clone();
+        let reason = reason.clone();
+        let capabilities = capabilities_changed(platform.clone(), discovered.platform.clone());
         async move {
-            tokio::select! {
-                _ = stop.wait_for(|s| *s) => {}
-                Ok(()) = lost_rx => lost.store(true, Ordering::Relaxed),
+            let why = tokio::select! {
+                _ = stop.wait_for(|s| *s) => None,
+                Ok(()) = lost_rx => Some(RunError::LeadershipLost),
+                message = capabilities => Some(RunError::PlatformChanged(message)),
+            };
+            if let Ok(mut slot) = reason.lock() {
+                *slot = why;
             }
         }
     };
@@ -299,10 +278,30 @@ async fn lead(
     if let Some(holder) = holder {
         holder.abort();
     }
-    if lost.load(Ordering::Relaxed) {
-        Err(RunError::LeadershipLost)
-    } else {
-        Ok(())
+    match reason.lock().ok().and_then(|mut r| r.take()) {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// Resolves when the platform gains or loses an API the watches depend on (OpenShift, monitoring), with a
+/// description of the change: the process then exits and restarts with watches for the new platform.
+async fn capabilities_changed(state: PlatformState, initial: crate::platform::Platform) -> String {
+    let mut changes = state.subscribe();
+    loop {
+        if changes.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        let now = state.get();
+        if now.flavour != initial.flavour || now.monitoring != initial.monitoring {
+            return format!(
+                "platform changed from {} (monitoring API: {}) to {} (monitoring API: {})",
+                initial.flavour.as_str(),
+                initial.monitoring,
+                now.flavour.as_str(),
+                now.monitoring
+            );
+        }
     }
 }
 
@@ -312,11 +311,7 @@ async fn create_default(client: &Client, namespace: &str) {
     match api.get_opt(cma_api::rules::KEDACONTROLLER_NAME).await {
         Ok(Some(_)) => {}
         Ok(None) => {
-            let kc = KedaController::new(
-                namespace,
-                cma_api::rules::KEDACONTROLLER_NAME,
-                KedaControllerSpec::default(),
-            );
+            let kc = KedaController::new(namespace, cma_api::rules::KEDACONTROLLER_NAME, KedaControllerSpec::default());
             match api.create(&PostParams::default(), &kc).await {
                 Ok(_) => tracing::info!(namespace, "created the default KedaController"),
                 Err(e) => tracing::warn!(error = %e, "could not create the default KedaController"),
@@ -340,12 +335,7 @@ async fn refresh_platform(
     }
 }
 
-async fn refresh_once(
-    client: &Client,
-    forced: Option<Flavour>,
-    state: &PlatformState,
-    metrics: &Metrics,
-) {
+async fn refresh_once(client: &Client, forced: Option<Flavour>, state: &PlatformState, metrics: &Metrics) {
     match discovery::discover(client, forced).await {
         Ok(d) => {
             if state.set(d.platform.clone()) {
@@ -370,8 +360,7 @@ fn openshift_config_changes(
     if !discovered.platform.is_openshift() {
         return futures::stream::empty().boxed();
     }
-    let api: Api<DynamicObject> =
-        Api::all_with(client.clone(), &discovery::openshift_apiserver_resource());
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &discovery::openshift_apiserver_resource());
     let client = client.clone();
     watcher(api, watcher::Config::default().fields("metadata.name=cluster"))
         .default_backoff()
@@ -396,9 +385,7 @@ fn openshift_config_changes(
 
 /// One item per change of the platform facts.
 fn tokio_stream_of(rx: watch::Receiver<u64>) -> impl Stream<Item = ()> + Send + 'static {
-    futures::stream::unfold(rx, |mut rx| async move {
-        rx.changed().await.ok().map(|()| ((), rx))
-    })
+    futures::stream::unfold(rx, |mut rx| async move { rx.changed().await.ok().map(|()| ((), rx)) })
 }
 
 /// Resolves on SIGTERM or SIGINT.

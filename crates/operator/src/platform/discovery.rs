@@ -41,23 +41,15 @@ pub async fn discover(client: &Client, forced: Option<Flavour>) -> Result<Discov
     let version = client.apiserver_version().await?;
     let (tls_profile, unsupported_ciphers) = match flavour {
         Flavour::OpenShift => {
-            let api: Api<DynamicObject> =
-                Api::all_with(client.clone(), &openshift_apiserver_resource());
-            let spec = api
-                .get_opt("cluster")
-                .await?
-                .map(|o| o.data["spec"]["tlsSecurityProfile"].clone());
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &openshift_apiserver_resource());
+            let spec = api.get_opt("cluster").await?.map(|o| o.data["spec"]["tlsSecurityProfile"].clone());
             let (profile, unsupported) = profile_from_spec(spec.as_ref().unwrap_or(&Value::Null));
             (Some(profile), unsupported)
         }
         Flavour::Kubernetes => (None, Vec::new()),
     };
     Ok(Discovered {
-        platform: Platform {
-            flavour,
-            tls_profile,
-            monitoring: has("monitoring.coreos.com"),
-        },
+        platform: Platform { flavour, tls_profile, monitoring: has("monitoring.coreos.com") },
         kubernetes_version: format!("{}.{}", version.major, version.minor),
         unsupported_ciphers,
     })
@@ -73,19 +65,11 @@ pub fn profile_from_spec(spec: &Value) -> (TlsProfile, Vec<String>) {
             let custom = &spec["custom"];
             let ciphers: Vec<String> = custom["ciphers"]
                 .as_array()
-                .map(|c| {
-                    c.iter()
-                        .filter_map(|v| v.as_str().map(String::from))
-                        .collect()
-                })
+                .map(|c| c.iter().filter_map(|v| v.as_str().map(String::from)).collect())
                 .unwrap_or_default();
             let min = custom["minTLSVersion"].as_str().unwrap_or("VersionTLS12");
-            TlsProfile::from_openshift(min, &ciphers).unwrap_or_else(|_| {
-                (
-                    TlsProfile::intermediate(),
-                    vec![format!("unknown minTLSVersion {min}")],
-                )
-            })
+            TlsProfile::from_openshift(min, &ciphers)
+                .unwrap_or_else(|_| (TlsProfile::intermediate(), vec![format!("unknown minTLSVersion {min}")]))
         }
         _ => (TlsProfile::intermediate(), Vec::new()),
     }
@@ -99,10 +83,7 @@ mod tests {
 
     #[test]
     fn no_profile_means_intermediate() {
-        assert_eq!(
-            profile_from_spec(&Value::Null).0,
-            TlsProfile::intermediate()
-        );
+        assert_eq!(profile_from_spec(&Value::Null).0, TlsProfile::intermediate());
         assert_eq!(
             profile_from_spec(&json!({"type": "Intermediate", "intermediate": {}})).0,
             TlsProfile::intermediate()
@@ -120,15 +101,8 @@ mod tests {
     fn old_allows_tls10_and_drops_dhe() {
         let (p, _) = profile_from_spec(&json!({"type": "Old", "old": {}}));
         assert_eq!(p.min_version, TlsVersion::Tls10);
-        assert!(
-            p.ciphers.iter().all(|c| !c.starts_with("TLS_DHE_")),
-            "{:?}",
-            p.ciphers
-        );
-        assert!(
-            p.ciphers
-                .contains(&"TLS_RSA_WITH_3DES_EDE_CBC_SHA".to_string())
-        );
+        assert!(p.ciphers.iter().all(|c| !c.starts_with("TLS_DHE_")), "{:?}", p.ciphers);
+        assert!(p.ciphers.contains(&"TLS_RSA_WITH_3DES_EDE_CBC_SHA".to_string()));
     }
 
     #[test]

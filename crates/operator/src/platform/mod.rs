@@ -41,20 +41,12 @@ pub struct Platform {
 impl Platform {
     /// Plain Kubernetes.
     pub fn kubernetes() -> Self {
-        Platform {
-            flavour: Flavour::Kubernetes,
-            tls_profile: None,
-            monitoring: false,
-        }
+        Platform { flavour: Flavour::Kubernetes, tls_profile: None, monitoring: false }
     }
 
     /// OpenShift with the profile a cluster has when its admin has not chosen one (Intermediate).
     pub fn openshift() -> Self {
-        Platform {
-            flavour: Flavour::OpenShift,
-            tls_profile: Some(TlsProfile::intermediate()),
-            monitoring: false,
-        }
+        Platform { flavour: Flavour::OpenShift, tls_profile: Some(TlsProfile::intermediate()), monitoring: false }
     }
 
     /// The platform for a flavour with its default facts.

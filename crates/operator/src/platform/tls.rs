@@ -70,55 +70,19 @@ pub struct TlsProfile {
 
 /// OpenSSL cipher names of OpenShift's profiles and the IANA names Go knows them by.
 const OPENSSL_TO_IANA: [(&str, &str); 22] = [
-    (
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-    ),
-    (
-        "ECDHE-RSA-AES128-GCM-SHA256",
-        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-    ),
-    (
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-    ),
-    (
-        "ECDHE-RSA-AES256-GCM-SHA384",
-        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-    ),
-    (
-        "ECDHE-ECDSA-CHACHA20-POLY1305",
-        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-    ),
-    (
-        "ECDHE-RSA-CHACHA20-POLY1305",
-        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-    ),
-    (
-        "ECDHE-ECDSA-AES128-SHA256",
-        "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
-    ),
-    (
-        "ECDHE-RSA-AES128-SHA256",
-        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
-    ),
-    (
-        "ECDHE-ECDSA-AES128-SHA",
-        "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
-    ),
+    ("ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"),
+    ("ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
+    ("ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
+    ("ECDHE-RSA-AES256-GCM-SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"),
+    ("ECDHE-ECDSA-CHACHA20-POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"),
+    ("ECDHE-RSA-CHACHA20-POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"),
+    ("ECDHE-ECDSA-AES128-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256"),
+    ("ECDHE-RSA-AES128-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256"),
+    ("ECDHE-ECDSA-AES128-SHA", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"),
     ("ECDHE-RSA-AES128-SHA", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"),
-    (
-        "ECDHE-ECDSA-AES256-SHA384",
-        "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384",
-    ),
-    (
-        "ECDHE-RSA-AES256-SHA384",
-        "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384",
-    ),
-    (
-        "ECDHE-ECDSA-AES256-SHA",
-        "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
-    ),
+    ("ECDHE-ECDSA-AES256-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384"),
+    ("ECDHE-RSA-AES256-SHA384", "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384"),
+    ("ECDHE-ECDSA-AES256-SHA", "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA"),
     ("ECDHE-RSA-AES256-SHA", "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA"),
     ("AES128-GCM-SHA256", "TLS_RSA_WITH_AES_128_GCM_SHA256"),
     ("AES256-GCM-SHA384", "TLS_RSA_WITH_AES_256_GCM_SHA384"),
@@ -126,14 +90,8 @@ const OPENSSL_TO_IANA: [(&str, &str); 22] = [
     ("AES128-SHA", "TLS_RSA_WITH_AES_128_CBC_SHA"),
     ("AES256-SHA", "TLS_RSA_WITH_AES_256_CBC_SHA"),
     ("DES-CBC3-SHA", "TLS_RSA_WITH_3DES_EDE_CBC_SHA"),
-    (
-        "ECDHE-ECDSA-DES-CBC3-SHA",
-        "TLS_ECDHE_ECDSA_WITH_3DES_EDE_CBC_SHA",
-    ),
-    (
-        "ECDHE-RSA-DES-CBC3-SHA",
-        "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
-    ),
+    ("ECDHE-ECDSA-DES-CBC3-SHA", "TLS_ECDHE_ECDSA_WITH_3DES_EDE_CBC_SHA"),
+    ("ECDHE-RSA-DES-CBC3-SHA", "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA"),
 ];
 
 /// OpenShift's Old profile, as OpenShift lists it (OpenSSL names).
@@ -170,23 +128,14 @@ const OLD_OPENSSL: [&str; 29] = [
 ];
 
 /// TLS 1.3 suites as OpenShift lists them; Go always enables them and takes no configuration for them.
-const TLS13_SUITES: [&str; 3] = [
-    "TLS_AES_128_GCM_SHA256",
-    "TLS_AES_256_GCM_SHA384",
-    "TLS_CHACHA20_POLY1305_SHA256",
-];
+const TLS13_SUITES: [&str; 3] = ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"];
 
 impl TlsProfile {
     /// A profile from OpenShift's `minTLSVersion` and OpenSSL cipher names. Names Go does not implement (the
     /// DHE suites of the Old profile, for instance) are dropped and returned so the caller can report them.
-    pub fn from_openshift(
-        min_tls_version: &str,
-        openssl_ciphers: &[String],
-    ) -> Result<(Self, Vec<String>), String> {
+    pub fn from_openshift(min_tls_version: &str, openssl_ciphers: &[String]) -> Result<(Self, Vec<String>), String> {
         let min_version = TlsVersion::from_openshift(min_tls_version).ok_or_else(|| {
-            format!(
-                "unknown minTLSVersion {min_tls_version:?} (expected VersionTLS10 to VersionTLS13)"
-            )
+            format!("unknown minTLSVersion {min_tls_version:?} (expected VersionTLS10 to VersionTLS13)")
         })?;
         let mut ciphers = Vec::new();
         let mut unsupported = Vec::new();
@@ -194,21 +143,12 @@ impl TlsProfile {
             if TLS13_SUITES.contains(&name.as_str()) {
                 continue;
             }
-            match OPENSSL_TO_IANA
-                .iter()
-                .find(|(openssl, iana)| openssl == name || iana == name)
-            {
+            match OPENSSL_TO_IANA.iter().find(|(openssl, iana)| openssl == name || iana == name) {
                 Some((_, iana)) => ciphers.push((*iana).to_string()),
                 None => unsupported.push(name.clone()),
             }
         }
-        Ok((
-            TlsProfile {
-                min_version,
-                ciphers,
-            },
-            unsupported,
-        ))
+        Ok((TlsProfile { min_version, ciphers }, unsupported))
     }
 
     /// OpenShift's Intermediate profile, the default of every cluster.
@@ -240,10 +180,7 @@ impl TlsProfile {
 
     /// OpenShift's Modern profile: TLS 1.3 only.
     pub fn modern() -> Self {
-        TlsProfile {
-            min_version: TlsVersion::Tls13,
-            ciphers: Vec::new(),
-        }
+        TlsProfile { min_version: TlsVersion::Tls13, ciphers: Vec::new() }
     }
 
     /// The cipher list as KEDA reads it (comma-separated).
@@ -278,11 +215,9 @@ mod tests {
 
     #[test]
     fn suites_go_cannot_use_are_reported_not_passed_on() {
-        let (profile, unsupported) = TlsProfile::from_openshift(
-            "VersionTLS10",
-            &["DHE-RSA-AES128-GCM-SHA256".into(), "AES128-SHA".into()],
-        )
-        .unwrap();
+        let (profile, unsupported) =
+            TlsProfile::from_openshift("VersionTLS10", &["DHE-RSA-AES128-GCM-SHA256".into(), "AES128-SHA".into()])
+                .unwrap();
         assert_eq!(profile.ciphers, vec!["TLS_RSA_WITH_AES_128_CBC_SHA"]);
         assert_eq!(unsupported, vec!["DHE-RSA-AES128-GCM-SHA256"]);
         assert_eq!(profile.min_version.keda_name(), "TLS10");

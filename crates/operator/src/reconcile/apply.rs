@@ -20,7 +20,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::compare;
-use crate::controller::caches::{Caches, KUBE_SYSTEM};
+use crate::controller::caches::{Caches, KUBE_SYSTEM, or_empty};
+use crate::render::monitoring::DASHBOARD_NAMESPACE;
+use crate::render::monitoring_types::{PrometheusRule, ServiceMonitor};
 use crate::render::{Desired, Owner};
 
 /// Field manager of every server-side apply the operator makes.
@@ -68,12 +70,8 @@ namespaced!(
     Deployment,
     PodDisruptionBudget
 );
-cluster_scoped!(
-    ClusterRole,
-    ClusterRoleBinding,
-    APIService,
-    ValidatingWebhookConfiguration
-);
+cluster_scoped!(ClusterRole, ClusterRoleBinding, APIService, ValidatingWebhookConfiguration);
+namespaced!(ServiceMonitor, PrometheusRule);
 
 /// One object written by apply or deleted by prune.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -126,20 +124,11 @@ fn is_not_found(error: &kube::Error) -> bool {
 }
 
 /// Applies one object unless the cluster already holds it as rendered. Returns what was written.
-async fn apply_one<K: Managed>(
-    client: Client,
-    store: Store<K>,
-    obj: K,
-) -> Result<Option<Touched>, WriteError> {
+async fn apply_one<K: Managed>(client: Client, store: Store<K>, obj: K) -> Result<Option<Touched>, WriteError> {
     let live = store.get(&object_ref(&obj));
     let kind = K::kind(&()).to_string();
     let name = display_name(&obj);
-    let error = |action, source| WriteError {
-        action,
-        kind: kind.clone(),
-        name: name.clone(),
-        source,
-    };
+    let error = |action, source| WriteError { action, kind: kind.clone(), name: name.clone(), source };
     if let Some(live) = &live
         && let (Ok(live), Ok(desired)) = (serde_json::to_value(&**live), serde_json::to_value(&obj))
         && compare::contains(&live, &desired)
@@ -159,26 +148,17 @@ async fn apply_one<K: Managed>(
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(error("delete", e)),
             }
-            api.patch(&object_name, &params, &Patch::Apply(&obj))
-                .await
-                .map_err(|e| error("apply", e))?;
+            api.patch(&object_name, &params, &Patch::Apply(&obj)).await.map_err(|e| error("apply", e))?;
         }
         Err(e) => return Err(error("apply", e)),
     }
-    Ok(Some(Touched {
-        kind: kind.clone(),
-        name: name.clone(),
-        existed: live.is_some(),
-    }))
+    Ok(Some(Touched { kind: kind.clone(), name: name.clone(), existed: live.is_some() }))
 }
 
 type Write = BoxFuture<'static, Result<Option<Touched>, WriteError>>;
 
 fn writes<K: Managed>(client: &Client, store: &Store<K>, objects: &[K]) -> Vec<Write> {
-    objects
-        .iter()
-        .map(|o| apply_one(client.clone(), store.clone(), o.clone()).boxed())
-        .collect()
+    objects.iter().map(|o| apply_one(client.clone(), store.clone(), o.clone()).boxed()).collect()
 }
 
 /// RoleBindings live in the install namespace and in kube-system, each watched by its own store.
@@ -196,14 +176,25 @@ fn role_binding_writes(client: &Client, caches: &Caches, objects: &[RoleBinding]
         .collect()
 }
 
+/// ConfigMaps live in the install namespace and, for the console dashboard, in openshift-config-managed.
+fn config_map_writes(client: &Client, caches: &Caches, objects: &[ConfigMap]) -> Vec<Write> {
+    objects
+        .iter()
+        .map(|cm| {
+            let store = if cm.metadata.namespace.as_deref() == Some(DASHBOARD_NAMESPACE) {
+                or_empty(&caches.dashboards)
+            } else {
+                caches.config_maps.clone()
+            };
+            apply_one(client.clone(), store, cm.clone()).boxed()
+        })
+        .collect()
+}
+
 /// Applies every object of `desired`, stage by stage: identities, RBAC and configuration; bindings,
 /// Services and policies; workloads; then the API registrations that route traffic to the workloads. A
 /// stage starts when the previous one succeeded; its objects are applied concurrently.
-pub async fn apply(
-    client: &Client,
-    caches: &Caches,
-    desired: &Desired,
-) -> Result<Vec<Touched>, Vec<WriteError>> {
+pub async fn apply(client: &Client, caches: &Caches, desired: &Desired) -> Result<Vec<Touched>, Vec<WriteError>> {
     let Desired {
         service_accounts,
         secrets,
@@ -218,12 +209,14 @@ pub async fn apply(
         pod_disruption_budgets,
         api_services,
         validating_webhook_configurations,
+        service_monitors,
+        prometheus_rules,
     } = desired;
     let stages: Vec<Vec<Write>> = vec![
         [
             writes(client, &caches.service_accounts, service_accounts),
             writes(client, &caches.secrets, secrets),
-            writes(client, &caches.config_maps, config_maps),
+            config_map_writes(client, caches, config_maps),
             writes(client, &caches.roles, roles),
             writes(client, &caches.cluster_roles, cluster_roles),
         ]
@@ -241,22 +234,16 @@ pub async fn apply(
         .collect(),
         [
             writes(client, &caches.deployments, deployments),
-            writes(
-                client,
-                &caches.pod_disruption_budgets,
-                pod_disruption_budgets,
-            ),
+            writes(client, &or_empty(&caches.service_monitors), service_monitors),
+            writes(client, &or_empty(&caches.prometheus_rules), prometheus_rules),
+            writes(client, &caches.pod_disruption_budgets, pod_disruption_budgets),
         ]
         .into_iter()
         .flatten()
         .collect(),
         [
             writes(client, &caches.api_services, api_services),
-            writes(
-                client,
-                &caches.validating_webhook_configurations,
-                validating_webhook_configurations,
-            ),
+            writes(client, &caches.validating_webhook_configurations, validating_webhook_configurations),
         ]
         .into_iter()
         .flatten()
@@ -264,8 +251,7 @@ pub async fn apply(
     ];
     let mut written = Vec::new();
     for stage in stages {
-        let (ok, failed): (Vec<_>, Vec<_>) =
-            join_all(stage).await.into_iter().partition(Result::is_ok);
+        let (ok, failed): (Vec<_>, Vec<_>) = join_all(stage).await.into_iter().partition(Result::is_ok);
         let failed: Vec<WriteError> = failed.into_iter().filter_map(Result::err).collect();
         if !failed.is_empty() {
             return Err(failed);
@@ -276,48 +262,28 @@ pub async fn apply(
 }
 
 /// Whether an object carries the inventory labels of `owner`.
-pub fn owned_by(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    owner: &Owner,
-) -> bool {
+pub fn owned_by(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, owner: &Owner) -> bool {
     let Some(labels) = meta.labels.as_ref() else {
         return false;
     };
-    owner
-        .labels()
-        .iter()
-        .all(|(k, v)| labels.get(*k) == Some(v))
+    owner.labels().iter().all(|(k, v)| labels.get(*k) == Some(v))
 }
 
 /// Deletes one object; a missing object is not an error.
 async fn delete_one<K: Managed>(client: Client, obj: K) -> Result<Option<Touched>, WriteError> {
     let api = K::api(&client, obj.meta().namespace.as_deref());
-    let touched = Touched {
-        kind: K::kind(&()).to_string(),
-        name: display_name(&obj),
-        existed: true,
-    };
-    match api
-        .delete(&obj.name_any(), &DeleteParams::background())
-        .await
-    {
+    let touched = Touched { kind: K::kind(&()).to_string(), name: display_name(&obj), existed: true };
+    match api.delete(&obj.name_any(), &DeleteParams::background()).await {
         Ok(_) => Ok(Some(touched)),
         Err(e) if is_not_found(&e) => Ok(None),
-        Err(source) => Err(WriteError {
-            action: "delete",
-            kind: touched.kind,
-            name: touched.name,
-            source,
-        }),
+        Err(source) => Err(WriteError { action: "delete", kind: touched.kind, name: touched.name, source }),
     }
 }
 
 /// Deletions of the objects of `store` owned by `owner` and not in `keep`.
 fn stale<K: Managed>(client: &Client, store: &Store<K>, owner: &Owner, keep: &[K]) -> Vec<Write> {
-    let keep: BTreeSet<(Option<String>, String)> = keep
-        .iter()
-        .map(|o| (o.meta().namespace.clone(), o.name_any()))
-        .collect();
+    let keep: BTreeSet<(Option<String>, String)> =
+        keep.iter().map(|o| (o.meta().namespace.clone(), o.name_any())).collect();
     store
         .state()
         .into_iter()
@@ -349,30 +315,20 @@ pub async fn prune(
         pod_disruption_budgets,
         api_services,
         validating_webhook_configurations,
+        service_monitors,
+        prometheus_rules,
     } = desired;
     let deletions: Vec<Write> = [
-        stale(
-            client,
-            &caches.validating_webhook_configurations,
-            owner,
-            validating_webhook_configurations,
-        ),
+        stale(client, &or_empty(&caches.prometheus_rules), owner, prometheus_rules),
+        stale(client, &or_empty(&caches.service_monitors), owner, service_monitors),
+        stale(client, &or_empty(&caches.dashboards), owner, config_maps),
+        stale(client, &caches.validating_webhook_configurations, owner, validating_webhook_configurations),
         stale(client, &caches.api_services, owner, api_services),
-        stale(
-            client,
-            &caches.pod_disruption_budgets,
-            owner,
-            pod_disruption_budgets,
-        ),
+        stale(client, &caches.pod_disruption_budgets, owner, pod_disruption_budgets),
         stale(client, &caches.deployments, owner, deployments),
         stale(client, &caches.network_policies, owner, network_policies),
         stale(client, &caches.services, owner, services),
-        stale(
-            client,
-            &caches.cluster_role_bindings,
-            owner,
-            cluster_role_bindings,
-        ),
+        stale(client, &caches.cluster_role_bindings, owner, cluster_role_bindings),
         stale(client, &caches.role_bindings, owner, role_bindings),
         stale(client, &caches.system_role_bindings, owner, role_bindings),
         stale(client, &caches.cluster_roles, owner, cluster_roles),
@@ -384,26 +340,15 @@ pub async fn prune(
     .into_iter()
     .flatten()
     .collect();
-    let (ok, failed): (Vec<_>, Vec<_>) = join_all(deletions)
-        .await
-        .into_iter()
-        .partition(Result::is_ok);
+    let (ok, failed): (Vec<_>, Vec<_>) = join_all(deletions).await.into_iter().partition(Result::is_ok);
     let failed: Vec<WriteError> = failed.into_iter().filter_map(Result::err).collect();
-    if failed.is_empty() {
-        Ok(ok.into_iter().filter_map(|r| r.ok().flatten()).collect())
-    } else {
-        Err(failed)
-    }
+    if failed.is_empty() { Ok(ok.into_iter().filter_map(|r| r.ok().flatten()).collect()) } else { Err(failed) }
 }
 
 /// How many objects of `owner` the caches hold (for the managed-objects gauge).
 pub fn count_owned(caches: &Caches, owner: &Owner) -> usize {
     fn count<K: Managed>(store: &Store<K>, owner: &Owner) -> usize {
-        store
-            .state()
-            .iter()
-            .filter(|o| owned_by(o.meta(), owner))
-            .count()
+        store.state().iter().filter(|o| owned_by(o.meta(), owner)).count()
     }
     count(&caches.service_accounts, owner)
         + count(&caches.secrets, owner)
@@ -419,4 +364,7 @@ pub fn count_owned(caches: &Caches, owner: &Owner) -> usize {
         + count(&caches.pod_disruption_budgets, owner)
         + count(&caches.api_services, owner)
         + count(&caches.validating_webhook_configurations, owner)
+        + count(&or_empty(&caches.service_monitors), owner)
+        + count(&or_empty(&caches.prometheus_rules), owner)
+        + count(&or_empty(&caches.dashboards), owner)
 }

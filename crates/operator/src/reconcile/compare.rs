@@ -26,9 +26,7 @@ fn contains_at(live: &Value, desired: &Value, key: Option<&str>) -> bool {
             want.len() == have.len() && want.iter().zip(have).all(|(w, h)| contains_at(h, w, key))
         }
         (Value::Array(want), Value::Null) => want.is_empty(),
-        (Value::String(want), Value::String(have)) if is_quantity_field(key) => {
-            quantities_equal(want, have)
-        }
+        (Value::String(want), Value::String(have)) if is_quantity_field(key) => quantities_equal(want, have),
         (Value::Number(want), Value::String(have)) | (Value::String(have), Value::Number(want))
             if is_quantity_field(key) =>
         {
@@ -41,10 +39,7 @@ fn contains_at(live: &Value, desired: &Value, key: Option<&str>) -> bool {
 
 /// Quantities live in maps under these keys (`resources.limits.cpu`) or in `sizeLimit` itself.
 fn is_quantity_field(key: Option<&str>) -> bool {
-    matches!(
-        key,
-        Some("limits" | "requests" | "sizeLimit" | "cpu" | "memory" | "ephemeral-storage")
-    )
+    matches!(key, Some("limits" | "requests" | "sizeLimit" | "cpu" | "memory" | "ephemeral-storage"))
 }
 
 fn quantities_equal(a: &str, b: &str) -> bool {
@@ -84,13 +79,9 @@ mod tests {
 
     #[test]
     fn a_changed_or_missing_field_is_drift() {
-        let desired =
-            json!({"spec": {"replicas": 1, "template": {"spec": {"nodeSelector": {"a": "b"}}}}});
+        let desired = json!({"spec": {"replicas": 1, "template": {"spec": {"nodeSelector": {"a": "b"}}}}});
         assert!(!contains(&json!({"spec": {"replicas": 2}}), &desired));
-        assert!(!contains(
-            &json!({"spec": {"replicas": 1, "template": {"spec": {}}}}),
-            &desired
-        ));
+        assert!(!contains(&json!({"spec": {"replicas": 1, "template": {"spec": {}}}}), &desired));
     }
 
     #[test]
@@ -114,10 +105,7 @@ mod tests {
         let live = json!({"resources": {"limits": {"cpu": "1", "memory": "1024Mi"}}});
         assert!(contains(&live, &desired));
         let env = json!({"env": [{"name": "X", "value": "1000m"}]});
-        assert!(!contains(
-            &json!({"env": [{"name": "X", "value": "1"}]}),
-            &env
-        ));
+        assert!(!contains(&json!({"env": [{"name": "X", "value": "1"}]}), &env));
     }
 
     #[test]

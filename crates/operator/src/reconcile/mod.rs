@@ -87,12 +87,7 @@ struct Report {
 
 impl Report {
     fn quiet(result: &'static str) -> Self {
-        Report {
-            action: Action::await_change(),
-            result,
-            applied: 0,
-            pruned: 0,
-        }
+        Report { action: Action::await_change(), result, applied: 0, pruned: 0 }
     }
 }
 
@@ -116,8 +111,7 @@ pub async fn reconcile(kc: Arc<KedaController>, ctx: Arc<Context>) -> Result<Act
             );
         }
         Err(error) => {
-            ctx.metrics
-                .reconciled("error", Some(error.category()), elapsed);
+            ctx.metrics.reconciled("error", Some(error.category()), elapsed);
             tracing::warn!(
                 kedacontroller = %key,
                 category = error.category(),
@@ -145,30 +139,14 @@ async fn run(kc: &KedaController, ctx: &Context) -> Result<Report, Error> {
         return Ok(Report::quiet("ignored"));
     };
     let install = ctx.scope.install_ref();
-    if namespace != install.namespace.as_deref().unwrap_or_default()
-        || kc.name_any() != install.name
-    {
+    if namespace != install.namespace.as_deref().unwrap_or_default() || kc.name_any() != install.name {
         return ignore(kc, ctx, &namespace).await;
     }
     if kc.metadata.deletion_timestamp.is_some() {
         if has_finalizer(kc) {
             let removed = uninstall(kc, ctx, &namespace).await?;
-            set_finalizers(
-                kc,
-                ctx,
-                kc.finalizers()
-                    .iter()
-                    .filter(|f| *f != FINALIZER)
-                    .cloned()
-                    .collect(),
-            )
-            .await?;
-            return Ok(Report {
-                action: Action::await_change(),
-                result: "uninstalled",
-                applied: 0,
-                pruned: removed,
-            });
+            set_finalizers(kc, ctx, kc.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect()).await?;
+            return Ok(Report { action: Action::await_change(), result: "uninstalled", applied: 0, pruned: removed });
         }
         return Ok(Report::quiet("deleted"));
     }
@@ -182,26 +160,13 @@ async fn run(kc: &KedaController, ctx: &Context) -> Result<Report, Error> {
 
 /// Writes the finalizer list, guarded by the resourceVersion read: a concurrent change fails with a
 /// conflict and the reconcile is retried, never overwriting someone else's finalizer.
-async fn set_finalizers(
-    kc: &KedaController,
-    ctx: &Context,
-    finalizers: Vec<String>,
-) -> Result<(), Error> {
-    let api: Api<KedaController> =
-        Api::namespaced(ctx.client.clone(), &kc.namespace().unwrap_or_default());
-    let patch =
-        json!({"metadata": {"finalizers": finalizers, "resourceVersion": kc.resource_version()}});
-    api.patch(
-        &kc.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map(|_| ())
-    .map_err(api_error(format!(
-        "update the finalizers of KedaController {}",
-        kc.name_any()
-    )))
+async fn set_finalizers(kc: &KedaController, ctx: &Context, finalizers: Vec<String>) -> Result<(), Error> {
+    let api: Api<KedaController> = Api::namespaced(ctx.client.clone(), &kc.namespace().unwrap_or_default());
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": kc.resource_version()}});
+    api.patch(&kc.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+        .map_err(api_error(format!("update the finalizers of KedaController {}", kc.name_any())))
 }
 
 /// A KedaController that does not install KEDA: say so in its status. A `keda` elsewhere that carries
@@ -217,16 +182,7 @@ async fn ignore(kc: &KedaController, ctx: &Context, namespace: &str) -> Result<R
         // A misnamed KedaController never installed anything: a finalizer left on it by an earlier
         // operator must not block its deletion.
         if has_finalizer(kc) {
-            set_finalizers(
-                kc,
-                ctx,
-                kc.finalizers()
-                    .iter()
-                    .filter(|f| *f != FINALIZER)
-                    .cloned()
-                    .collect(),
-            )
-            .await?;
+            set_finalizers(kc, ctx, kc.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect()).await?;
         }
         return Ok(Report::quiet("ignored"));
     }
@@ -258,17 +214,13 @@ async fn uninstall(kc: &KedaController, ctx: &Context, namespace: &str) -> Resul
         return Err(Error::NotSynced(ctx.sync_timeout));
     }
     let owner = Owner::of(kc, namespace, &kc.name_any());
-    let removed = apply::prune(&ctx.client, &ctx.caches, &owner, &Default::default())
-        .await
-        .map_err(Error::Write)?;
+    let removed = apply::prune(&ctx.client, &ctx.caches, &owner, &Default::default()).await.map_err(Error::Write)?;
     ctx.metrics.managed_objects.set(0);
     ctx.metrics.ready.set(0);
     for component in Component::ALL {
         ctx.metrics
             .component_ready
-            .get_or_create(&crate::metrics::ComponentLabel {
-                component: component.field().into(),
-            })
+            .get_or_create(&crate::metrics::ComponentLabel { component: component.field().into() })
             .set(0);
     }
     publish(
@@ -276,20 +228,13 @@ async fn uninstall(kc: &KedaController, ctx: &Context, namespace: &str) -> Resul
         kc,
         EventType::Normal,
         "Uninstalled",
-        &format!(
-            "KEDA removed from namespace '{namespace}' ({} objects deleted)",
-            removed.len()
-        ),
+        &format!("KEDA removed from namespace '{namespace}' ({} objects deleted)", removed.len()),
     )
     .await;
     Ok(removed.len())
 }
 
-async fn install_keda(
-    kc: &KedaController,
-    ctx: &Context,
-    namespace: &str,
-) -> Result<Report, Error> {
+async fn install_keda(kc: &KedaController, ctx: &Context, namespace: &str) -> Result<Report, Error> {
     if !ctx.caches.ready(ctx.sync_timeout).await {
         return Err(Error::NotSynced(ctx.sync_timeout));
     }
@@ -298,25 +243,15 @@ async fn install_keda(
     let generation = kc.metadata.generation;
 
     if let Err(errors) = cma_api::validate(kc) {
-        let message = errors
-            .0
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ");
-        let outcome = Outcome::Invalid(format!(
-            "the spec is invalid, nothing was applied: {message}"
-        ));
+        let message = errors.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        let outcome = Outcome::Invalid(format!("the spec is invalid, nothing was applied: {message}"));
         finish_without_apply(kc, ctx, previous, &outcome, now).await?;
         return Ok(Report::quiet("invalid"));
     }
 
     let platform = ctx.platform.get();
-    let (fresh_certs, renew_at) = if platform.is_openshift() {
-        grpc_certificates(ctx, namespace, now).await?
-    } else {
-        (None, None)
-    };
+    let (fresh_certs, renew_at) =
+        if platform.is_openshift() { grpc_certificates(ctx, namespace, now).await? } else { (None, None) };
     let config_hashes = observe::config_hashes(
         &kc.spec,
         &platform,
@@ -329,6 +264,7 @@ async fn install_keda(
         platform: platform.clone(),
         images: ctx.images.clone(),
         config_hashes,
+        operator_namespace: Some(ctx.scope.operator_namespace.clone()),
     };
     let mut desired = render(kc, &render_ctx)?;
 
@@ -341,11 +277,7 @@ async fn install_keda(
     let written = match apply::apply(&ctx.client, &ctx.caches, &desired).await {
         Ok(written) => written,
         Err(errors) => {
-            let message = errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
+            let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
             finish_without_apply(kc, ctx, previous, &Outcome::Failed(message), now).await?;
             return Err(Error::Write(errors));
         }
@@ -354,40 +286,23 @@ async fn install_keda(
     let pruned = match apply::prune(&ctx.client, &ctx.caches, &owner, &desired).await {
         Ok(pruned) => pruned,
         Err(errors) => {
-            let message = errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
+            let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
             finish_without_apply(kc, ctx, previous, &Outcome::Failed(message), now).await?;
             return Err(Error::Write(errors));
         }
     };
 
-    let updated_now: Vec<String> = written
-        .iter()
-        .filter(|t| t.kind == "Deployment")
-        .map(|t| t.name.clone())
-        .collect();
+    let updated_now: Vec<String> = written.iter().filter(|t| t.kind == "Deployment").map(|t| t.name.clone()).collect();
     let deployments = deployments_of(ctx, namespace);
-    let api_service = ctx
-        .caches
-        .api_services
-        .get(&ObjectRef::new(crate::controller::caches::API_SERVICE_NAME));
+    let api_service = ctx.caches.api_services.get(&ObjectRef::new(crate::controller::caches::API_SERVICE_NAME));
     let observed = Observed {
-        deployments: deployments
-            .iter()
-            .map(|(c, d)| (*c, d.as_deref()))
-            .collect(),
+        deployments: deployments.iter().map(|(c, d)| (*c, d.as_deref())).collect(),
         api_service: api_service.as_deref(),
     };
     let mut status = status::compute(
         previous,
         generation,
-        &Outcome::Applied {
-            namespace: namespace.into(),
-            conflicts,
-        },
+        &Outcome::Applied { namespace: namespace.into(), conflicts },
         &observed,
         now,
     );
@@ -395,6 +310,9 @@ async fn install_keda(
 
     publish_transitions(kc, ctx, previous, &status, &written).await;
     record_drift(kc, ctx, &written).await;
+    if platform.is_openshift() && platform.monitoring && kc.spec.monitoring.is_enabled() {
+        label_namespace_for_monitoring(kc, ctx, namespace).await;
+    }
     write_status(kc, ctx, status.clone()).await?;
     update_gauges(ctx, &owner, &status, &platform, namespace);
 
@@ -403,12 +321,7 @@ async fn install_keda(
         Some(at) => Action::requeue(duration_until(now, at).min(Duration::from_secs(24 * 3600))),
         None => Action::await_change(),
     };
-    Ok(Report {
-        action,
-        result: "success",
-        applied: written.len(),
-        pruned: pruned.len(),
-    })
+    Ok(Report { action, result: "success", applied: written.len(), pruned: pruned.len() })
 }
 
 fn duration_until(now: Timestamp, at: Timestamp) -> Duration {
@@ -420,24 +333,14 @@ fn duration_until(now: Timestamp, at: Timestamp) -> Duration {
 fn deployments_of(
     ctx: &Context,
     namespace: &str,
-) -> Vec<(
-    Component,
-    Option<Arc<k8s_openapi::api::apps::v1::Deployment>>,
-)> {
+) -> Vec<(Component, Option<Arc<k8s_openapi::api::apps::v1::Deployment>>)> {
     [
         (Component::Operator, "keda-operator"),
         (Component::MetricsServer, "keda-metrics-apiserver"),
         (Component::AdmissionWebhooks, "keda-admission"),
     ]
     .into_iter()
-    .map(|(c, name)| {
-        (
-            c,
-            ctx.caches
-                .deployments
-                .get(&ObjectRef::new(name).within(namespace)),
-        )
-    })
+    .map(|(c, name)| (c, ctx.caches.deployments.get(&ObjectRef::new(name).within(namespace))))
     .collect()
 }
 
@@ -489,13 +392,8 @@ async fn finish_without_apply(
 ) -> Result<(), Error> {
     let namespace = kc.namespace().unwrap_or_default();
     let deployments = deployments_of(ctx, &namespace);
-    let observed = Observed {
-        deployments: deployments
-            .iter()
-            .map(|(c, d)| (*c, d.as_deref()))
-            .collect(),
-        api_service: None,
-    };
+    let observed =
+        Observed { deployments: deployments.iter().map(|(c, d)| (*c, d.as_deref())).collect(), api_service: None };
     let status = status::compute(previous, kc.metadata.generation, outcome, &observed, now);
     publish_transitions(kc, ctx, previous, &status, &[]).await;
     ctx.metrics.ready.set(0);
@@ -503,46 +401,23 @@ async fn finish_without_apply(
 }
 
 /// Writes the status when it differs from what the object carries (ignoring transition times).
-async fn write_status(
-    kc: &KedaController,
-    ctx: &Context,
-    status: KedaControllerStatus,
-) -> Result<(), Error> {
+async fn write_status(kc: &KedaController, ctx: &Context, status: KedaControllerStatus) -> Result<(), Error> {
     if !status::differs(kc.status.as_ref(), &status) {
         return Ok(());
     }
-    let mut body = serde_json::to_value(&status).map_err(|e| {
-        Error::Render(RenderError::Serialize {
-            what: "the status".into(),
-            message: e.to_string(),
-        })
-    })?;
+    let mut body = serde_json::to_value(&status)
+        .map_err(|e| Error::Render(RenderError::Serialize { what: "the status".into(), message: e.to_string() }))?;
     // A merge patch only removes what it names: clear every field this status leaves out.
     if let Value::Object(map) = &mut body {
-        for field in [
-            "phase",
-            "reason",
-            "version",
-            "observedGeneration",
-            "conditions",
-            "components",
-        ] {
+        for field in ["phase", "reason", "version", "observedGeneration", "conditions", "components"] {
             map.entry(field).or_insert(Value::Null);
         }
     }
-    let api: Api<KedaController> =
-        Api::namespaced(ctx.client.clone(), &kc.namespace().unwrap_or_default());
-    api.patch_status(
-        &kc.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&json!({ "status": body })),
-    )
-    .await
-    .map(|_| ())
-    .map_err(api_error(format!(
-        "write the status of KedaController {}",
-        kc.name_any()
-    )))
+    let api: Api<KedaController> = Api::namespaced(ctx.client.clone(), &kc.namespace().unwrap_or_default());
+    api.patch_status(&kc.name_any(), &PatchParams::default(), &Patch::Merge(&json!({ "status": body })))
+        .await
+        .map(|_| ())
+        .map_err(api_error(format!("write the status of KedaController {}", kc.name_any())))
 }
 
 /// Issues or renews the gRPC certificates when needed. Returns the data written (the cache may not have
@@ -551,17 +426,8 @@ async fn grpc_certificates(
     ctx: &Context,
     namespace: &str,
     now: Timestamp,
-) -> Result<
-    (
-        Option<std::collections::BTreeMap<String, k8s_openapi::ByteString>>,
-        Option<Timestamp>,
-    ),
-    Error,
-> {
-    let current = ctx
-        .caches
-        .secrets
-        .get(&ObjectRef::new(GRPC_CERTS_SECRET).within(namespace));
+) -> Result<(Option<std::collections::BTreeMap<String, k8s_openapi::ByteString>>, Option<Timestamp>), Error> {
+    let current = ctx.caches.secrets.get(&ObjectRef::new(GRPC_CERTS_SECRET).within(namespace));
     let plan = certs::plan(current.as_deref(), now);
     let reason = match &plan {
         Plan::Keep { renew_at } => return Ok((None, Some(*renew_at))),
@@ -581,15 +447,9 @@ async fn grpc_certificates(
         ..Secret::default()
     };
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    api.patch(
-        GRPC_CERTS_SECRET,
-        &PatchParams::apply(CERTS_FIELD_MANAGER).force(),
-        &Patch::Apply(&secret),
-    )
-    .await
-    .map_err(api_error(format!(
-        "write the gRPC certificates to Secret {namespace}/{GRPC_CERTS_SECRET}"
-    )))?;
+    api.patch(GRPC_CERTS_SECRET, &PatchParams::apply(CERTS_FIELD_MANAGER).force(), &Patch::Apply(&secret))
+        .await
+        .map_err(api_error(format!("write the gRPC certificates to Secret {namespace}/{GRPC_CERTS_SECRET}")))?;
     tracing::info!(secret = GRPC_CERTS_SECRET, namespace, reason = %reason, "issued gRPC certificates");
     let renew_at = certs::plan(Some(&secret), now);
     Ok((
@@ -599,6 +459,63 @@ async fn grpc_certificates(
             _ => None,
         },
     ))
+}
+
+/// The label that lets the cluster Prometheus on OpenShift pick up the namespace's ServiceMonitors and
+/// PrometheusRules.
+pub const CLUSTER_MONITORING_LABEL: &str = "openshift.io/cluster-monitoring";
+
+/// On OpenShift the cluster Prometheus only reads namespaces labelled for cluster monitoring, and only
+/// `openshift-*` namespaces may carry the label. OperatorHub adds it on install into the suggested
+/// namespace; CLI and GitOps installs do not. Checked once per process: the label is added when RBAC
+/// allows it, otherwise a Warning event tells the admin the command to run.
+async fn label_namespace_for_monitoring(kc: &KedaController, ctx: &Context, namespace: &str) {
+    use std::sync::atomic::Ordering;
+    if ctx.namespace_label_checked.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let command = format!("oc label namespace {namespace} {CLUSTER_MONITORING_LABEL}=true");
+    if !namespace.starts_with("openshift-") {
+        let note = format!(
+            "namespace '{namespace}' is not an openshift-* namespace, so the cluster monitoring stack does not scrape it; enable monitoring for user-defined projects to collect KEDA's metrics"
+        );
+        publish(ctx, kc, EventType::Warning, "MonitoringNotCollected", &note).await;
+        return;
+    }
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(ctx.client.clone());
+    let labelled = match api.get(namespace).await {
+        Ok(ns) => {
+            ns.metadata.labels.as_ref().and_then(|l| l.get(CLUSTER_MONITORING_LABEL)).map(String::as_str)
+                == Some("true")
+        }
+        Err(e) => {
+            tracing::info!(error = %e, namespace, "cannot read the namespace to check its cluster-monitoring label");
+            false
+        }
+    };
+    if labelled {
+        return;
+    }
+    let patch = json!({"metadata": {"labels": {CLUSTER_MONITORING_LABEL: "true"}}});
+    match api.patch(namespace, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        Ok(_) => {
+            tracing::info!(namespace, "labelled the namespace for cluster monitoring");
+            publish(
+                ctx,
+                kc,
+                EventType::Normal,
+                "MonitoringEnabled",
+                &format!("labelled namespace '{namespace}' {CLUSTER_MONITORING_LABEL}=true"),
+            )
+            .await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, namespace, "cannot label the namespace for cluster monitoring");
+            let note =
+                format!("the cluster monitoring stack will not scrape KEDA until the namespace is labelled: {command}");
+            publish(ctx, kc, EventType::Warning, "MonitoringNotCollected", &note).await;
+        }
+    }
 }
 
 fn condition_of<'a>(
@@ -629,20 +546,11 @@ async fn publish_transitions(
         );
         publish(ctx, kc, EventType::Normal, "Installed", &note).await;
     } else if !written.is_empty() && (new_generation || settled.is_none()) {
-        let note = format!(
-            "applied generation {}: {}",
-            kc.metadata.generation.unwrap_or(0),
-            summary(written)
-        );
+        let note = format!("applied generation {}: {}", kc.metadata.generation.unwrap_or(0), summary(written));
         publish(ctx, kc, EventType::Normal, "Updated", &note).await;
     }
-    let was = |t| {
-        condition_of(previous, t).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-    };
-    let now = |t| {
-        condition_of(Some(status), t)
-            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-    };
+    let was = |t| condition_of(previous, t).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()));
+    let now = |t| condition_of(Some(status), t).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()));
     if let Some((s, reason, message)) = now(condition::DEGRADED)
         && s == "True"
         && was(condition::DEGRADED) != now(condition::DEGRADED)
@@ -662,36 +570,22 @@ async fn record_drift(kc: &KedaController, ctx: &Context, written: &[Touched]) {
     let key = format!("{}/{}", kc.namespace().unwrap_or_default(), kc.name_any());
     let generation = kc.metadata.generation.unwrap_or(0);
     let drifted = match ctx.settled.lock() {
-        Ok(mut settled) => {
-            settled.insert(key.clone(), generation) == Some(generation) && !written.is_empty()
-        }
+        Ok(mut settled) => settled.insert(key.clone(), generation) == Some(generation) && !written.is_empty(),
         Err(_) => false,
     };
     if !drifted {
         return;
     }
     for touched in written {
-        ctx.metrics
-            .drift_corrections
-            .get_or_create(&crate::metrics::KindLabel {
-                kind: touched.kind.clone(),
-            })
-            .inc();
+        ctx.metrics.drift_corrections.get_or_create(&crate::metrics::KindLabel { kind: touched.kind.clone() }).inc();
     }
     tracing::warn!(kedacontroller = %key, objects = %summary(written), "reverted changes made outside the operator");
-    let note = format!(
-        "restored objects changed or deleted outside the operator: {}",
-        summary(written)
-    );
+    let note = format!("restored objects changed or deleted outside the operator: {}", summary(written));
     publish(ctx, kc, EventType::Warning, "DriftReverted", &note).await;
 }
 
 fn summary(written: &[Touched]) -> String {
-    written
-        .iter()
-        .map(|t| format!("{} {}", t.kind, t.name))
-        .collect::<Vec<_>>()
-        .join(", ")
+    written.iter().map(|t| format!("{} {}", t.kind, t.name)).collect::<Vec<_>>().join(", ")
 }
 
 fn update_gauges(
@@ -702,15 +596,11 @@ fn update_gauges(
     namespace: &str,
 ) {
     let managed = apply::count_owned(&ctx.caches, owner);
-    ctx.metrics
-        .managed_objects
-        .set(i64::try_from(managed).unwrap_or(i64::MAX));
+    ctx.metrics.managed_objects.set(i64::try_from(managed).unwrap_or(i64::MAX));
     for component in &status.components {
         ctx.metrics
             .component_ready
-            .get_or_create(&crate::metrics::ComponentLabel {
-                component: component.name.clone(),
-            })
+            .get_or_create(&crate::metrics::ComponentLabel { component: component.name.clone() })
             .set(i64::from(component.ready));
     }
     let ready = condition_of(Some(status), condition::READY).is_some_and(|c| c.status == "True");
@@ -719,13 +609,8 @@ fn update_gauges(
 }
 
 async fn publish(ctx: &Context, kc: &KedaController, type_: EventType, reason: &str, note: &str) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.into()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
+    let event =
+        Event { type_, reason: reason.into(), note: Some(note.into()), action: "Reconcile".into(), secondary: None };
     if let Err(e) = ctx.recorder.publish(&event, &kc.object_ref(&())).await {
         // Events are best effort: RBAC or a full quota must not fail the reconcile.
         tracing::debug!(error = %e, reason, "could not publish an event");

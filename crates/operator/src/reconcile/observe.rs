@@ -72,23 +72,10 @@ pub fn config_hashes(
     fresh: Fresh<'_>,
 ) -> BTreeMap<Component, String> {
     let mut inputs: BTreeMap<Component, Vec<String>> = BTreeMap::new();
-    let cm = |name: &str| {
-        format!(
-            "configmap/{name}={}",
-            config_map_digest(config_maps, namespace, name)
-        )
-    };
-    let secret = |name: &str| {
-        format!(
-            "secret/{name}={}",
-            secret_digest(secrets, namespace, name, fresh)
-        )
-    };
+    let cm = |name: &str| format!("configmap/{name}={}", config_map_digest(config_maps, namespace, name));
+    let secret = |name: &str| format!("secret/{name}={}", secret_digest(secrets, namespace, name, fresh));
     for name in &spec.operator.ca_config_maps {
-        inputs
-            .entry(Component::Operator)
-            .or_default()
-            .push(cm(name));
+        inputs.entry(Component::Operator).or_default().push(cm(name));
     }
     if platform.is_openshift() {
         let operator = inputs.entry(Component::Operator).or_default();
@@ -115,22 +102,10 @@ pub fn config_hashes(
 }
 
 /// Publishes the expiry of the certificates KEDA's components use, so an alert fires before they lapse.
-pub fn certificate_expiry(
-    metrics: &Metrics,
-    secrets: &Store<Secret>,
-    namespace: &str,
-    platform: &Platform,
-) {
+pub fn certificate_expiry(metrics: &Metrics, secrets: &Store<Secret>, namespace: &str, platform: &Platform) {
     let mut names = vec![GRPC_CERTS_SECRET.to_string()];
     if platform.is_openshift() {
-        names.extend(
-            [
-                "keda-operator",
-                "keda-metrics-apiserver",
-                "keda-admission-webhooks",
-            ]
-            .map(serving_cert_secret),
-        );
+        names.extend(["keda-operator", "keda-metrics-apiserver", "keda-admission-webhooks"].map(serving_cert_secret));
     }
     metrics.certificate_expiry.clear();
     for name in names {
@@ -147,10 +122,7 @@ pub fn certificate_expiry(
                 let seconds = expiry.as_second() as f64;
                 metrics
                     .certificate_expiry
-                    .get_or_create(&CertificateLabels {
-                        secret: name.clone(),
-                        key: key.to_string(),
-                    })
+                    .get_or_create(&CertificateLabels { secret: name.clone(), key: key.to_string() })
                     .set(seconds);
             }
         }

@@ -23,11 +23,7 @@ fn installation_of(meta: &ObjectMeta) -> Option<&str> {
         .flatten()
 }
 
-fn other_installation<K: Managed>(
-    store: &Store<K>,
-    objects: &[K],
-    namespace: &str,
-) -> Option<String> {
+fn other_installation<K: Managed>(store: &Store<K>, objects: &[K], namespace: &str) -> Option<String> {
     objects.iter().find_map(|obj| {
         let key = ObjectRef::new(obj.meta().name.as_deref().unwrap_or_default());
         let key = match obj.meta().namespace.as_deref() {
@@ -63,23 +59,13 @@ pub fn another_installation(caches: &Caches, desired: &Desired, namespace: &str)
             )
         })
         .or_else(|| other_installation(&caches.cluster_roles, &desired.cluster_roles, namespace))
-        .or_else(|| {
-            other_installation(
-                &caches.cluster_role_bindings,
-                &desired.cluster_role_bindings,
-                namespace,
-            )
-        })
+        .or_else(|| other_installation(&caches.cluster_role_bindings, &desired.cluster_role_bindings, namespace))
         .or_else(|| other_installation(&caches.system_role_bindings, &system_bindings, namespace))
 }
 
 /// Removes from `desired` the APIService and webhook configuration that exist but serve something else,
 /// and says why (condition reason, message) for each.
-pub fn leave_foreign_objects_alone(
-    caches: &Caches,
-    desired: &mut Desired,
-    namespace: &str,
-) -> Vec<(String, String)> {
+pub fn leave_foreign_objects_alone(caches: &Caches, desired: &mut Desired, namespace: &str) -> Vec<(String, String)> {
     let mut conflicts = Vec::new();
     desired.api_services.retain(|api| {
         let Some(live) = caches.api_services.get(&ObjectRef::new(api.metadata.name.as_deref().unwrap_or_default())) else {

@@ -79,9 +79,11 @@ fn rollout(deployment: Option<&Deployment>) -> Rollout {
     let available = status.available_replicas.unwrap_or(0);
     let ready_replicas = status.ready_replicas.unwrap_or(0);
     let total = status.replicas.unwrap_or(0);
-    let stuck = status.conditions.iter().flatten().any(|c| {
-        c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
-    });
+    let stuck = status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded"));
     let rolled_out = observed && updated >= desired && total <= desired;
     let ready = rolled_out && available >= desired && ready_replicas >= desired;
     let message = if ready {
@@ -91,9 +93,7 @@ fn rollout(deployment: Option<&Deployment>) -> Rollout {
             "rollout stuck: {updated} of {desired} pods updated, {available} available (progress deadline exceeded)"
         ))
     } else if !rolled_out {
-        Some(format!(
-            "rolling out: {updated} of {desired} pods updated, {available} available"
-        ))
+        Some(format!("rolling out: {updated} of {desired} pods updated, {available} available"))
     } else {
         Some(format!("{ready_replicas} of {desired} pods ready"))
     };
@@ -104,29 +104,15 @@ fn rollout(deployment: Option<&Deployment>) -> Rollout {
         .and_then(|p| p.containers.first())
         .and_then(|c| c.image.clone())
         .unwrap_or_default();
-    Rollout {
-        ready,
-        progressing: !rolled_out,
-        stuck,
-        replicas: desired,
-        ready_replicas,
-        image,
-        message,
-    }
+    Rollout { ready, progressing: !rolled_out, stuck, replicas: desired, ready_replicas, image, message }
 }
 
 fn api_service_available(api_service: Option<&APIService>) -> (bool, String) {
     let Some(api) = api_service else {
-        return (
-            false,
-            "APIService v1beta1.external.metrics.k8s.io does not exist yet".into(),
-        );
+        return (false, "APIService v1beta1.external.metrics.k8s.io does not exist yet".into());
     };
-    let condition = api
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|c| c.iter().find(|c| c.type_ == "Available"));
+    let condition =
+        api.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|c| c.iter().find(|c| c.type_ == "Available"));
     match condition {
         Some(c) if c.status == "True" => (true, String::new()),
         Some(c) => (
@@ -136,10 +122,7 @@ fn api_service_available(api_service: Option<&APIService>) -> (bool, String) {
                 c.message.clone().or(c.reason.clone()).unwrap_or_default()
             ),
         ),
-        None => (
-            false,
-            "APIService v1beta1.external.metrics.k8s.io has not reported availability yet".into(),
-        ),
+        None => (false, "APIService v1beta1.external.metrics.k8s.io has not reported availability yet".into()),
     }
 }
 
@@ -151,28 +134,15 @@ pub fn compute(
     observed: &Observed<'_>,
     now: Timestamp,
 ) -> KedaControllerStatus {
-    let mut status = KedaControllerStatus {
-        observed_generation: generation,
-        ..KedaControllerStatus::default()
-    };
+    let mut status = KedaControllerStatus { observed_generation: generation, ..KedaControllerStatus::default() };
     let (ready, progressing, degraded) = match outcome {
         Outcome::Ignored(why) => {
             status.phase = Some(phase::IGNORED.into());
             status.reason = Some(why.clone());
             (
                 cond(condition::READY, false, "Ignored", why),
-                cond(
-                    condition::PROGRESSING,
-                    false,
-                    "Ignored",
-                    "this KedaController does not install KEDA",
-                ),
-                cond(
-                    condition::DEGRADED,
-                    false,
-                    "Ignored",
-                    "this KedaController does not install KEDA",
-                ),
+                cond(condition::PROGRESSING, false, "Ignored", "this KedaController does not install KEDA"),
+                cond(condition::DEGRADED, false, "Ignored", "this KedaController does not install KEDA"),
             )
         }
         Outcome::Invalid(why) | Outcome::Blocked(why) | Outcome::Failed(why) => {
@@ -187,20 +157,12 @@ pub fn compute(
             status.components = components;
             (
                 cond(condition::READY, false, reason, why),
-                cond(
-                    condition::PROGRESSING,
-                    false,
-                    reason,
-                    "the last reconcile did not complete",
-                ),
+                cond(condition::PROGRESSING, false, reason, "the last reconcile did not complete"),
                 cond(condition::DEGRADED, true, reason, why),
             )
                 .with_ready_note(all_ready)
         }
-        Outcome::Applied {
-            namespace,
-            conflicts,
-        } => applied(&mut status, namespace, conflicts, observed),
+        Outcome::Applied { namespace, conflicts } => applied(&mut status, namespace, conflicts, observed),
     };
     status.conditions = [ready, progressing, degraded]
         .into_iter()
@@ -222,37 +184,21 @@ fn applied(
     let (api_ok, api_message) = api_service_available(observed.api_service);
 
     let degraded = if let Some((reason, _)) = conflicts.first() {
-        let all = conflicts
-            .iter()
-            .map(|(_, m)| m.as_str())
-            .collect::<Vec<_>>()
-            .join("; ");
+        let all = conflicts.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("; ");
         status.phase = Some(phase::FAILED.into());
         status.reason = Some(all.clone());
         cond(condition::DEGRADED, true, reason, &all)
     } else {
         status.phase = Some(phase::SUCCEEDED.into());
-        status.reason = Some(format!(
-            "KEDA v{KEDA_VERSION} is installed in namespace '{namespace}'"
-        ));
+        status.reason = Some(format!("KEDA v{KEDA_VERSION} is installed in namespace '{namespace}'"));
         match &stuck {
             Some(message) => cond(condition::DEGRADED, true, "RolloutStuck", message),
-            None => cond(
-                condition::DEGRADED,
-                false,
-                "AsExpected",
-                "all objects applied",
-            ),
+            None => cond(condition::DEGRADED, false, "AsExpected", "all objects applied"),
         }
     };
 
     let ready = if all_ready && api_ok && conflicts.is_empty() {
-        cond(
-            condition::READY,
-            true,
-            "Installed",
-            &format!("KEDA {KEDA_VERSION} is installed and serving"),
-        )
+        cond(condition::READY, true, "Installed", &format!("KEDA {KEDA_VERSION} is installed and serving"))
     } else {
         let not_ready: Vec<String> = status
             .components
@@ -261,27 +207,14 @@ fn applied(
             .map(|c| format!("{}: {}", c.name, c.message.clone().unwrap_or_default()))
             .chain((!api_ok).then_some(api_message))
             .collect();
-        let message = if not_ready.is_empty() {
-            "see the Degraded condition".to_string()
-        } else {
-            not_ready.join("; ")
-        };
+        let message =
+            if not_ready.is_empty() { "see the Degraded condition".to_string() } else { not_ready.join("; ") };
         cond(condition::READY, false, "ComponentsNotReady", &message)
     };
     let progressing = if any_progressing {
-        cond(
-            condition::PROGRESSING,
-            true,
-            "RollingOut",
-            "a KEDA component is rolling out",
-        )
+        cond(condition::PROGRESSING, true, "RollingOut", "a KEDA component is rolling out")
     } else {
-        cond(
-            condition::PROGRESSING,
-            false,
-            "Stable",
-            "every component runs its desired version",
-        )
+        cond(condition::PROGRESSING, false, "Stable", "every component runs its desired version")
     };
     (ready, progressing, degraded)
 }
@@ -297,11 +230,7 @@ fn components(observed: &Observed<'_>) -> (Vec<ComponentStatus>, bool, bool, Opt
         all_ready &= r.ready;
         any_progressing |= r.progressing;
         if r.stuck && stuck.is_none() {
-            stuck = Some(format!(
-                "{}: {}",
-                component.field(),
-                r.message.clone().unwrap_or_default()
-            ));
+            stuck = Some(format!("{}: {}", component.field(), r.message.clone().unwrap_or_default()));
         }
         out.push(ComponentStatus {
             name: component.field().into(),
@@ -334,10 +263,7 @@ impl ReadyNote for (Condition, Condition, Condition) {
     /// When the install failed but the previously installed components still run, say so.
     fn with_ready_note(mut self, all_ready: bool) -> Self {
         if all_ready {
-            self.0.message = format!(
-                "{} (the components installed earlier are still running)",
-                self.0.message
-            );
+            self.0.message = format!("{} (the components installed earlier are still running)", self.0.message);
         }
         self
     }

@@ -5,8 +5,7 @@ const REPEATABLE: [&str; 1] = ["--ca-dir"];
 
 /// The flag name of an argument (`--v=4` -> `--v`), or `None` for a positional argument.
 fn flag_name(arg: &str) -> Option<&str> {
-    arg.starts_with('-')
-        .then(|| arg.split_once('=').map_or(arg, |(name, _)| name))
+    arg.starts_with('-').then(|| arg.split_once('=').map_or(arg, |(name, _)| name))
 }
 
 /// Sets `arg` in `args`: a flag replaces every earlier occurrence of the same flag (in place of the first),
@@ -56,10 +55,7 @@ mod tests {
     fn a_flag_replaces_the_same_flag_in_place() {
         let mut args = v(&["--leader-elect", "--zap-log-level=info", "--x=1"]);
         set(&mut args, "--zap-log-level=debug");
-        assert_eq!(
-            args,
-            v(&["--leader-elect", "--zap-log-level=debug", "--x=1"])
-        );
+        assert_eq!(args, v(&["--leader-elect", "--zap-log-level=debug", "--x=1"]));
     }
 
     #[test]

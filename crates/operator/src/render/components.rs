@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use cma_api::audit::PolicyDocument;
 use cma_api::{Component, KedaControllerSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapProjection, ConfigMapVolumeSource, EnvVar, KeyToPath,
-    PersistentVolumeClaimVolumeSource, ProjectedVolumeSource, SecretProjection, Volume,
-    VolumeMount, VolumeProjection,
+    ConfigMap, ConfigMapProjection, ConfigMapVolumeSource, EnvVar, KeyToPath, PersistentVolumeClaimVolumeSource,
+    ProjectedVolumeSource, SecretProjection, Volume, VolumeMount, VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -30,12 +29,7 @@ pub const AUDIT_LOG_DIR: &str = "/var/audit-log";
 pub fn operator(spec: &KedaControllerSpec, ctx: &RenderContext) -> Changes {
     let op = &spec.operator;
     let mut changes = Changes::default();
-    zap_flags(
-        &mut changes.args,
-        op.log_level.as_deref(),
-        op.log_encoder.as_deref(),
-        op.log_time_encoding.as_deref(),
-    );
+    zap_flags(&mut changes.args, op.log_level.as_deref(), op.log_encoder.as_deref(), op.log_time_encoding.as_deref());
 
     let mut ca_config_maps: Vec<&str> = Vec::new();
     if ctx.platform.is_openshift() {
@@ -53,21 +47,14 @@ pub fn operator(spec: &KedaControllerSpec, ctx: &RenderContext) -> Changes {
             ],
         ));
     }
-    ca_config_maps.extend(
-        op.ca_config_maps
-            .iter()
-            .map(String::as_str)
-            .filter(|name| !ca_config_maps_contains_ocp(name, ctx)),
-    );
+    ca_config_maps
+        .extend(op.ca_config_maps.iter().map(String::as_str).filter(|name| !ca_config_maps_contains_ocp(name, ctx)));
     for (i, name) in ca_config_maps.iter().enumerate() {
         let volume = format!("cabundle{i}");
         let dir = format!("/custom/ca{i}");
         changes.volumes.push(Volume {
             name: volume.clone(),
-            config_map: Some(ConfigMapVolumeSource {
-                name: (*name).to_string(),
-                ..ConfigMapVolumeSource::default()
-            }),
+            config_map: Some(ConfigMapVolumeSource { name: (*name).to_string(), ..ConfigMapVolumeSource::default() }),
             ..Volume::default()
         });
         changes.volume_mounts.push(read_only_mount(&volume, &dir));
@@ -106,22 +93,15 @@ pub fn metrics_server(
                     }),
                     ..VolumeProjection::default()
                 },
-                secret_items(
-                    openshift::GRPC_CERTS_SECRET,
-                    &[("tls.crt", "tls.crt"), ("tls.key", "tls.key")],
-                ),
+                secret_items(openshift::GRPC_CERTS_SECRET, &[("tls.crt", "tls.crt"), ("tls.key", "tls.key")]),
                 secret_items(
                     &openshift::serving_cert_secret("keda-metrics-apiserver"),
                     &[("tls.crt", "ocp-tls.crt"), ("tls.key", "ocp-tls.key")],
                 ),
             ],
         ));
-        changes
-            .args
-            .push("--tls-cert-file=/certs/ocp-tls.crt".into());
-        changes
-            .args
-            .push("--tls-private-key-file=/certs/ocp-tls.key".into());
+        changes.args.push("--tls-cert-file=/certs/ocp-tls.crt".into());
+        changes.args.push("--tls-private-key-file=/certs/ocp-tls.key".into());
         if let Some(profile) = &ctx.platform.tls_profile {
             apiserver_tls_flags(&mut changes.args, profile);
         }
@@ -134,30 +114,19 @@ pub fn metrics_server(
 
 /// The metrics server is a Kubernetes API server: its HTTPS endpoint takes the profile as flags.
 fn apiserver_tls_flags(args: &mut Vec<String>, profile: &TlsProfile) {
-    args.push(format!(
-        "--tls-min-version={}",
-        profile.min_version.openshift_name()
-    ));
+    args.push(format!("--tls-min-version={}", profile.min_version.openshift_name()));
     if !profile.ciphers.is_empty() {
         args.push(format!("--tls-cipher-suites={}", profile.cipher_list()));
     }
 }
 
-fn audit(
-    spec: &KedaControllerSpec,
-    changes: &mut Changes,
-    owner: &Owner,
-) -> Result<Option<ConfigMap>, RenderError> {
+fn audit(spec: &KedaControllerSpec, changes: &mut Changes, owner: &Owner) -> Result<Option<ConfigMap>, RenderError> {
     let audit = &spec.metrics_server.audit_config;
     if !audit.is_enabled() {
         return Ok(None);
     }
-    let policy = serde_yaml::to_string(&PolicyDocument::new(&audit.policy)).map_err(|e| {
-        RenderError::Serialize {
-            what: "the audit policy".into(),
-            message: e.to_string(),
-        }
-    })?;
+    let policy = serde_yaml::to_string(&PolicyDocument::new(&audit.policy))
+        .map_err(|e| RenderError::Serialize { what: "the audit policy".into(), message: e.to_string() })?;
     changes.volumes.push(Volume {
         name: "audit-policy".into(),
         config_map: Some(ConfigMapVolumeSource {
@@ -166,16 +135,9 @@ fn audit(
         }),
         ..Volume::default()
     });
-    changes
-        .volume_mounts
-        .push(read_only_mount("audit-policy", AUDIT_POLICY_DIR));
-    changes.args.push(format!(
-        "--audit-policy-file={AUDIT_POLICY_DIR}/{AUDIT_POLICY_FILE}"
-    ));
-    changes.args.push(format!(
-        "--audit-log-format={}",
-        audit.log_format.as_deref().unwrap_or("json")
-    ));
+    changes.volume_mounts.push(read_only_mount("audit-policy", AUDIT_POLICY_DIR));
+    changes.args.push(format!("--audit-policy-file={AUDIT_POLICY_DIR}/{AUDIT_POLICY_FILE}"));
+    changes.args.push(format!("--audit-log-format={}", audit.log_format.as_deref().unwrap_or("json")));
     match &audit.log_output_volume_claim {
         Some(claim) => {
             changes.volumes.push(Volume {
@@ -191,9 +153,7 @@ fn audit(
                 mount_path: AUDIT_LOG_DIR.into(),
                 ..VolumeMount::default()
             });
-            changes
-                .args
-                .push(format!("--audit-log-path={AUDIT_LOG_DIR}/audit.log"));
+            changes.args.push(format!("--audit-log-path={AUDIT_LOG_DIR}/audit.log"));
             let lifetime = [
                 ("--audit-log-maxage", &audit.lifetime.max_age),
                 ("--audit-log-maxbackup", &audit.lifetime.max_backup),
@@ -210,10 +170,7 @@ fn audit(
     // The metrics server reads the policy once, at start-up: a new policy needs new pods.
     changes.config.insert("audit-policy".into(), policy.clone());
     let mut config_map = ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(AUDIT_POLICY_CONFIG_MAP.into()),
-            ..ObjectMeta::default()
-        },
+        metadata: ObjectMeta { name: Some(AUDIT_POLICY_CONFIG_MAP.into()), ..ObjectMeta::default() },
         data: Some(BTreeMap::from([(AUDIT_POLICY_FILE.to_string(), policy)])),
         ..ConfigMap::default()
     };
@@ -225,12 +182,7 @@ fn audit(
 pub fn admission_webhooks(spec: &KedaControllerSpec, ctx: &RenderContext) -> Changes {
     let aw = &spec.admission_webhooks;
     let mut changes = Changes::default();
-    zap_flags(
-        &mut changes.args,
-        aw.log_level.as_deref(),
-        aw.log_encoder.as_deref(),
-        aw.log_time_encoding.as_deref(),
-    );
+    zap_flags(&mut changes.args, aw.log_level.as_deref(), aw.log_encoder.as_deref(), aw.log_time_encoding.as_deref());
     if ctx.platform.is_openshift() {
         changes.volumes.push(projected(
             "certificates",
@@ -245,17 +197,8 @@ pub fn admission_webhooks(spec: &KedaControllerSpec, ctx: &RenderContext) -> Cha
     changes
 }
 
-fn zap_flags(
-    args: &mut Vec<String>,
-    level: Option<&str>,
-    encoder: Option<&str>,
-    time_encoding: Option<&str>,
-) {
-    let flags = [
-        ("--zap-log-level", level),
-        ("--zap-encoder", encoder),
-        ("--zap-time-encoding", time_encoding),
-    ];
+fn zap_flags(args: &mut Vec<String>, level: Option<&str>, encoder: Option<&str>, time_encoding: Option<&str>) {
+    let flags = [("--zap-log-level", level), ("--zap-encoder", encoder), ("--zap-time-encoding", time_encoding)];
     for (flag, value) in flags {
         if let Some(value) = value {
             args.push(format!("{flag}={value}"));
@@ -265,21 +208,10 @@ fn zap_flags(
 
 /// KEDA's gRPC and webhook servers take the TLS profile from the environment.
 fn tls_env(env: &mut Vec<EnvVar>, ctx: &RenderContext) {
-    if let Some(profile) = ctx
-        .platform
-        .tls_profile
-        .as_ref()
-        .filter(|_| ctx.platform.is_openshift())
-    {
-        env.push(plain_env(
-            "KEDA_SERVICE_MIN_TLS_VERSION",
-            profile.min_version.keda_name(),
-        ));
+    if let Some(profile) = ctx.platform.tls_profile.as_ref().filter(|_| ctx.platform.is_openshift()) {
+        env.push(plain_env("KEDA_SERVICE_MIN_TLS_VERSION", profile.min_version.keda_name()));
         if !profile.ciphers.is_empty() {
-            env.push(plain_env(
-                "KEDA_SERVICE_TLS_CIPHER_LIST",
-                &profile.cipher_list(),
-            ));
+            env.push(plain_env("KEDA_SERVICE_TLS_CIPHER_LIST", &profile.cipher_list()));
         }
     }
 }
@@ -293,28 +225,15 @@ fn config_hash(changes: &mut Changes, component: Component, ctx: &RenderContext)
 }
 
 fn plain_env(name: &str, value: &str) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        value_from: None,
-    }
+    EnvVar { name: name.into(), value: Some(value.into()), value_from: None }
 }
 
 fn read_only_mount(volume: &str, path: &str) -> VolumeMount {
-    VolumeMount {
-        name: volume.into(),
-        mount_path: path.into(),
-        read_only: Some(true),
-        ..VolumeMount::default()
-    }
+    VolumeMount { name: volume.into(), mount_path: path.into(), read_only: Some(true), ..VolumeMount::default() }
 }
 
 fn key_to_path(key: &str, path: &str) -> KeyToPath {
-    KeyToPath {
-        key: key.into(),
-        path: path.into(),
-        mode: None,
-    }
+    KeyToPath { key: key.into(), path: path.into(), mode: None }
 }
 
 fn secret_items(secret: &str, items: &[(&str, &str)]) -> VolumeProjection {
@@ -331,10 +250,7 @@ fn secret_items(secret: &str, items: &[(&str, &str)]) -> VolumeProjection {
 fn projected(name: &str, sources: Vec<VolumeProjection>) -> Volume {
     Volume {
         name: name.into(),
-        projected: Some(ProjectedVolumeSource {
-            default_mode: Some(0o644),
-            sources: Some(sources),
-        }),
+        projected: Some(ProjectedVolumeSource { default_mode: Some(0o644), sources: Some(sources) }),
         ..Volume::default()
     }
 }

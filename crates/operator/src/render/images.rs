@@ -8,14 +8,8 @@ use cma_api::Component;
 pub fn env_names(component: Component) -> [&'static str; 2] {
     match component {
         Component::Operator => ["RELATED_IMAGE_KEDA_OPERATOR", "KEDA_OPERATOR_IMAGE"],
-        Component::MetricsServer => [
-            "RELATED_IMAGE_KEDA_METRICS_APISERVER",
-            "KEDA_METRICS_SERVER_IMAGE",
-        ],
-        Component::AdmissionWebhooks => [
-            "RELATED_IMAGE_KEDA_ADMISSION_WEBHOOKS",
-            "KEDA_ADMISSION_WEBHOOKS_IMAGE",
-        ],
+        Component::MetricsServer => ["RELATED_IMAGE_KEDA_METRICS_APISERVER", "KEDA_METRICS_SERVER_IMAGE"],
+        Component::AdmissionWebhooks => ["RELATED_IMAGE_KEDA_ADMISSION_WEBHOOKS", "KEDA_ADMISSION_WEBHOOKS_IMAGE"],
     }
 }
 
@@ -35,11 +29,9 @@ impl ImageOverrides {
     /// Empty values are ignored, as an unset variable.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let find = |component| {
-            env_names(component).into_iter().find_map(|name| {
-                lookup(name)
-                    .map(|v| v.trim().to_string())
-                    .filter(|v| !v.is_empty())
-            })
+            env_names(component)
+                .into_iter()
+                .find_map(|name| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
         };
         ImageOverrides {
             operator: find(Component::Operator),
@@ -66,11 +58,7 @@ impl ImageOverrides {
 /// The pull policy that fits an image reference: a digest never changes, so it need not be pulled again;
 /// a tag may move, as upstream KEDA assumes.
 pub fn pull_policy(image: &str) -> &'static str {
-    if image.contains("@sha256:") {
-        "IfNotPresent"
-    } else {
-        "Always"
-    }
+    if image.contains("@sha256:") { "IfNotPresent" } else { "Always" }
 }
 
 #[cfg(test)]

@@ -19,11 +19,7 @@ pub struct Owner {
 impl Owner {
     /// The owner described by a KedaController's metadata.
     pub fn of(kc: &KedaController, namespace: &str, name: &str) -> Self {
-        Owner {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-            uid: kc.metadata.uid.clone(),
-        }
+        Owner { namespace: namespace.to_string(), name: name.to_string(), uid: kc.metadata.uid.clone() }
     }
 
     /// The labels marking an object as managed by this KedaController.
@@ -91,6 +87,5 @@ pub fn merge(map: &mut Option<BTreeMap<String, String>>, extra: &BTreeMap<String
 
 /// Sets one entry of a label or annotation map.
 pub fn set(map: &mut Option<BTreeMap<String, String>>, key: &str, value: &str) {
-    map.get_or_insert_with(BTreeMap::new)
-        .insert(key.to_string(), value.to_string());
+    map.get_or_insert_with(BTreeMap::new).insert(key.to_string(), value.to_string());
 }

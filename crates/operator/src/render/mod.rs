@@ -8,6 +8,8 @@ pub mod args;
 pub mod components;
 pub mod images;
 pub mod metadata;
+pub mod monitoring;
+pub mod monitoring_types;
 pub mod network_policy;
 pub mod openshift;
 pub mod templates;
@@ -33,6 +35,7 @@ pub use templates::{KEDA_VERSION, TemplateError};
 
 use crate::platform::Platform;
 use metadata::{Scope, own};
+use monitoring_types::{PrometheusRule, ServiceMonitor};
 use templates::Templates;
 
 /// Everything render needs besides the KedaController.
@@ -45,15 +48,14 @@ pub struct RenderContext {
     /// Digests of cluster content each component reads at start-up (CA bundles, certificates), computed by
     /// the controller; a change rolls that component's pods.
     pub config_hashes: BTreeMap<Component, String>,
+    /// The namespace this operator runs in; `None` (offline) means the KedaController's namespace.
+    pub operator_namespace: Option<String>,
 }
 
 impl RenderContext {
     /// A context for offline rendering: the platform's defaults, no overrides, nothing observed.
     pub fn offline(platform: Platform) -> Self {
-        RenderContext {
-            platform,
-            ..RenderContext::default()
-        }
+        RenderContext { platform, ..RenderContext::default() }
     }
 }
 
@@ -109,6 +111,10 @@ pub struct Desired {
     pub api_services: Vec<APIService>,
     /// The admission webhook configuration.
     pub validating_webhook_configurations: Vec<ValidatingWebhookConfiguration>,
+    /// ServiceMonitors (monitoring.coreos.com).
+    pub service_monitors: Vec<ServiceMonitor>,
+    /// The PrometheusRule with KEDA's alerts.
+    pub prometheus_rules: Vec<PrometheusRule>,
 }
 
 impl Desired {
@@ -129,6 +135,8 @@ impl Desired {
             pod_disruption_budgets,
             api_services,
             validating_webhook_configurations,
+            service_monitors,
+            prometheus_rules,
         } = self;
         let mut out = Vec::new();
         push_all(&mut out, service_accounts)?;
@@ -144,6 +152,8 @@ impl Desired {
         push_all(&mut out, pod_disruption_budgets)?;
         push_all(&mut out, api_services)?;
         push_all(&mut out, validating_webhook_configurations)?;
+        push_all(&mut out, service_monitors)?;
+        push_all(&mut out, prometheus_rules)?;
         Ok(out)
     }
 }
@@ -151,10 +161,8 @@ impl Desired {
 fn push_all<T: serde::Serialize>(out: &mut Vec<Value>, objects: &[T]) -> Result<(), RenderError> {
     for object in objects {
         out.push(
-            serde_json::to_value(object).map_err(|e| RenderError::Serialize {
-                what: "a rendered object".into(),
-                message: e.to_string(),
-            })?,
+            serde_json::to_value(object)
+                .map_err(|e| RenderError::Serialize { what: "a rendered object".into(), message: e.to_string() })?,
         );
     }
     Ok(())
@@ -164,18 +172,9 @@ fn push_all<T: serde::Serialize>(out: &mut Vec<Value>, objects: &[T]) -> Result<
 /// is produced.
 pub fn render(kc: &KedaController, ctx: &RenderContext) -> Result<Desired, RenderError> {
     cma_api::validate(kc).map_err(RenderError::Invalid)?;
-    let namespace = kc
-        .metadata
-        .namespace
-        .as_deref()
-        .filter(|ns| !ns.is_empty())
-        .ok_or(RenderError::Identity("namespace"))?;
-    let name = kc
-        .metadata
-        .name
-        .as_deref()
-        .filter(|n| !n.is_empty())
-        .ok_or(RenderError::Identity("name"))?;
+    let namespace =
+        kc.metadata.namespace.as_deref().filter(|ns| !ns.is_empty()).ok_or(RenderError::Identity("namespace"))?;
+    let name = kc.metadata.name.as_deref().filter(|n| !n.is_empty()).ok_or(RenderError::Identity("name"))?;
     let owner = Owner::of(kc, namespace, name);
     let t = templates::templates()?;
     let spec = &kc.spec;
@@ -188,21 +187,9 @@ pub fn render(kc: &KedaController, ctx: &RenderContext) -> Result<Desired, Rende
     desired.config_maps.extend(audit_policy);
 
     let deployments = [
-        (
-            Component::Operator,
-            &t.operator_deployment,
-            operator_changes,
-        ),
-        (
-            Component::MetricsServer,
-            &t.metrics_deployment,
-            metrics_changes,
-        ),
-        (
-            Component::AdmissionWebhooks,
-            &t.webhooks_deployment,
-            webhook_changes,
-        ),
+        (Component::Operator, &t.operator_deployment, operator_changes),
+        (Component::MetricsServer, &t.metrics_deployment, metrics_changes),
+        (Component::AdmissionWebhooks, &t.webhooks_deployment, webhook_changes),
     ];
     for (component, template, changes) in deployments {
         let image = image(kc, ctx, component, template);
@@ -216,23 +203,23 @@ pub fn render(kc: &KedaController, ctx: &RenderContext) -> Result<Desired, Rende
     services(&mut desired, t, &owner, ctx);
     api_registrations(&mut desired, t, &owner, ctx);
     if ctx.platform.is_openshift() {
-        desired
-            .config_maps
-            .push(openshift::ca_bundle_config_map(&owner));
+        desired.config_maps.push(openshift::ca_bundle_config_map(&owner));
     }
     if spec.network_policy.is_enabled() {
         desired.network_policies = network_policy::render(spec, &owner);
     }
+    let monitoring = monitoring::render(spec, ctx, &owner)?;
+    desired.service_monitors = monitoring.service_monitors;
+    desired.prometheus_rules = monitoring.prometheus_rules;
+    desired.services.extend(monitoring.services);
+    desired.config_maps.extend(monitoring.config_maps);
+    desired.roles.extend(monitoring.roles);
+    desired.role_bindings.extend(monitoring.role_bindings);
     Ok(desired)
 }
 
 /// The image of a component: the CR's override, the environment's, or the template's pinned default.
-fn image(
-    kc: &KedaController,
-    ctx: &RenderContext,
-    component: Component,
-    template: &Deployment,
-) -> String {
+fn image(kc: &KedaController, ctx: &RenderContext, component: Component, template: &Deployment) -> String {
     kc.spec
         .workload(component)
         .image
@@ -248,10 +235,7 @@ fn general(desired: &mut Desired, t: &Templates, kc: &KedaController, owner: &Ow
     let mut sa = t.service_account.clone();
     own(&mut sa.metadata, owner, Scope::Install);
     metadata::merge(&mut sa.metadata.labels, &kc.spec.service_account.labels);
-    metadata::merge(
-        &mut sa.metadata.annotations,
-        &kc.spec.service_account.annotations,
-    );
+    metadata::merge(&mut sa.metadata.annotations, &kc.spec.service_account.annotations);
     desired.service_accounts.push(sa);
 
     let mut secret = t.certs_secret.clone();
@@ -275,19 +259,11 @@ fn general(desired: &mut Desired, t: &Templates, kc: &KedaController, owner: &Ow
 
     // extension-apiserver-authentication-reader exists only in kube-system: the binding must live there.
     let mut binding = t.auth_reader_binding.clone();
-    own(
-        &mut binding.metadata,
-        owner,
-        Scope::Namespace("kube-system"),
-    );
+    own(&mut binding.metadata, owner, Scope::Namespace("kube-system"));
     point_subjects_at(&mut binding.subjects, &owner.namespace);
     desired.role_bindings.push(binding);
 
-    for template in [
-        &t.operator_cluster_role_binding,
-        &t.hpa_external_metrics_binding,
-        &t.auth_delegator_binding,
-    ] {
+    for template in [&t.operator_cluster_role_binding, &t.hpa_external_metrics_binding, &t.auth_delegator_binding] {
         let mut binding = template.clone();
         own(&mut binding.metadata, owner, Scope::Cluster);
         point_subjects_at(&mut binding.subjects, &owner.namespace);
@@ -299,9 +275,7 @@ fn general(desired: &mut Desired, t: &Templates, kc: &KedaController, owner: &Ow
 /// naming another namespace (the HPA controller's in kube-system) are left alone.
 fn point_subjects_at(subjects: &mut Option<Vec<Subject>>, namespace: &str) {
     for subject in subjects.iter_mut().flatten() {
-        if subject.kind == "ServiceAccount"
-            && subject.namespace.as_deref().is_none_or(str::is_empty)
-        {
+        if subject.kind == "ServiceAccount" && subject.namespace.as_deref().is_none_or(str::is_empty) {
             subject.namespace = Some(namespace.to_string());
         }
     }
@@ -343,21 +317,14 @@ fn api_registrations(desired: &mut Desired, t: &Templates, owner: &Owner, ctx: &
 
 /// With more than one replica, keep one pod through voluntary disruptions (node drains); unhealthy pods may
 /// always be evicted so a broken rollout never blocks a drain.
-fn disruption_budget(
-    deployment: &Deployment,
-    component: Component,
-    owner: &Owner,
-) -> Option<PodDisruptionBudget> {
+fn disruption_budget(deployment: &Deployment, component: Component, owner: &Owner) -> Option<PodDisruptionBudget> {
     let replicas = deployment.spec.as_ref()?.replicas?;
     if replicas < 2 {
         return None;
     }
     let (key, value) = cma_api::labels::selector(component);
     let mut pdb = PodDisruptionBudget {
-        metadata: ObjectMeta {
-            name: deployment.metadata.name.clone(),
-            ..ObjectMeta::default()
-        },
+        metadata: ObjectMeta { name: deployment.metadata.name.clone(), ..ObjectMeta::default() },
         spec: Some(PodDisruptionBudgetSpec {
             min_available: Some(IntOrString::Int(1)),
             selector: Some(LabelSelector {

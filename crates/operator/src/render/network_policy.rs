@@ -4,12 +4,10 @@ use std::collections::BTreeMap;
 
 use cma_api::{Component, KedaControllerSpec, labels};
 use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
-    NetworkPolicyPort, NetworkPolicySpec,
+    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+    NetworkPolicySpec,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
-    LabelSelector, LabelSelectorRequirement, ObjectMeta,
-};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::metadata::{Owner, Scope, own};
@@ -26,16 +24,9 @@ const PROMETHEUS_PORT: i32 = 8080;
 /// The NetworkPolicies for the three KEDA pods.
 pub fn render(spec: &KedaControllerSpec, owner: &Owner) -> Vec<NetworkPolicy> {
     let np = &spec.network_policy;
-    let api_server: Vec<NetworkPolicyPort> = np
-        .api_server_ports()
-        .into_iter()
-        .map(|p| port("TCP", p))
-        .collect();
-    let dns: Vec<NetworkPolicyPort> = np
-        .dns_ports()
-        .into_iter()
-        .flat_map(|p| [port("UDP", p), port("TCP", p)])
-        .collect();
+    let api_server: Vec<NetworkPolicyPort> = np.api_server_ports().into_iter().map(|p| port("TCP", p)).collect();
+    let dns: Vec<NetworkPolicyPort> =
+        np.dns_ports().into_iter().flat_map(|p| [port("UDP", p), port("TCP", p)]).collect();
     let egress_all = |value: &Option<String>| value.as_deref() != Some("false");
 
     let mut policies = vec![
@@ -45,14 +36,8 @@ pub fn render(spec: &KedaControllerSpec, owner: &Owner) -> Vec<NetworkPolicy> {
             all_keda_pods(),
             Vec::new(),
             vec![
-                NetworkPolicyEgressRule {
-                    ports: Some(api_server),
-                    to: None,
-                },
-                NetworkPolicyEgressRule {
-                    ports: Some(dns),
-                    to: None,
-                },
+                NetworkPolicyEgressRule { ports: Some(api_server), to: None },
+                NetworkPolicyEgressRule { ports: Some(dns), to: None },
             ],
         ),
         policy(
@@ -60,16 +45,10 @@ pub fn render(spec: &KedaControllerSpec, owner: &Owner) -> Vec<NetworkPolicy> {
             pods(Component::Operator),
             vec![
                 // Only the metrics server calls the gRPC metrics service.
-                ingress(
-                    vec![port("TCP", GRPC_PORT)],
-                    Some(vec![peer(Component::MetricsServer)]),
-                ),
+                ingress(vec![port("TCP", GRPC_PORT)], Some(vec![peer(Component::MetricsServer)])),
                 ingress(vec![port("TCP", PROMETHEUS_PORT)], None),
             ],
-            egress_all(&spec.operator.network_egress_allow_all)
-                .then(allow_all_egress)
-                .into_iter()
-                .collect(),
+            egress_all(&spec.operator.network_egress_allow_all).then(allow_all_egress).into_iter().collect(),
         ),
         policy(
             "keda-metrics-apiserver",
@@ -93,10 +72,7 @@ pub fn render(spec: &KedaControllerSpec, owner: &Owner) -> Vec<NetworkPolicy> {
         policy(
             "keda-admission-webhooks",
             pods(Component::AdmissionWebhooks),
-            vec![
-                ingress(vec![port("TCP", WEBHOOK_PORT)], None),
-                ingress(vec![port("TCP", PROMETHEUS_PORT)], None),
-            ],
+            vec![ingress(vec![port("TCP", WEBHOOK_PORT)], None), ingress(vec![port("TCP", PROMETHEUS_PORT)], None)],
             Vec::new(),
         ),
     ];
@@ -113,10 +89,7 @@ fn policy(
     egress: Vec<NetworkPolicyEgressRule>,
 ) -> NetworkPolicy {
     NetworkPolicy {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..ObjectMeta::default()
-        },
+        metadata: ObjectMeta { name: Some(name.into()), ..ObjectMeta::default() },
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(selector),
             policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
@@ -131,12 +104,7 @@ fn all_keda_pods() -> LabelSelector {
         match_expressions: Some(vec![LabelSelectorRequirement {
             key: labels::SELECTOR_KEY.into(),
             operator: "In".into(),
-            values: Some(
-                Component::ALL
-                    .iter()
-                    .map(|c| labels::selector(*c).1.to_string())
-                    .collect(),
-            ),
+            values: Some(Component::ALL.iter().map(|c| labels::selector(*c).1.to_string()).collect()),
         }]),
         match_labels: None,
     }
@@ -144,35 +112,19 @@ fn all_keda_pods() -> LabelSelector {
 
 fn pods(component: Component) -> LabelSelector {
     let (key, value) = labels::selector(component);
-    LabelSelector {
-        match_labels: Some(BTreeMap::from([(key.into(), value.into())])),
-        match_expressions: None,
-    }
+    LabelSelector { match_labels: Some(BTreeMap::from([(key.into(), value.into())])), match_expressions: None }
 }
 
 fn peer(component: Component) -> NetworkPolicyPeer {
-    NetworkPolicyPeer {
-        pod_selector: Some(pods(component)),
-        ..NetworkPolicyPeer::default()
-    }
+    NetworkPolicyPeer { pod_selector: Some(pods(component)), ..NetworkPolicyPeer::default() }
 }
 
 fn port(protocol: &str, number: i32) -> NetworkPolicyPort {
-    NetworkPolicyPort {
-        port: Some(IntOrString::Int(number)),
-        protocol: Some(protocol.into()),
-        end_port: None,
-    }
+    NetworkPolicyPort { port: Some(IntOrString::Int(number)), protocol: Some(protocol.into()), end_port: None }
 }
 
-fn ingress(
-    ports: Vec<NetworkPolicyPort>,
-    from: Option<Vec<NetworkPolicyPeer>>,
-) -> NetworkPolicyIngressRule {
-    NetworkPolicyIngressRule {
-        ports: Some(ports),
-        from,
-    }
+fn ingress(ports: Vec<NetworkPolicyPort>, from: Option<Vec<NetworkPolicyPeer>>) -> NetworkPolicyIngressRule {
+    NetworkPolicyIngressRule { ports: Some(ports), from }
 }
 
 /// An egress rule with no peers and no ports: every destination.

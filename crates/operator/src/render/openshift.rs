@@ -22,11 +22,7 @@ pub fn serving_cert_secret(service: &str) -> String {
 /// Asks for a serving certificate for the Service with this metadata.
 pub fn request_serving_cert(meta: &mut ObjectMeta) {
     let service = meta.name.clone().unwrap_or_default();
-    metadata::set(
-        &mut meta.annotations,
-        SERVING_CERT_ANNOTATION,
-        &serving_cert_secret(&service),
-    );
+    metadata::set(&mut meta.annotations, SERVING_CERT_ANNOTATION, &serving_cert_secret(&service));
 }
 
 /// Asks for the service-ca bundle to be injected into the object with this metadata.
@@ -37,10 +33,7 @@ pub fn request_ca_bundle(meta: &mut ObjectMeta) {
 /// The ConfigMap the service-ca operator fills with its CA; its data is not ours, so it is not rendered.
 pub fn ca_bundle_config_map(owner: &Owner) -> ConfigMap {
     let mut config_map = ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(CA_BUNDLE_CONFIG_MAP.into()),
-            ..ObjectMeta::default()
-        },
+        metadata: ObjectMeta { name: Some(CA_BUNDLE_CONFIG_MAP.into()), ..ObjectMeta::default() },
         ..ConfigMap::default()
     };
     request_ca_bundle(&mut config_map.metadata);

@@ -18,22 +18,10 @@ pub const KEDA_VERSION: &str = "2.20.2";
 
 /// The template files of [`KEDA_VERSION`], with their names for error messages.
 const FILES: [(&str, &str); 4] = [
-    (
-        "general.yaml",
-        include_str!("../../../../manifests/keda-2.20/general.yaml"),
-    ),
-    (
-        "operator.yaml",
-        include_str!("../../../../manifests/keda-2.20/operator.yaml"),
-    ),
-    (
-        "metrics-apiserver.yaml",
-        include_str!("../../../../manifests/keda-2.20/metrics-apiserver.yaml"),
-    ),
-    (
-        "admission-webhooks.yaml",
-        include_str!("../../../../manifests/keda-2.20/admission-webhooks.yaml"),
-    ),
+    ("general.yaml", include_str!("../../../../manifests/keda-2.20/general.yaml")),
+    ("operator.yaml", include_str!("../../../../manifests/keda-2.20/operator.yaml")),
+    ("metrics-apiserver.yaml", include_str!("../../../../manifests/keda-2.20/metrics-apiserver.yaml")),
+    ("admission-webhooks.yaml", include_str!("../../../../manifests/keda-2.20/admission-webhooks.yaml")),
 ];
 
 /// Why the embedded templates could not be used (a packaging bug; a unit test parses them).
@@ -105,8 +93,7 @@ pub struct Templates {
     pub webhook_configuration: ValidatingWebhookConfiguration,
 }
 
-static TEMPLATES: LazyLock<Result<Templates, TemplateError>> =
-    LazyLock::new(|| Templates::parse(&FILES));
+static TEMPLATES: LazyLock<Result<Templates, TemplateError>> = LazyLock::new(|| Templates::parse(&FILES));
 
 /// The parsed templates of [`KEDA_VERSION`].
 pub fn templates() -> Result<&'static Templates, TemplateError> {
@@ -137,12 +124,8 @@ impl Inventory {
                     message: e.to_string(),
                 })
             }
-            [] => Err(TemplateError::Inventory(format!(
-                "{kind} {name} is missing"
-            ))),
-            _ => Err(TemplateError::Inventory(format!(
-                "{kind} {name} appears more than once"
-            ))),
+            [] => Err(TemplateError::Inventory(format!("{kind} {name} is missing"))),
+            _ => Err(TemplateError::Inventory(format!("{kind} {name} appears more than once"))),
         }
     }
 }
@@ -152,20 +135,13 @@ impl Templates {
         let mut objects = Vec::new();
         for (file, text) in files {
             for document in serde_yaml::Deserializer::from_str(text) {
-                let value: Value = serde::Deserialize::deserialize(document).map_err(|e| {
-                    TemplateError::Parse {
-                        file,
-                        message: e.to_string(),
-                    }
-                })?;
+                let value: Value = serde::Deserialize::deserialize(document)
+                    .map_err(|e| TemplateError::Parse { file, message: e.to_string() })?;
                 if value.is_null() {
                     continue;
                 }
                 let kind = value["kind"].as_str().unwrap_or_default().to_string();
-                let name = value["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
+                let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
                 objects.push((*file, kind, name, value));
             }
         }
@@ -180,8 +156,7 @@ impl Templates {
             operator_service: inv.take("Service", "keda-operator")?,
             operator_deployment: inv.take("Deployment", "keda-operator")?,
             external_metrics_reader: inv.take("ClusterRole", "keda-external-metrics-reader")?,
-            hpa_external_metrics_binding: inv
-                .take("ClusterRoleBinding", "keda-hpa-controller-external-metrics")?,
+            hpa_external_metrics_binding: inv.take("ClusterRoleBinding", "keda-hpa-controller-external-metrics")?,
             auth_delegator_binding: inv.take("ClusterRoleBinding", "keda-system-auth-delegator")?,
             auth_reader_binding: inv.take("RoleBinding", "keda-auth-reader")?,
             metrics_service: inv.take("Service", "keda-metrics-apiserver")?,
@@ -192,25 +167,14 @@ impl Templates {
             webhook_configuration: inv.take("ValidatingWebhookConfiguration", "keda-admission")?,
         };
         if let Some((file, kind, name, _)) = inv.objects.first() {
-            return Err(TemplateError::Inventory(format!(
-                "{file} holds {kind} {name}, which render does not use"
-            )));
+            return Err(TemplateError::Inventory(format!("{file} holds {kind} {name}, which render does not use")));
         }
         Ok(templates)
     }
 
     /// The image a component's template names (the pinned default).
     pub fn default_image(deployment: &Deployment) -> Option<&str> {
-        deployment
-            .spec
-            .as_ref()?
-            .template
-            .spec
-            .as_ref()?
-            .containers
-            .first()?
-            .image
-            .as_deref()
+        deployment.spec.as_ref()?.template.spec.as_ref()?.containers.first()?.image.as_deref()
     }
 }
 
@@ -221,18 +185,9 @@ mod tests {
     #[test]
     fn embedded_templates_parse_into_every_role() {
         let t = templates().unwrap();
-        assert_eq!(
-            t.operator_deployment.metadata.name.as_deref(),
-            Some("keda-operator")
-        );
-        assert_eq!(
-            t.webhook_configuration.webhooks.as_ref().map(Vec::len),
-            Some(6)
-        );
-        assert_eq!(
-            Templates::default_image(&t.operator_deployment),
-            Some("ghcr.io/kedacore/keda:2.20.2")
-        );
+        assert_eq!(t.operator_deployment.metadata.name.as_deref(), Some("keda-operator"));
+        assert_eq!(t.webhook_configuration.webhooks.as_ref().map(Vec::len), Some(6));
+        assert_eq!(Templates::default_image(&t.operator_deployment), Some("ghcr.io/kedacore/keda:2.20.2"));
     }
 
     #[test]
@@ -248,10 +203,6 @@ mod tests {
     fn a_missing_object_is_named() {
         let files: Vec<(&'static str, &'static str)> = FILES[..3].to_vec();
         let err = Templates::parse(&files).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("Service keda-admission-webhooks is missing"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("Service keda-admission-webhooks is missing"), "{err}");
     }
 }

@@ -43,48 +43,27 @@ pub fn deployment(
     let workload = spec.workload(component);
     let mut d = template.clone();
     let name = d.metadata.name.clone().unwrap_or_default();
-    let missing = |what: &str| {
-        RenderError::Template(super::TemplateError::Inventory(format!(
-            "Deployment {name} has no {what}"
-        )))
-    };
+    let missing =
+        |what: &str| RenderError::Template(super::TemplateError::Inventory(format!("Deployment {name} has no {what}")));
 
     own(&mut d.metadata, owner, Scope::Install);
     metadata::merge(&mut d.metadata.labels, &workload.deployment_labels);
-    metadata::merge(
-        &mut d.metadata.annotations,
-        &workload.deployment_annotations,
-    );
+    metadata::merge(&mut d.metadata.annotations, &workload.deployment_annotations);
 
     let deployment_spec = d.spec.as_mut().ok_or_else(|| missing("spec"))?;
     deployment_spec.replicas = Some(workload.replicas.unwrap_or(1));
-    let template_meta = deployment_spec
-        .template
-        .metadata
-        .get_or_insert_with(ObjectMeta::default);
+    let template_meta = deployment_spec.template.metadata.get_or_insert_with(ObjectMeta::default);
     pod_metadata(template_meta, owner, workload, &changes.config);
 
-    let pod = deployment_spec
-        .template
-        .spec
-        .as_mut()
-        .ok_or_else(|| missing("pod spec"))?;
+    let pod = deployment_spec.template.spec.as_mut().ok_or_else(|| missing("pod spec"))?;
     pod_settings(pod, workload, spec);
-    let container = pod
-        .containers
-        .first_mut()
-        .ok_or_else(|| missing("container"))?;
+    let container = pod.containers.first_mut().ok_or_else(|| missing("container"))?;
     container_settings(container, workload, spec, image, &changes);
     volumes(pod, workload, changes);
     Ok(d)
 }
 
-fn pod_metadata(
-    meta: &mut ObjectMeta,
-    owner: &Owner,
-    workload: &WorkloadSpec,
-    config: &BTreeMap<String, String>,
-) {
+fn pod_metadata(meta: &mut ObjectMeta, owner: &Owner, workload: &WorkloadSpec, config: &BTreeMap<String, String>) {
     // Ownership labels on pods let `oc get pods -l app.kubernetes.io/managed-by=cma-operator` find them.
     for (key, value) in owner.labels() {
         metadata::set(&mut meta.labels, key, &value);
@@ -92,11 +71,7 @@ fn pod_metadata(
     metadata::merge(&mut meta.labels, &workload.pod_labels);
     metadata::merge(&mut meta.annotations, &workload.pod_annotations);
     if !config.is_empty() {
-        metadata::set(
-            &mut meta.annotations,
-            CONFIG_HASH_ANNOTATION,
-            &digest(config),
-        );
+        metadata::set(&mut meta.annotations, CONFIG_HASH_ANNOTATION, &digest(config));
     }
 }
 
@@ -135,11 +110,7 @@ fn container_settings(
     let env = container.env.get_or_insert_with(Vec::new);
     set_env(
         env,
-        EnvVar {
-            name: "WATCH_NAMESPACE".into(),
-            value: Some(spec.watched_namespaces().join(",")),
-            value_from: None,
-        },
+        EnvVar { name: "WATCH_NAMESPACE".into(), value: Some(spec.watched_namespaces().join(",")), value_from: None },
     );
     for var in changes.env.iter().chain(&workload.env) {
         set_env(env, var.clone());

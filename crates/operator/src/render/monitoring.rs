@@ -1,0 +1,231 @@
+//! Monitoring: ServiceMonitors for KEDA's three components and for this operator, the PrometheusRule with
+//! KEDA's alerts and, on OpenShift, the console dashboard and the RBAC the cluster Prometheus needs.
+//! Rendered when the cluster serves `monitoring.coreos.com` and `spec.monitoring.enabled` is not false.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use cma_api::KedaControllerSpec;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::{Map, Value, json};
+
+use super::metadata::{self, Owner, Scope, own};
+use super::monitoring_types::{PrometheusRule, PrometheusRuleSpec, ServiceMonitor, ServiceMonitorSpec};
+use super::{RenderContext, RenderError, openshift};
+
+/// KEDA's alert rules (Prometheus rule-file format), checked by promtool in CI.
+pub const ALERT_RULES: &str = include_str!("../../../../config/monitoring/keda-alerts.yaml");
+/// The dashboard, in the Grafana subset the OpenShift console renders.
+pub const DASHBOARD: &str = include_str!("../../../../config/monitoring/keda-dashboard.json");
+
+/// Namespace whose labelled ConfigMaps the OpenShift console shows as dashboards.
+pub const DASHBOARD_NAMESPACE: &str = "openshift-config-managed";
+/// Name of the dashboard ConfigMap (`grafana-dashboard-<name>`, the console's convention).
+pub const DASHBOARD_CONFIG_MAP: &str = "grafana-dashboard-keda";
+/// Name of this operator's metrics Service.
+pub const OPERATOR_METRICS_SERVICE: &str = "cma-operator-metrics";
+/// Port of this operator's metrics endpoint.
+pub const OPERATOR_METRICS_PORT: i32 = 8443;
+/// Label selecting this operator's pods (set by the operator's Deployment).
+pub const OPERATOR_POD_LABEL: (&str, &str) = ("app.kubernetes.io/name", "cma-operator");
+/// Secret the service-ca fills with the operator's metrics certificate (mounted by its Deployment).
+pub const OPERATOR_METRICS_TLS_SECRET: &str = "cma-operator-metrics-tls";
+/// Role letting the cluster Prometheus discover and scrape targets in the install namespace.
+pub const PROMETHEUS_ROLE: &str = "cma-operator-prometheus-k8s";
+
+/// What the monitoring render adds to an installation.
+#[derive(Clone, Debug, Default)]
+pub struct Monitoring {
+    /// ServiceMonitors.
+    pub service_monitors: Vec<ServiceMonitor>,
+    /// The PrometheusRule.
+    pub prometheus_rules: Vec<PrometheusRule>,
+    /// The operator's metrics Service.
+    pub services: Vec<Service>,
+    /// The console dashboard.
+    pub config_maps: Vec<ConfigMap>,
+    /// The Role for the cluster Prometheus.
+    pub roles: Vec<Role>,
+    /// Its RoleBinding.
+    pub role_bindings: Vec<RoleBinding>,
+}
+
+static ALERT_GROUPS: LazyLock<Result<Value, String>> = LazyLock::new(|| {
+    let rules: Value = serde_yaml::from_str(ALERT_RULES).map_err(|e| format!("keda-alerts.yaml: {e}"))?;
+    Ok(rules["groups"].clone())
+});
+
+static DASHBOARD_JSON: LazyLock<Result<String, String>> = LazyLock::new(|| {
+    // Parsed to prove it is JSON, written compactly: the ConfigMap carries no formatting.
+    let value: Value = serde_json::from_str(DASHBOARD).map_err(|e| format!("keda-dashboard.json: {e}"))?;
+    serde_json::to_string(&value).map_err(|e| e.to_string())
+});
+
+/// The monitoring objects for `spec` on this platform (nothing when monitoring is off or unavailable).
+pub fn render(spec: &KedaControllerSpec, ctx: &RenderContext, owner: &Owner) -> Result<Monitoring, RenderError> {
+    let mut out = Monitoring::default();
+    if !ctx.platform.monitoring || !spec.monitoring.is_enabled() {
+        return Ok(out);
+    }
+    let interval = spec.monitoring.interval();
+    for (service, name_label) in [
+        ("keda-operator", "keda-operator"),
+        ("keda-metrics-apiserver", "keda-metrics-apiserver"),
+        ("keda-admission-webhooks", "keda-admission-webhooks"),
+    ] {
+        let endpoint = json!({"port": "metrics", "path": "/metrics", "scheme": "http", "interval": interval});
+        out.service_monitors.push(service_monitor(service, name_label, endpoint, owner));
+    }
+
+    // The operator's own metrics are only scraped where its pods run, which is the install namespace in
+    // OwnNamespace and AllNamespaces mode (a Service cannot select pods in another namespace).
+    let operator_here = ctx.operator_namespace.as_deref().is_none_or(|ns| ns == owner.namespace);
+    if operator_here {
+        out.services.push(operator_metrics_service(ctx, owner));
+        let endpoint = if ctx.platform.is_openshift() {
+            json!({
+                "port": "https-metrics",
+                "path": "/metrics",
+                "scheme": "https",
+                "interval": interval,
+                "bearerTokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token",
+                "tlsConfig": {
+                    "caFile": "/etc/prometheus/configmaps/serving-certs-ca-bundle/service-ca.crt",
+                    "serverName": format!("{OPERATOR_METRICS_SERVICE}.{}.svc", owner.namespace),
+                },
+            })
+        } else {
+            json!({"port": "https-metrics", "path": "/metrics", "scheme": "http", "interval": interval})
+        };
+        out.service_monitors.push(service_monitor(OPERATOR_METRICS_SERVICE, OPERATOR_POD_LABEL.1, endpoint, owner));
+    }
+
+    let groups = ALERT_GROUPS
+        .as_ref()
+        .map_err(|e| RenderError::Serialize { what: "the alert rules".into(), message: e.clone() })?;
+    let mut rule = PrometheusRule::new(
+        "keda-alerts",
+        PrometheusRuleSpec { fields: Map::from_iter([("groups".to_string(), groups.clone())]) },
+    );
+    own(&mut rule.metadata, owner, Scope::Install);
+    out.prometheus_rules.push(rule);
+
+    if ctx.platform.is_openshift() {
+        let (role, binding) = prometheus_rbac(owner);
+        out.roles.push(role);
+        out.role_bindings.push(binding);
+        out.config_maps.push(dashboard(owner)?);
+    }
+    Ok(out)
+}
+
+fn service_monitor(name: &str, service_name_label: &str, endpoint: Value, owner: &Owner) -> ServiceMonitor {
+    let spec = json!({
+        "endpoints": [endpoint],
+        "namespaceSelector": {"matchNames": [owner.namespace]},
+        "selector": {"matchLabels": {
+            "app.kubernetes.io/name": service_name_label,
+            cma_api::labels::MANAGED_BY: cma_api::labels::MANAGED_BY_VALUE,
+        }},
+    });
+    let fields = match spec {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    let mut monitor = ServiceMonitor::new(name, ServiceMonitorSpec { fields });
+    own(&mut monitor.metadata, owner, Scope::Install);
+    monitor
+}
+
+fn operator_metrics_service(ctx: &RenderContext, owner: &Owner) -> Service {
+    let mut service = Service {
+        metadata: ObjectMeta {
+            name: Some(OPERATOR_METRICS_SERVICE.into()),
+            labels: Some(BTreeMap::from([(OPERATOR_POD_LABEL.0.to_string(), OPERATOR_POD_LABEL.1.to_string())])),
+            ..ObjectMeta::default()
+        },
+        spec: Some(ServiceSpec {
+            selector: Some(BTreeMap::from([(OPERATOR_POD_LABEL.0.to_string(), OPERATOR_POD_LABEL.1.to_string())])),
+            ports: Some(vec![ServicePort {
+                name: Some("https-metrics".into()),
+                port: OPERATOR_METRICS_PORT,
+                target_port: Some(IntOrString::Int(OPERATOR_METRICS_PORT)),
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        status: None,
+    };
+    if ctx.platform.is_openshift() {
+        metadata::set(
+            &mut service.metadata.annotations,
+            openshift::SERVING_CERT_ANNOTATION,
+            OPERATOR_METRICS_TLS_SECRET,
+        );
+    }
+    own(&mut service.metadata, owner, Scope::Install);
+    service
+}
+
+/// Lets `openshift-monitoring/prometheus-k8s` discover and scrape the targets of the install namespace.
+fn prometheus_rbac(owner: &Owner) -> (Role, RoleBinding) {
+    let read = || Some(vec!["get".to_string(), "list".to_string(), "watch".to_string()]);
+    let mut role = Role {
+        metadata: ObjectMeta { name: Some(PROMETHEUS_ROLE.into()), ..ObjectMeta::default() },
+        rules: Some(vec![
+            PolicyRule {
+                api_groups: Some(vec![String::new()]),
+                resources: Some(vec!["endpoints".into(), "pods".into(), "services".into()]),
+                verbs: read().unwrap_or_default(),
+                ..PolicyRule::default()
+            },
+            PolicyRule {
+                api_groups: Some(vec!["discovery.k8s.io".into()]),
+                resources: Some(vec!["endpointslices".into()]),
+                verbs: read().unwrap_or_default(),
+                ..PolicyRule::default()
+            },
+        ]),
+    };
+    own(&mut role.metadata, owner, Scope::Install);
+    let mut binding = RoleBinding {
+        metadata: ObjectMeta { name: Some(PROMETHEUS_ROLE.into()), ..ObjectMeta::default() },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: PROMETHEUS_ROLE.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: "prometheus-k8s".into(),
+            namespace: Some("openshift-monitoring".into()),
+            api_group: None,
+        }]),
+    };
+    own(&mut binding.metadata, owner, Scope::Install);
+    (role, binding)
+}
+
+fn dashboard(owner: &Owner) -> Result<ConfigMap, RenderError> {
+    let json = DASHBOARD_JSON
+        .as_ref()
+        .map_err(|e| RenderError::Serialize { what: "the dashboard".into(), message: e.clone() })?;
+    let mut config_map = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(DASHBOARD_CONFIG_MAP.into()),
+            labels: Some(BTreeMap::from([
+                ("console.openshift.io/dashboard".to_string(), "true".to_string()),
+                ("console.openshift.io/odc-dashboard".to_string(), "true".to_string()),
+            ])),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([("keda.json".to_string(), json.clone())])),
+        ..ConfigMap::default()
+    };
+    own(&mut config_map.metadata, owner, Scope::Namespace(DASHBOARD_NAMESPACE));
+    Ok(config_map)
+}
