@@ -42,13 +42,17 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> 
 
 /// Writes `root/must-gather.tar.gz` of every file below `root`; returns its path.
 pub fn write_archive(root: &Path) -> std::io::Result<PathBuf> {
-    let files = tree_files(root)?;
+    write_archive_of(root, &tree_files(root)?)
+}
+
+/// Writes `root/must-gather.tar.gz` of these files (relative to `root`, archived in this order).
+pub fn write_archive_of(root: &Path, files: &[PathBuf]) -> std::io::Result<PathBuf> {
     let temp = root.join(TEMP_NAME);
     let result = (|| {
         let out = BufWriter::new(File::create(&temp)?);
         let mut tar = tar::Builder::new(GzEncoder::new(out, Compression::default()));
         tar.mode(tar::HeaderMode::Complete);
-        for rel in &files {
+        for rel in files {
             let mut name = PathBuf::from(ARCHIVE_ROOT);
             name.push(rel);
             tar.append_path_with_name(root.join(rel), &name)?;

@@ -1,5 +1,6 @@
 //! One run: find the installations, collect, redact, write the tree and the logs, then the archive.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -185,6 +186,9 @@ pub async fn gather(client: kube::Client, opts: &Options) -> Result<Summary, Gat
     })?;
     let started_at = jiff::Timestamp::now();
     let started = Instant::now();
+    let earlier_files = std::fs::read_dir(&root)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
     let mut redactor = Redactor::new()?;
     for s in &opts.known_secrets {
         redactor.add_known(s);
@@ -200,6 +204,14 @@ pub async fn gather(client: kube::Client, opts: &Options) -> Result<Summary, Gat
             .as_ref()
             .map_or_else(|| "the beginning".to_string(), |s| format!("{}={}", s.query().0, s.query().1)),
     ));
+    if earlier_files {
+        let warning = format!(
+            "{} is not empty: files of an earlier run stay beside this run's (the archive holds only this run's)",
+            root.display()
+        );
+        tracing::warn!("{warning}");
+        log.note(&warning);
+    }
     let fetcher = Fetcher::new(client, opts.timeout, log.clone());
 
     tracing::info!(package = %opts.package, "looking for installations");
@@ -251,7 +263,7 @@ pub async fn gather(client: kube::Client, opts: &Options) -> Result<Summary, Gat
         tokio::task::spawn_blocking(move || write_outputs(&root, outputs, &scrubber))
     };
     let log_results = stream_logs(&fetcher, &scrubber, opts, &collected.logs, &root).await;
-    let object_redactions = writer
+    let (object_redactions, mut written) = writer
         .await
         .map_err(|e| GatherError::Task(e.to_string()))??;
     redactor.record(object_redactions);
@@ -260,8 +272,18 @@ pub async fn gather(client: kube::Client, opts: &Options) -> Result<Summary, Gat
     for result in log_results.into_iter().flatten() {
         log_files += 1;
         log_bytes += result.bytes;
+        written.insert(result.path);
         redactor.record(result.redactions);
     }
+    written.extend(
+        [
+            VERSION_FILE,
+            TIMESTAMP_FILE,
+            DEBUG_LOG_FILE,
+            REDACTIONS_FILE,
+        ]
+        .map(String::from),
+    );
 
     let version = collect::installed_version(&inst);
     let version_text = format!("{}\n{version}\n", opts.package);
@@ -297,16 +319,15 @@ pub async fn gather(client: kube::Client, opts: &Options) -> Result<Summary, Gat
     )
     .map_err(write_err(&root, REDACTIONS_FILE))?;
 
-    let files = archive::tree_files(&root)
-        .map_err(|source| GatherError::Write {
-            path: root.clone(),
-            source,
-        })?
-        .len();
+    let mut files: Vec<PathBuf> = written
+        .iter()
+        .map(|rel| output::full_path(Path::new(""), rel))
+        .collect();
+    files.sort();
     let archive = if opts.archive {
         tracing::info!("writing {}", archive::ARCHIVE_NAME);
         Some(
-            archive::write_archive(&root).map_err(|source| GatherError::Archive {
+            archive::write_archive_of(&root, &files).map_err(|source| GatherError::Archive {
                 dir: root.clone(),
                 archive: archive::ARCHIVE_NAME,
                 source,
@@ -321,7 +342,7 @@ pub async fn gather(client: kube::Client, opts: &Options) -> Result<Summary, Gat
         namespaces: inst.namespaces,
         version,
         counts,
-        files,
+        files: files.len(),
         logs: log_files,
         log_bytes,
         redactions: redactions.len(),
@@ -348,12 +369,13 @@ async fn stream_logs(
     .await
 }
 
-/// Scrubs and writes every document; returns the scrubbing pass's redactions.
+/// Scrubs and writes every document; returns the scrubbing pass's redactions and the files written.
 fn write_outputs(
     root: &Path,
     outputs: Vec<Output>,
     scrubber: &Scrubber,
-) -> Result<Vec<Redaction>, GatherError> {
+) -> Result<(Vec<Redaction>, BTreeSet<String>), GatherError> {
+    let mut written = BTreeSet::new();
     let mut redactions = Vec::new();
     let mut record = |file: &str, object: String, found: Vec<(String, redact::Rule)>| {
         redactions.extend(found.into_iter().map(|(field, rule)| Redaction {
@@ -398,8 +420,9 @@ fn write_outputs(
             source,
         })?;
         output::write(root, &out.path, &bytes).map_err(write_err(root, &out.path))?;
+        written.insert(out.path);
     }
-    Ok(redactions)
+    Ok((redactions, written))
 }
 
 /// `redactions.txt`: what the rules are, then one tab-separated line per redaction.

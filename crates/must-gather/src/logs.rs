@@ -21,6 +21,8 @@ const WRITE_BUFFER: usize = 256 * 1024;
 /// What one log stream produced.
 #[derive(Debug, Clone, Default)]
 pub struct LogResult {
+    /// The file written, relative to the root.
+    pub path: String,
     /// Bytes received.
     pub bytes: u64,
     /// Redactions made, one entry per rule (with the number of lines in `field`).
@@ -165,6 +167,7 @@ async fn copy(
         })
         .collect();
     Ok(LogResult {
+        path: rel.to_string(),
         bytes,
         redactions,
         error,

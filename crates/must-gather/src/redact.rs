@@ -461,6 +461,9 @@ pub fn is_credential_key(key: &str) -> bool {
         "privatekey",
         "signingkey",
         "sharedaccesskey",
+        // kubeconfig: `client-key-data` is a base64 PEM private key.
+        "clientkey",
+        "clientkeydata",
     ];
     if key_credentials.iter().any(|w| k.ends_with(w)) {
         return true;
@@ -595,7 +598,7 @@ impl Detectors {
             )?,
             url_password: re(r#"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s"'<>]*:)([^@/\s"'<>]+)(@)"#)?,
             inline: re(
-                r#"(?i)([a-z0-9_.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|secret[_-]?key|credentials?|assertion|passphrase)[a-z0-9_.-]*)(["']?[ \t]*[:=][ \t]*["']?)([^\s"',;&}\])]{3,})"#,
+                r#"(?i)([a-z0-9_.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|secret[_-]?key|client[_-]?key(?:[_-]?data)?|credentials?|assertion|passphrase)[a-z0-9_.-]*)(["']?[ \t]*[:=][ \t]*["']?)([^\s"',;&}\])]{3,})"#,
             )?,
         })
     }
@@ -1017,6 +1020,13 @@ mod tests {
         let key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----\n";
         assert_eq!(scrub(&format!("key:\n{key}")).0, "key:\nREDACTED\n");
         assert_eq!(scrub("Bearer authentication is used").1, Vec::<Rule>::new());
+        let kubeconfig = "users:\n- name: admin\n  user:\n    client-certificate-data: Q0VSVA==\n    client-key-data: S0VZREFUQQ==\n    token: sha256~kubeconfigtoken\n";
+        let (out, _) = scrub(kubeconfig);
+        assert!(
+            !out.contains("S0VZREFUQQ") && !out.contains("kubeconfigtoken"),
+            "{out}"
+        );
+        assert!(out.contains("client-certificate-data: Q0VSVA=="), "{out}");
         assert_eq!(scrub("plain line with nothing").1, Vec::<Rule>::new());
     }
 

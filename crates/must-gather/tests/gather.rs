@@ -392,6 +392,20 @@ async fn planted_secrets_appear_in_no_byte_of_the_tree_or_the_archive() {
         .unwrap();
     assert_eq!(op["spec"]["containers"][0]["env"][0]["value"], "REDACTED");
     assert_eq!(op["spec"]["containers"][0]["env"][0]["name"], "API_TOKEN");
+    // A kubeconfig keeps its structure, loses its credentials.
+    let cms = yaml(root, &format!("namespaces/{NS}/core/configmaps.yaml"));
+    let kc = cms["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["metadata"]["name"] == "debug-kubeconfig")
+        .unwrap();
+    let kc = kc["data"]["kubeconfig"].as_str().unwrap();
+    assert!(
+        kc.contains("token: REDACTED\n") && kc.contains("client-key-data: REDACTED\n"),
+        "{kc}"
+    );
+    assert!(kc.contains("server: https://api.example:6443"), "{kc}");
     // The public service CA bundle is left readable.
     let cms = read(root, &format!("namespaces/{NS}/core/configmaps.yaml"));
     assert!(cms.contains("BEGIN CERTIFICATE"));
@@ -536,7 +550,10 @@ async fn the_archive_round_trips() {
     let fake = common::populated();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
+    // A file of an earlier run in the destination is left alone and kept out of the archive.
+    std::fs::write(root.join("stale.txt"), "earlier run").unwrap();
     let summary = run(&fake, &options(root)).await;
+    assert!(read(root, "gather-debug.log").contains("is not empty: files of an earlier run"));
     let archive = summary.archive.unwrap();
     assert_eq!(archive, root.join("must-gather.tar.gz"));
     let out = tempfile::tempdir().unwrap();
@@ -547,7 +564,8 @@ async fn the_archive_round_trips() {
     .unwrap();
     let unpacked = out.path().join("must-gather");
     let mut tree = common::files(root);
-    tree.retain(|f| f != Path::new("must-gather.tar.gz"));
+    tree.retain(|f| f != Path::new("must-gather.tar.gz") && f != Path::new("stale.txt"));
+    assert_eq!(summary.files, tree.len());
     assert_eq!(common::files(&unpacked), tree);
     for rel in &tree {
         assert_eq!(

@@ -32,6 +32,10 @@ pub struct Planted {
     pub trigger_password: &'static str,
     /// A private key in `kedaorg-certs`.
     pub private_key_line: &'static str,
+    /// The token of a kubeconfig left in a ConfigMap.
+    pub kubeconfig_token: &'static str,
+    /// The client key of that kubeconfig.
+    pub kubeconfig_key: &'static str,
 }
 
 impl Planted {
@@ -45,6 +49,8 @@ impl Planted {
             self.env_token,
             self.trigger_password,
             self.private_key_line,
+            self.kubeconfig_token,
+            self.kubeconfig_key,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -64,7 +70,17 @@ pub const PLANTED: Planted = Planted {
     env_token: "pl4nted-EnvToken-0005",
     trigger_password: "pl4nted-TriggerPassword-0006",
     private_key_line: "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgpl4ntedKey0007",
+    kubeconfig_token: "sha256~pl4ntedKubeconfigToken0008",
+    kubeconfig_key: "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tpl4nted0009",
 };
+
+/// A kubeconfig someone left in a ConfigMap.
+pub fn kubeconfig() -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://api.example:6443\nusers:\n- name: admin\n  user:\n    token: {}\n    client-key-data: {}\n",
+        PLANTED.kubeconfig_token, PLANTED.kubeconfig_key
+    )
+}
 
 /// Base64 of a string.
 pub fn b64(s: &str) -> String {
@@ -209,6 +225,7 @@ pub fn installation(fake: &FakeApiServer, ns: &str, version: &str) {
         json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": meta("keda-operator", ns), "subsets": [{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"name": "metrics", "port": 8080}]}]}),
         json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": meta("keda-operator-abc", ns), "addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.1"]}]}),
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("keda-ocp-cabundle", ns), "data": {"service-ca.crt": certificate()}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "debug-kubeconfig", "namespace": ns}, "data": {"kubeconfig": kubeconfig()}}),
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta("keda-operator", ns)}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta("keda-operator", ns), "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta("keda-operator", ns),
