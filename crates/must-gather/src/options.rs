@@ -29,7 +29,7 @@ impl LogSince {
 }
 
 /// Options of one run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// Root of the output tree (`/must-gather` in the image).
     pub dest_dir: PathBuf,
@@ -49,6 +49,23 @@ pub struct Options {
     pub default_namespace: String,
     /// Values that must never appear in the output (the client's own bearer token); never logged.
     pub known_secrets: Vec<String>,
+}
+
+/// Everything but the known secrets' values.
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("dest_dir", &self.dest_dir)
+            .field("archive", &self.archive)
+            .field("since", &self.since)
+            .field("timeout", &self.timeout)
+            .field("concurrency", &self.concurrency)
+            .field("package", &self.package)
+            .field("namespaces", &self.namespaces)
+            .field("default_namespace", &self.default_namespace)
+            .field("known_secrets", &self.known_secrets.len())
+            .finish()
+    }
 }
 
 impl Default for Options {
@@ -163,6 +180,17 @@ mod tests {
             ("sinceSeconds", "3600".into())
         );
         assert!(parse_since("0").is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_known_secrets() {
+        let opts = Options {
+            known_secrets: vec!["bearer-token-value".into()],
+            ..Options::default()
+        };
+        let shown = format!("{opts:?}");
+        assert!(!shown.contains("bearer-token-value"));
+        assert!(shown.contains("known_secrets: 1"));
     }
 
     #[test]
