@@ -34,11 +34,11 @@ pub struct Cli {
     )]
     pub archive: bool,
     /// Only log lines newer than this (Go duration: 30m, 2h); `oc adm must-gather --since` sets it. Default: whole logs.
-    #[arg(long, env = "MUST_GATHER_SINCE", value_parser = options::parse_since)]
-    pub since: Option<LogSince>,
+    #[arg(long, env = "MUST_GATHER_SINCE", value_parser = since_arg)]
+    pub since: Option<SinceArg>,
     /// Only log lines after this RFC 3339 time; `oc adm must-gather --since-time` sets it; wins over --since.
-    #[arg(long, env = "MUST_GATHER_SINCE_TIME", value_parser = options::parse_since_time)]
-    pub since_time: Option<LogSince>,
+    #[arg(long, env = "MUST_GATHER_SINCE_TIME", value_parser = since_time_arg)]
+    pub since_time: Option<SinceArg>,
     /// Time limit of each request (a log stream is one request), Go duration syntax.
     #[arg(long, env = "CMA_MUST_GATHER_TIMEOUT", default_value = "60s", value_parser = options::parse_timeout)]
     pub timeout: Duration,
@@ -69,13 +69,39 @@ pub struct Cli {
     pub log_level: String,
 }
 
+/// A log window argument; an empty value (an empty environment variable) means none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinceArg(pub Option<LogSince>);
+
+fn since_arg(s: &str) -> Result<SinceArg, String> {
+    if s.trim().is_empty() {
+        return Ok(SinceArg(None));
+    }
+    options::parse_since(s).map(|v| SinceArg(Some(v)))
+}
+
+fn since_time_arg(s: &str) -> Result<SinceArg, String> {
+    if s.trim().is_empty() {
+        return Ok(SinceArg(None));
+    }
+    options::parse_since_time(s).map(|v| SinceArg(Some(v)))
+}
+
 impl Cli {
+    fn since_time(&self) -> Option<LogSince> {
+        self.since_time.clone().and_then(|s| s.0)
+    }
+
+    fn since(&self) -> Option<LogSince> {
+        self.since.clone().and_then(|s| s.0)
+    }
+
     /// The run options (without the client's credentials, added once the client is configured).
     pub fn options(&self) -> Options {
         Options {
             dest_dir: self.dest_dir.clone(),
             archive: self.archive,
-            since: self.since_time.clone().or_else(|| self.since.clone()),
+            since: self.since_time().or_else(|| self.since()),
             timeout: self.timeout,
             concurrency: usize::from(self.concurrency),
             package: self.package.clone(),
@@ -143,7 +169,7 @@ pub fn main() -> ExitCode {
         eprintln!("cma-must-gather: {e}");
         return ExitCode::from(1);
     }
-    if cli.since.is_some() && cli.since_time.is_some() {
+    if cli.since().is_some() && cli.since_time().is_some() {
         tracing::warn!("both --since and --since-time given: using --since-time");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -209,6 +235,12 @@ mod tests {
                 .archive
         );
         assert!(Cli::try_parse_from(["x", "--since=yesterday"]).is_err());
+        // `oc` may pass the variables empty: no window then.
+        let cli = Cli::try_parse_from(["x", "--since=", "--since-time="]).unwrap();
+        assert_eq!(cli.options().since, None);
+        let cli =
+            Cli::try_parse_from(["x", "--since=", "--since-time=2024-01-01T00:00:00Z"]).unwrap();
+        assert!(cli.options().since.is_some());
         assert!(Cli::try_parse_from(["x", "--concurrency=0"]).is_err());
     }
 }

@@ -32,6 +32,9 @@ fn without_any_cluster_configuration_it_fails_with_a_message() {
         .env_clear()
         .env("KUBECONFIG", dir.path().join("missing-kubeconfig"))
         .env("HOME", dir.path())
+        // As `oc adm must-gather` may set them: present but empty.
+        .env("MUST_GATHER_SINCE", "")
+        .env("MUST_GATHER_SINCE_TIME", "")
         .arg(format!("--dest-dir={}", dir.path().join("out").display()))
         .assert()
         .code(1);
