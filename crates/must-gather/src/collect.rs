@@ -155,6 +155,14 @@ pub const ROLEBINDINGS: Kind = ns_kind("rbac.authorization.k8s.io", "v1", "roleb
 pub const HPAS: Kind = ns_kind("autoscaling", "v2", "horizontalpodautoscalers");
 /// Jobs.
 pub const JOBS: Kind = ns_kind("batch", "v1", "jobs");
+/// Core Events.
+pub const EVENTS: Kind = ns_kind("", "v1", "events");
+/// Events about KEDA's resources and KEDA's HPAs, in every namespace (server-side field selectors).
+pub const KEDA_EVENT_SELECTORS: &[&str] = &[
+    "involvedObject.apiVersion=keda.sh/v1alpha1",
+    "involvedObject.apiVersion=eventing.keda.sh/v1alpha1",
+    "involvedObject.kind=HorizontalPodAutoscaler",
+];
 /// Namespaces.
 pub const NAMESPACES: Kind = cluster_kind("", "v1", "namespaces");
 /// OLM Subscriptions.
@@ -259,10 +267,22 @@ pub async fn find_installations(fetcher: &Fetcher, opts: &Options) -> Installati
         .into_iter()
         .filter(|s| str_at(s, "/spec/name") == package)
         .collect();
+    // CSVs of the package by name, and any CSV our Subscriptions name (whatever its name looks like).
+    let referenced: BTreeSet<(String, String)> = subscriptions
+        .iter()
+        .flat_map(|s| {
+            ["/status/installedCSV", "/status/currentCSV"]
+                .map(|p| (namespace(s).to_string(), str_at(s, p).to_string()))
+        })
+        .collect();
     let csvs: Vec<Value> = list_items(csvs)
         .unwrap_or_default()
         .into_iter()
-        .filter(|c| is_package_csv(name(c), package) && label(c, "olm.copiedFrom").is_none())
+        .filter(|c| {
+            label(c, "olm.copiedFrom").is_none()
+                && (is_package_csv(name(c), package)
+                    || referenced.contains(&(namespace(c).to_string(), name(c).to_string())))
+        })
         .collect();
     let kedacontrollers = list_items(kcs);
     let mut namespaces = BTreeSet::new();
@@ -471,6 +491,7 @@ pub async fn collect(fetcher: &Fetcher, opts: &Options, inst: &Installations) ->
         })
         .boxed(),
     );
+    tasks.push(keda_events(fetcher, ops.clone()).boxed());
     tasks.push(
         filtered(
             fetcher,
@@ -636,6 +657,57 @@ where
             }
         }
         Err(_) => Collected::default(),
+    }
+}
+
+/// Events about KEDA's resources and the HPAs KEDA created (`FailedGetExternalMetric`, `KEDAScalerFailed`,
+/// ...) live in the applications' namespaces: `namespaces/<ns>/core/events.yaml` there. The operator
+/// namespaces already have all their events.
+async fn keda_events(fetcher: &Fetcher, ops: BTreeSet<String>) -> Collected {
+    let path = EVENTS.path(None);
+    let queries: Vec<Vec<(&str, String)>> = KEDA_EVENT_SELECTORS
+        .iter()
+        .map(|q| vec![("fieldSelector", (*q).to_string())])
+        .collect();
+    let lists = futures::future::join_all(queries.iter().map(|q| fetcher.list(&path, q))).await;
+    let mut by_ns: std::collections::BTreeMap<String, std::collections::BTreeMap<String, Value>> =
+        std::collections::BTreeMap::new();
+    for list in lists.into_iter().filter_map(list_items) {
+        for event in list {
+            let about = str_at(&event, "/involvedObject/name");
+            let kind = str_at(&event, "/involvedObject/kind");
+            if kind == "HorizontalPodAutoscaler" && !about.starts_with(KEDA_HPA_PREFIX) {
+                continue;
+            }
+            let ns = namespace(&event).to_string();
+            if ns.is_empty() || ops.contains(&ns) {
+                continue;
+            }
+            by_ns
+                .entry(ns)
+                .or_default()
+                .insert(name(&event).to_string(), event);
+        }
+    }
+    let outputs = by_ns
+        .into_iter()
+        .map(|(ns, events)| {
+            let mut list = serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "EventList",
+                "metadata": {},
+                "items": events.into_values().collect::<Vec<_>>(),
+            });
+            output::normalise_list(&mut list);
+            Output {
+                path: layout::namespace_list(&ns, EVENTS.group, EVENTS.resource),
+                doc: Document::List(list),
+            }
+        })
+        .collect();
+    Collected {
+        outputs,
+        ..Collected::default()
     }
 }
 

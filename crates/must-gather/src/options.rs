@@ -173,7 +173,10 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         // Go's time.Duration.String(), which is what `oc` puts into MUST_GATHER_SINCE.
         assert_eq!(parse_duration("2h0m0s").unwrap(), Duration::from_secs(7200));
-        assert_eq!(parse_duration("1m30.5s").unwrap(), Duration::from_millis(90_500));
+        assert_eq!(
+            parse_duration("1m30.5s").unwrap(),
+            Duration::from_millis(90_500)
+        );
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("10d").is_err());
         assert!(parse_duration("").is_err());

@@ -211,6 +211,10 @@ async fn every_collected_kind_is_present_and_unrelated_objects_are_left_out() {
         );
         assert_eq!(yaml(root, &rel)["spec"]["group"], crd.spec.group, "{rel}");
     }
+    // KEDA's events in the application namespace: about its resources and its HPAs, nothing else.
+    let events = yaml(root, &format!("namespaces/{APP}/core/events.yaml"));
+    assert_eq!(names(&events), vec!["keda-hpa-so-1.1", "so-1.1"]);
+    assert_eq!(events["kind"], "EventList");
     let apiservice = yaml(
         root,
         "cluster-scoped-resources/apiregistration.k8s.io/apiservices/v1beta1.external.metrics.k8s.io.yaml",

@@ -299,6 +299,16 @@ pub fn cluster(fake: &FakeApiServer) {
         json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web", "namespace": APP}, "spec": {"maxReplicas": 3}}),
         json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "sj-1-x7k2p", "namespace": APP, "labels": {"scaledjob.keda.sh/name": "sj-1"}}, "spec": {}}),
         json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "backup", "namespace": APP}, "spec": {}}),
+        // Events: KEDA's about its resources and its HPAs are collected in the application namespace, others not.
+        json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "so-1.1", "namespace": APP}, "type": "Warning", "reason": "KEDAScalerFailed",
+            "message": "error parsing redis metadata", "involvedObject": {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": "so-1", "namespace": APP}}),
+        json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "keda-hpa-so-1.1", "namespace": APP}, "type": "Warning", "reason": "FailedGetExternalMetric",
+            "message": "unable to get external metric app/s0-redis-jobs: no metrics returned from external metrics API",
+            "involvedObject": {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": "keda-hpa-so-1", "namespace": APP}}),
+        json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "web.1", "namespace": APP}, "reason": "SuccessfulRescale",
+            "involvedObject": {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": "web", "namespace": APP}}),
+        json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "web-abc.1", "namespace": APP}, "reason": "Pulled",
+            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": "web-abc", "namespace": APP}}),
     ];
     for o in objects {
         fake.insert(&o).unwrap();
