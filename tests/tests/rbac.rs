@@ -11,6 +11,10 @@
 //! - the policy holds: no `*`, no cluster-wide Secret write, Secret writes by name, escalate/bind by name;
 //! - config/rbac and the committed CSV hold exactly these rules (`UPDATE_BUNDLE=1` rewrites config/rbac and
 //!   regenerates the bundle).
+//!
+//! A second test enforces the committed rules in the fake API server (every request they do not grant is
+//! answered 403, as RBAC would) and runs whole flows: the operator installs, repairs and uninstalls KEDA
+//! with them, and fails visibly when one grant is taken away.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -20,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cma_bundle::rbac::{self, Needs, Permissions, Request, Targets};
-use cma_testkit::{FakeApiServer, RequestRecord, Verb, known};
+use cma_testkit::{FakeApiServer, Matcher, RequestRecord, Verb, known};
 use cma_tests::*;
 use serde_json::{Value, json};
 
@@ -35,6 +39,8 @@ struct Observed {
     targets: Targets,
     /// Namespaces OLM targets (install namespace and watched namespaces).
     watched: BTreeSet<String>,
+    /// Requests answered 403.
+    refused: Vec<String>,
 }
 
 fn root() -> PathBuf {
@@ -48,6 +54,48 @@ fn field_selector_name(r: &RequestRecord) -> Option<String> {
         .map(String::from)
 }
 
+/// The RBAC requests one recorded request needs (an apply: patch, and create when the object is missing).
+fn rbac_requests(r: &RequestRecord, namespaced: bool) -> Vec<Request> {
+    let Some(gvr) = r.resource.clone() else {
+        return Vec::new();
+    };
+    let resource = match &r.subresource {
+        Some(sub) => format!("{}/{sub}", gvr.resource),
+        None => gvr.resource.clone(),
+    };
+    let name = r.name.clone().or_else(|| {
+        matches!(r.verb, Verb::List | Verb::Watch)
+            .then(|| field_selector_name(r))
+            .flatten()
+    });
+    let verbs: Vec<&str> = match r.verb {
+        Verb::Apply => vec!["patch", "create"],
+        v => vec![v.rbac()],
+    };
+    verbs
+        .into_iter()
+        .map(|verb| Request {
+            group: gvr.group.clone(),
+            resource: resource.clone(),
+            namespaced,
+            verb: verb.to_string(),
+            namespace: r.namespace.clone(),
+            name: name.clone(),
+        })
+        .collect()
+}
+
+/// Makes the fake answer 403 to every request of `client` that `permissions` do not grant at `targets`.
+fn enforce(fake: &FakeApiServer, client: &'static str, permissions: Permissions, targets: Targets) {
+    fake.forbid(Matcher::when(move |r| {
+        r.client == client
+            && r.resource.is_some()
+            && !rbac_requests(r, r.namespace.is_some())
+                .iter()
+                .all(|q| permissions.grants(&targets, q))
+    }));
+}
+
 /// The RBAC requests of the operator's clients (`clients`), as the authorizer sees them: an apply is a
 /// patch and, when the object is missing, a create of the same name.
 fn observe(
@@ -59,11 +107,15 @@ fn observe(
 ) -> Observed {
     let mut requests = Vec::new();
     let mut non_resource = BTreeSet::new();
+    let mut refused = Vec::new();
     for r in fake
         .requests()
         .into_iter()
         .filter(|r| clients.contains(&r.client.as_str()))
     {
+        if r.status == 403 {
+            refused.push(format!("{} {}", r.method, r.path));
+        }
         let Some(gvr) = r.resource.clone() else {
             non_resource.insert(r.path.clone());
             continue;
@@ -71,31 +123,8 @@ fn observe(
         let namespaced = fake
             .resource_type(&gvr)
             .map_or(r.namespace.is_some(), |t| t.namespaced);
-        let resource = match &r.subresource {
-            Some(sub) => format!("{}/{sub}", gvr.resource),
-            None => gvr.resource.clone(),
-        };
-        let object_name = r.name.clone().or_else(|| {
-            matches!(r.verb, Verb::List | Verb::Watch)
-                .then(|| field_selector_name(&r))
-                .flatten()
-        });
-        let verbs: Vec<&str> = match r.verb {
-            Verb::Apply => vec!["patch", "create"],
-            v => vec![v.rbac()],
-        };
-        for verb in verbs {
-            requests.push((
-                Request {
-                    group: gvr.group.clone(),
-                    resource: resource.clone(),
-                    namespaced,
-                    verb: verb.to_string(),
-                    namespace: r.namespace.clone(),
-                    name: object_name.clone(),
-                },
-                format!("{} {}", r.method, r.path),
-            ));
+        for request in rbac_requests(&r, namespaced) {
+            requests.push((request, format!("{} {}", r.method, r.path)));
         }
     }
     Observed {
@@ -104,6 +133,7 @@ fn observe(
         non_resource,
         targets,
         watched: watched.iter().map(|s| s.to_string()).collect(),
+        refused,
     }
 }
 
@@ -175,8 +205,11 @@ async fn drift(fake: &FakeApiServer, ns: &str) {
 }
 
 /// AllNamespaces on Kubernetes: install, update, prune, drift, misplaced KedaControllers, uninstall.
-async fn kubernetes_all_namespaces() -> Observed {
+async fn kubernetes_all_namespaces(enforced: Option<Permissions>) -> Observed {
     let fake = cluster(false);
+    if let Some(p) = enforced {
+        enforce(&fake, "operator", p, all_namespaces());
+    }
     let operator = start(&fake, Options::default());
     let spec = json!({
         "operator": {"replicas": 2},
@@ -230,8 +263,11 @@ async fn kubernetes_all_namespaces() -> Observed {
 }
 
 /// OwnNamespace on OpenShift (the OperatorHub default): certificates, TLS profile, monitoring APIs.
-async fn openshift_own_namespace() -> Observed {
+async fn openshift_own_namespace(enforced: Option<Permissions>) -> Observed {
     let fake = cluster(true);
+    if let Some(p) = enforced {
+        enforce(&fake, "operator", p, namespaces(&["openshift-keda"]));
+    }
     fake.register(known::servicemonitors());
     fake.register(known::prometheusrules());
     fake.insert(&json!({
@@ -404,8 +440,8 @@ fn atoms_diff(expected: &Permissions, actual: &Permissions) -> String {
 async fn permissions_are_exactly_what_the_operator_does() {
     logging();
     let (k8s, ocp, single, leader, default) = tokio::join!(
-        kubernetes_all_namespaces(),
-        openshift_own_namespace(),
+        kubernetes_all_namespaces(None),
+        openshift_own_namespace(None),
         single_namespace(),
         leader_election(),
         create_default(),
@@ -431,6 +467,10 @@ async fn permissions_are_exactly_what_the_operator_does() {
                 s.name
             );
         }
+    }
+
+    for s in &scenarios {
+        assert!(s.refused.is_empty(), "{}: refused {:#?}", s.name, s.refused);
     }
 
     // The policy holds.
@@ -540,4 +580,58 @@ async fn permissions_are_exactly_what_the_operator_does() {
         "the CSV's permissions differ from what the operator needs (regenerate the bundle):\n{}",
         atoms_diff(&computed, &csv)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_works_with_only_the_committed_permissions() {
+    logging();
+    let committed = cma_bundle::generate::committed_permissions(&root()).unwrap();
+    // The scenarios wait for every step to take effect: under enforcement they finish only when nothing
+    // the operator needs is refused.
+    let (k8s, ocp) = tokio::join!(
+        kubernetes_all_namespaces(Some(committed.clone())),
+        openshift_own_namespace(Some(committed.clone())),
+    );
+    for o in [&k8s, &ocp] {
+        assert!(!o.requests.is_empty(), "{}: no request recorded", o.name);
+        assert!(o.refused.is_empty(), "{}: refused {:#?}", o.name, o.refused);
+    }
+}
+
+#[tokio::test]
+async fn taking_one_grant_away_breaks_the_install_with_a_clear_denial() {
+    logging();
+    let committed = cma_bundle::generate::committed_permissions(&root()).unwrap();
+    let atom = committed
+        .atoms()
+        .into_iter()
+        .find(|a| {
+            a.resource == "deployments"
+                && a.verb == "patch"
+                && a.name.as_deref() == Some("keda-operator")
+        })
+        .expect("the committed rules let the operator apply Deployment keda-operator");
+    let fake = cluster(false);
+    enforce(
+        &fake,
+        "operator",
+        committed.without(&atom),
+        all_namespaces(),
+    );
+    let operator = start(&fake, Options::default());
+    fake.insert(&kedacontroller(NS, "keda", json!({}))).unwrap();
+    eventually(WAIT, "Degraded names the refused Deployment", || {
+        condition(&fake, NS, "keda", "Degraded")
+            .is_some_and(|c| c.0 == "True" && c.2.contains("keda-operator"))
+    })
+    .await;
+    let refused = observe(&fake, &["operator"], "reduced", all_namespaces(), &[NS]).refused;
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.contains("/deployments/keda-operator")),
+        "{refused:#?}"
+    );
+    assert!(fake.get(&gvr::deployments(), NS, "keda-operator").is_none());
+    operator.stop().await.unwrap();
 }

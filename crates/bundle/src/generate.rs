@@ -334,6 +334,21 @@ pub fn csv(root: &Path, release: &Release, crds: &[Value]) -> Result<Value, Bund
     if let Some(range) = &release.skip_range {
         put("olm.skipRange", range);
     }
+    // Disconnected installs mirror images by digest: only a bundle whose every image is pinned by digest
+    // can claim it (the operator itself reads every KEDA image from RELATED_IMAGE_*).
+    let by_digest = related
+        .iter()
+        .all(|r| crate::validate::parse_image(&r.image).is_some_and(|i| i.digest.is_some()));
+    put(
+        "features.operators.openshift.io/disconnected",
+        if by_digest { "true" } else { "false" },
+    );
+    // The console offers to create the KedaController right after the install.
+    if let Some(kc) = examples.iter().find(|e| e["kind"] == "KedaController") {
+        let text =
+            serde_json::to_string(kc).map_err(|e| BundleError::input(SAMPLES, e.to_string()))?;
+        put("operatorframework.io/initialization-resource", &text);
+    }
     csv["metadata"]["name"] = json!(release.csv_name());
     let spec = &mut csv["spec"];
     spec["version"] = json!(release.version);
@@ -459,7 +474,10 @@ impl Generated {
             if let Some(parent) = full.parent() {
                 std::fs::create_dir_all(parent).map_err(BundleError::io(parent))?;
             }
-            std::fs::write(&full, contents).map_err(BundleError::io(&full))?;
+            // Write beside and rename, so a reader never sees half a file.
+            let partial = full.with_extension("partial");
+            std::fs::write(&partial, contents).map_err(BundleError::io(&partial))?;
+            std::fs::rename(&partial, &full).map_err(BundleError::io(&full))?;
         }
         Ok(())
     }

@@ -1396,6 +1396,7 @@ fn images(csv: &Value, options: &Options, ctx: &mut Ctx) {
             format!("containerImage {image:?} is not the image of the operator's container"),
         );
     }
+    let disconnected = a["features.operators.openshift.io/disconnected"] == "true";
     let mut reported = BTreeSet::new();
     for (where_, image) in all {
         if !reported.insert(image.to_string()) {
@@ -1420,6 +1421,10 @@ fn images(csv: &Value, options: &Options, ctx: &mut Ctx) {
                         Some(_) if options.release => ctx.error(
                             Rule::Images,
                             format!("{where_}: {image:?} is not pinned by digest (--release)"),
+                        ),
+                        Some(_) if disconnected => ctx.error(
+                            Rule::Images,
+                            format!("{where_}: {image:?} is not pinned by digest, yet features.operators.openshift.io/disconnected is \"true\""),
                         ),
                         Some(_) => {}
                     }

@@ -645,6 +645,16 @@ fn release_mode_requires_digests() {
 }
 
 #[test]
+fn disconnected_claimed_with_tags() {
+    let copy = Copy::new();
+    copy.edit_csv(|csv| {
+        csv["metadata"]["annotations"]["features.operators.openshift.io/disconnected"] =
+            json!("true");
+    });
+    caught(&copy.validate(), Rule::Images, "disconnected");
+}
+
+#[test]
 fn release_mode_accepts_digests() {
     let copy = Copy::new();
     let digest = format!("@sha256:{}", "a".repeat(64));
