@@ -454,3 +454,21 @@ fn the_console_offers_to_create_the_kedacontroller() {
     assert_eq!(init["metadata"]["name"], "keda");
     assert_eq!(init["metadata"]["namespace"], "openshift-keda");
 }
+
+#[test]
+fn the_kedacontroller_example_passes_the_operators_own_validation() {
+    let csv = yaml(&format!("bundle/manifests/{}", cma_bundle::CSV_FILE));
+    let examples: Vec<Value> = serde_json::from_str(
+        csv["metadata"]["annotations"]["alm-examples"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let kc = examples
+        .into_iter()
+        .find(|e| e["kind"] == "KedaController")
+        .unwrap();
+    let kc: cma_api::KedaController = serde_json::from_value(kc).unwrap();
+    cma_api::validate(&kc).unwrap();
+    assert_eq!(kc.metadata.name.as_deref(), Some("keda"));
+}
