@@ -1,0 +1,60 @@
+//! Errors of bundle generation; validation findings are [`crate::validate::Finding`]s, not errors.
+
+use std::path::PathBuf;
+
+/// Why the bundle could not be generated.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A YAML document could not be parsed or produced.
+    #[error("{path}: {message}")]
+    Yaml {
+        /// The file (or what was being serialized).
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// An input holds something the generator cannot use.
+    #[error("{path}: {message}")]
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The operator's code could not render or describe its objects.
+    #[error("the operator's code: {0}")]
+    Operator(String),
+    /// The permissions in config/rbac do not allow something the operator is known to need.
+    #[error(
+        "config/rbac lacks permissions the operator needs (regenerate with `UPDATE_BUNDLE=1 cargo test -p cma-tests --test rbac`):\n{}",
+        .0.join("\n")
+    )]
+    MissingPermissions(Vec<String>),
+}
+
+impl BundleError {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| BundleError::Io { path, source }
+    }
+
+    /// A YAML error on `path`.
+    pub fn yaml(path: impl Into<PathBuf>) -> impl FnOnce(serde_yaml::Error) -> Self {
+        let path = path.into();
+        move |e| BundleError::Yaml { path, message: e.to_string() }
+    }
+
+    /// An unusable input.
+    pub fn input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        BundleError::Input { path: path.into(), message: message.into() }
+    }
+}
