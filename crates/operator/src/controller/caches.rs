@@ -6,6 +6,7 @@
 //! so one owned by someone else is seen too.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cma_api::{KedaController, labels};
@@ -26,6 +27,7 @@ use kube::{Client, Resource};
 use crate::platform::Platform;
 use crate::render::monitoring::{DASHBOARD_CONFIG_MAP, DASHBOARD_NAMESPACE};
 use crate::render::monitoring_types::{PrometheusRule, ServiceMonitor};
+use crate::render::openshift::{GRPC_CERTS_SECRET, serving_cert_secret};
 use serde::de::DeserializeOwned;
 
 /// Name of the external metrics APIService.
@@ -34,6 +36,8 @@ pub const API_SERVICE_NAME: &str = "v1beta1.external.metrics.k8s.io";
 pub const WEBHOOK_CONFIGURATION_NAME: &str = "keda-admission";
 /// Namespace of the RoleBinding to `extension-apiserver-authentication-reader`.
 pub const KUBE_SYSTEM: &str = "kube-system";
+/// Name of that RoleBinding (watched by name: the operator has no business reading kube-system's others).
+pub const AUTH_READER_BINDING: &str = "keda-auth-reader";
 
 /// Read access to every watched kind.
 #[derive(Clone)]
@@ -42,8 +46,10 @@ pub struct Caches {
     pub kedacontrollers: Store<KedaController>,
     /// ServiceAccounts we manage (install namespace).
     pub service_accounts: Store<ServiceAccount>,
-    /// All Secrets of the install namespace.
+    /// The gRPC certificates Secret (`kedaorg-certs`), the only Secret the operator writes.
     pub secrets: Store<Secret>,
+    /// The service-ca serving certificate Secrets (OpenShift), read for rollouts and expiry.
+    pub serving_certs: Vec<Store<Secret>>,
     /// All ConfigMaps of the install namespace.
     pub config_maps: Store<ConfigMap>,
     /// Roles we manage.
@@ -132,15 +138,27 @@ pub fn build(client: &Client, scope: &Scope, platform: &Platform) -> Watches {
 
     let (service_accounts, s) = cached::<ServiceAccount>(Api::namespaced(client.clone(), ns), labelled());
     touched.push(by_owner_labels(s));
-    let (secrets, s) = cached::<Secret>(Api::namespaced(client.clone(), ns), everything());
+    // Secrets are watched by name only: RBAC can restrict named watches, and OLM widens the namespaced
+    // permissions to the whole cluster in AllNamespaces mode.
+    let (secrets, s) = cached::<Secret>(Api::namespaced(client.clone(), ns), named(GRPC_CERTS_SECRET));
     touched.push(to_install(s, install.clone()));
+    let mut serving_certs = Vec::new();
+    if platform.is_openshift() {
+        for service in ["keda-operator", "keda-metrics-apiserver", "keda-admission-webhooks"] {
+            let (store, s) =
+                cached::<Secret>(Api::namespaced(client.clone(), ns), named(&serving_cert_secret(service)));
+            touched.push(to_install(s, install.clone()));
+            serving_certs.push(store);
+        }
+    }
     let (config_maps, s) = cached::<ConfigMap>(Api::namespaced(client.clone(), ns), everything());
     touched.push(to_install(s, install.clone()));
     let (roles, s) = cached::<Role>(Api::namespaced(client.clone(), ns), labelled());
     touched.push(by_owner_labels(s));
     let (role_bindings, s) = cached::<RoleBinding>(Api::namespaced(client.clone(), ns), labelled());
     touched.push(by_owner_labels(s));
-    let (system_role_bindings, s) = cached::<RoleBinding>(Api::namespaced(client.clone(), KUBE_SYSTEM), labelled());
+    let (system_role_bindings, s) =
+        cached::<RoleBinding>(Api::namespaced(client.clone(), KUBE_SYSTEM), named(AUTH_READER_BINDING));
     touched.push(by_owner_labels(s));
     let (cluster_roles, s) = cached::<ClusterRole>(Api::all(client.clone()), labelled());
     touched.push(by_owner_labels(s));
@@ -189,6 +207,7 @@ pub fn build(client: &Client, scope: &Scope, platform: &Platform) -> Watches {
         config_maps,
         roles,
         role_bindings,
+        serving_certs,
         system_role_bindings,
         cluster_roles,
         cluster_role_bindings,
@@ -282,6 +301,12 @@ fn to_install<K: Send + 'static>(
 }
 
 impl Caches {
+    /// A watched Secret of the install namespace by name.
+    pub fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
+        let key = ObjectRef::new(name).within(namespace);
+        std::iter::once(&self.secrets).chain(&self.serving_certs).find_map(|store| store.get(&key))
+    }
+
     /// Waits until every store has completed its initial list, so reconcile never mistakes a cold cache for
     /// an empty cluster (prune and cleanup would miss objects).
     pub async fn ready(&self, timeout: Duration) -> bool {
@@ -305,12 +330,14 @@ impl Caches {
             );
             // A store only errs when its writer was dropped: the watch is gone for good.
             let (a, b, c, d, e, f, g, h, i, j, k, l, m, n, o) = results;
+            let serving_certs = futures::future::join_all(self.serving_certs.iter().map(Store::wait_until_ready)).await;
             let optional = futures::join!(
                 optional_ready(&self.service_monitors),
                 optional_ready(&self.prometheus_rules),
                 optional_ready(&self.dashboards),
             );
             [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o].iter().all(Result::is_ok)
+                && serving_certs.iter().all(Result::is_ok)
                 && optional.0
                 && optional.1
                 && optional.2

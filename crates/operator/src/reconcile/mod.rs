@@ -252,14 +252,7 @@ async fn install_keda(kc: &KedaController, ctx: &Context, namespace: &str) -> Re
     let platform = ctx.platform.get();
     let (fresh_certs, renew_at) =
         if platform.is_openshift() { grpc_certificates(ctx, namespace, now).await? } else { (None, None) };
-    let config_hashes = observe::config_hashes(
-        &kc.spec,
-        &platform,
-        &ctx.caches.config_maps,
-        &ctx.caches.secrets,
-        namespace,
-        fresh_certs.as_ref(),
-    );
+    let config_hashes = observe::config_hashes(&kc.spec, &platform, &ctx.caches, namespace, fresh_certs.as_ref());
     let render_ctx = RenderContext {
         platform: platform.clone(),
         images: ctx.images.clone(),
@@ -605,7 +598,7 @@ fn update_gauges(
     }
     let ready = condition_of(Some(status), condition::READY).is_some_and(|c| c.status == "True");
     ctx.metrics.ready.set(i64::from(ready));
-    observe::certificate_expiry(&ctx.metrics, &ctx.caches.secrets, namespace, platform);
+    observe::certificate_expiry(&ctx.metrics, &ctx.caches, namespace, platform);
 }
 
 async fn publish(ctx: &Context, kc: &KedaController, type_: EventType, reason: &str, note: &str) {

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 
 use cma_api::{Component, KedaControllerSpec};
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::reflector::{ObjectRef, Store};
 use sha2::{Digest, Sha256};
 
 use crate::certs;
+use crate::controller::caches::Caches;
 use crate::metrics::{CertificateLabels, Metrics};
 use crate::platform::Platform;
 use crate::render::openshift::{CA_BUNDLE_CONFIG_MAP, GRPC_CERTS_SECRET, serving_cert_secret};
@@ -48,13 +49,13 @@ fn data_digest(data: &BTreeMap<String, ByteString>) -> String {
     hex::encode(hasher.finalize())
 }
 
-fn secret_digest(store: &Store<Secret>, namespace: &str, name: &str, fresh: Fresh<'_>) -> String {
+fn secret_digest(caches: &Caches, namespace: &str, name: &str, fresh: Fresh<'_>) -> String {
     if name == GRPC_CERTS_SECRET
         && let Some(data) = fresh
     {
         return data_digest(data);
     }
-    match store.get(&ObjectRef::new(name).within(namespace)) {
+    match caches.secret(namespace, name) {
         Some(secret) => data_digest(secret.data.as_ref().unwrap_or(&BTreeMap::new())),
         None => "absent".into(),
     }
@@ -66,14 +67,13 @@ fn secret_digest(store: &Store<Secret>, namespace: &str, name: &str, fresh: Fres
 pub fn config_hashes(
     spec: &KedaControllerSpec,
     platform: &Platform,
-    config_maps: &Store<ConfigMap>,
-    secrets: &Store<Secret>,
+    caches: &Caches,
     namespace: &str,
     fresh: Fresh<'_>,
 ) -> BTreeMap<Component, String> {
     let mut inputs: BTreeMap<Component, Vec<String>> = BTreeMap::new();
-    let cm = |name: &str| format!("configmap/{name}={}", config_map_digest(config_maps, namespace, name));
-    let secret = |name: &str| format!("secret/{name}={}", secret_digest(secrets, namespace, name, fresh));
+    let cm = |name: &str| format!("configmap/{name}={}", config_map_digest(&caches.config_maps, namespace, name));
+    let secret = |name: &str| format!("secret/{name}={}", secret_digest(caches, namespace, name, fresh));
     for name in &spec.operator.ca_config_maps {
         inputs.entry(Component::Operator).or_default().push(cm(name));
     }
@@ -102,14 +102,14 @@ pub fn config_hashes(
 }
 
 /// Publishes the expiry of the certificates KEDA's components use, so an alert fires before they lapse.
-pub fn certificate_expiry(metrics: &Metrics, secrets: &Store<Secret>, namespace: &str, platform: &Platform) {
+pub fn certificate_expiry(metrics: &Metrics, caches: &Caches, namespace: &str, platform: &Platform) {
     let mut names = vec![GRPC_CERTS_SECRET.to_string()];
     if platform.is_openshift() {
         names.extend(["keda-operator", "keda-metrics-apiserver", "keda-admission-webhooks"].map(serving_cert_secret));
     }
     metrics.certificate_expiry.clear();
     for name in names {
-        let Some(secret) = secrets.get(&ObjectRef::new(&name).within(namespace)) else {
+        let Some(secret) = caches.secret(namespace, &name) else {
             continue;
         };
         for key in [certs::TLS_CERT, certs::CA_CERT] {
