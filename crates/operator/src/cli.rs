@@ -291,7 +291,12 @@ fn render_command(args: &RenderArgs, out: &mut dyn Write) -> Result<(), CliError
         kc.metadata.namespace = args.namespace.clone();
     }
     let platform = Platform { monitoring: args.monitoring, ..Platform::for_flavour(args.platform) };
-    let ctx = RenderContext { platform, images: ImageOverrides::from_env(), ..RenderContext::default() };
+    let ctx = RenderContext {
+        platform,
+        images: ImageOverrides::from_env(),
+        proxy: crate::render::proxy::from_env(),
+        ..RenderContext::default()
+    };
     let objects = render::render(&kc, &ctx)?.to_values()?;
     write_objects(&objects, args.output, out)
 }

@@ -21,7 +21,9 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::net::TcpListener;
 
+use crate::controller::context::PlatformState;
 use crate::metrics::Metrics;
+use crate::platform::{TlsProfile, TlsVersion};
 
 /// What the endpoints report.
 #[derive(Clone)]
@@ -98,16 +100,16 @@ pub async fn serve_http(listener: TcpListener, endpoints: Endpoints) {
 }
 
 /// Serves HTTPS on `listener` with the certificate in `dir` (`tls.crt`, `tls.key`), reloaded when the
-/// files change (the service-ca operator rotates them in place).
-pub async fn serve_https(listener: TcpListener, endpoints: Endpoints, dir: PathBuf) -> Result<(), ServerError> {
+/// files change (the service-ca operator rotates them in place), and the protocol versions and cipher
+/// suites of the cluster TLS profile, updated when the profile changes.
+pub async fn serve_https(
+    listener: TcpListener,
+    endpoints: Endpoints,
+    dir: PathBuf,
+    platform: PlatformState,
+) -> Result<(), ServerError> {
     let resolver = Arc::new(ReloadingCert::load(dir)?);
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ServerError::Certificate { dir: resolver.dir.display().to_string(), message: e.to_string() })?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver.clone());
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let current = Arc::new(RwLock::new(tls_config(&resolver, platform.get().tls_profile.as_ref())?));
     tokio::spawn({
         let resolver = resolver.clone();
         async move {
@@ -117,11 +119,30 @@ pub async fn serve_https(listener: TcpListener, endpoints: Endpoints, dir: PathB
             }
         }
     });
+    tokio::spawn({
+        let (resolver, current) = (resolver.clone(), current.clone());
+        let mut changes = platform.subscribe();
+        async move {
+            while changes.changed().await.is_ok() {
+                match tls_config(&resolver, platform.get().tls_profile.as_ref()) {
+                    Ok(config) => {
+                        if let Ok(mut slot) = current.write() {
+                            *slot = config;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "keeping the previous TLS settings of the metrics endpoint"),
+                }
+            }
+        }
+    });
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let acceptor = acceptor.clone();
+        let Ok(config) = current.read().map(|c| c.clone()) else {
+            continue;
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
         let endpoints = endpoints.clone();
         tokio::spawn(async move {
             let stream = match acceptor.accept(stream).await {
@@ -137,6 +158,48 @@ pub async fn serve_https(listener: TcpListener, endpoints: Endpoints, dir: PathB
             }
         });
     }
+}
+
+/// The cipher suites and protocol versions rustls offers under a TLS profile. rustls implements TLS 1.2
+/// and 1.3 only, so older minimums get 1.2 (stricter, never weaker); TLS 1.3 suites are always allowed
+/// with 1.3, as the profile's own TLS 1.3 list cannot be restricted in Go either. With no profile (not
+/// OpenShift) rustls' defaults apply.
+pub fn tls_choices(
+    profile: Option<&TlsProfile>,
+) -> (Vec<rustls::SupportedCipherSuite>, Vec<&'static rustls::SupportedProtocolVersion>) {
+    let all = rustls::crypto::ring::default_provider().cipher_suites;
+    let Some(profile) = profile else {
+        return (all, rustls::DEFAULT_VERSIONS.to_vec());
+    };
+    if profile.min_version == TlsVersion::Tls13 {
+        let suites = all.into_iter().filter(|s| s.tls13().is_some()).collect();
+        return (suites, vec![&rustls::version::TLS13]);
+    }
+    let named: Vec<_> = all
+        .iter()
+        .filter(|s| s.tls13().is_some() || profile.ciphers.iter().any(|c| *c == format!("{:?}", s.suite())))
+        .copied()
+        .collect();
+    // A profile naming no TLS 1.2 suite rustls has would leave TLS 1.2 clients with nothing: keep 1.3.
+    if named.iter().all(|s| s.tls13().is_some()) {
+        return (named, vec![&rustls::version::TLS13]);
+    }
+    (named, vec![&rustls::version::TLS12, &rustls::version::TLS13])
+}
+
+fn tls_config(
+    resolver: &Arc<ReloadingCert>,
+    profile: Option<&TlsProfile>,
+) -> Result<Arc<rustls::ServerConfig>, ServerError> {
+    let (suites, versions) = tls_choices(profile);
+    let provider = rustls::crypto::CryptoProvider { cipher_suites: suites, ..rustls::crypto::ring::default_provider() };
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&versions)
+        .map_err(|e| ServerError::Certificate { dir: resolver.dir.display().to_string(), message: e.to_string() })?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver.clone());
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// A certificate read from a directory, replaced when its files change.
@@ -196,4 +259,42 @@ fn read_key(dir: &Path) -> Result<Arc<CertifiedKey>, ServerError> {
     let provider = rustls::crypto::ring::default_provider();
     let signing_key = provider.key_provider.load_private_key(key).map_err(|e| fail(format!("tls.key: {e}")))?;
     Ok(Arc::new(CertifiedKey::new(certs, signing_key)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(suites: &[rustls::SupportedCipherSuite]) -> Vec<String> {
+        suites.iter().map(|s| format!("{:?}", s.suite())).collect()
+    }
+
+    #[test]
+    fn modern_allows_tls13_only() {
+        let (suites, versions) = tls_choices(Some(&TlsProfile::modern()));
+        assert_eq!(versions.len(), 1);
+        assert_eq!(versions[0].version, rustls::ProtocolVersion::TLSv1_3);
+        assert!(suites.iter().all(|s| s.tls13().is_some()));
+    }
+
+    #[test]
+    fn intermediate_offers_its_tls12_suites_and_tls13() {
+        let (suites, versions) = tls_choices(Some(&TlsProfile::intermediate()));
+        assert_eq!(versions.len(), 2);
+        let names = names(&suites);
+        assert!(names.contains(&"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".to_string()), "{names:?}");
+        assert!(names.contains(&"TLS13_AES_256_GCM_SHA384".to_string()), "{names:?}");
+    }
+
+    #[test]
+    fn a_custom_profile_limits_the_tls12_suites() {
+        let profile = TlsProfile {
+            min_version: TlsVersion::Tls12,
+            ciphers: vec!["TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384".into()],
+        };
+        let (suites, _) = tls_choices(Some(&profile));
+        let tls12: Vec<String> =
+            suites.iter().filter(|s| s.tls13().is_none()).map(|s| format!("{:?}", s.suite())).collect();
+        assert_eq!(tls12, vec!["TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384".to_string()]);
+    }
 }

@@ -535,3 +535,23 @@ fn a_new_audit_policy_rolls_the_metrics_server() {
     let b = render_spec("metricsServer: {auditConfig: {policy: {rules: [{level: Request}]}}}");
     assert_ne!(hash(&a), hash(&b));
 }
+
+#[test]
+fn the_cluster_proxy_reaches_every_container_and_a_components_env_wins() {
+    let yaml = "apiVersion: keda.sh/v1alpha1\nkind: KedaController\nmetadata: {name: keda, namespace: keda}\nspec:\n  operator: {env: [{name: NO_PROXY, value: .internal}]}\n";
+    let kc = cma_api::document::from_yaml(yaml).unwrap();
+    let ctx = RenderContext {
+        proxy: cma_operator::render::proxy::from_lookup(|name| match name {
+            "HTTPS_PROXY" => Some("http://proxy.corp:3128".into()),
+            "NO_PROXY" => Some(".cluster.local".into()),
+            _ => None,
+        }),
+        ..RenderContext::offline(Platform::kubernetes())
+    };
+    let d = render(&kc, &ctx).unwrap();
+    for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
+        assert_eq!(env(&d, name, "HTTPS_PROXY").as_deref(), Some("http://proxy.corp:3128"), "{name}");
+    }
+    assert_eq!(env(&d, "keda-operator", "NO_PROXY").as_deref(), Some(".internal"));
+    assert_eq!(env(&d, "keda-admission", "NO_PROXY").as_deref(), Some(".cluster.local"));
+}

@@ -67,6 +67,8 @@ pub struct Context {
     pub platform: PlatformState,
     /// Image overrides from the operator's environment.
     pub images: ImageOverrides,
+    /// The cluster proxy variables from the operator's environment.
+    pub proxy: Vec<k8s_openapi::api::core::v1::EnvVar>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Kubernetes Events.

@@ -101,14 +101,6 @@ pub async fn run_until(
     let probe_listener = server::bind(settings.probe_addr).await?;
     let metrics_listener = server::bind(settings.metrics_addr).await?;
     let probes = tokio::spawn(server::serve_http(probe_listener, endpoints.clone()));
-    let metrics_server = match settings.metrics_cert_dir.clone() {
-        Some(dir) => tokio::spawn(async move {
-            if let Err(e) = server::serve_https(metrics_listener, endpoints, dir).await {
-                tracing::error!(error = %e, "the metrics endpoint could not start");
-            }
-        }),
-        None => tokio::spawn(server::serve_http(metrics_listener, endpoints)),
-    };
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(shutdown.map(move |()| {
         let _ = stop_tx.send(true);
@@ -117,10 +109,22 @@ pub async fn run_until(
     let discovered = initial_discovery(&client, settings.platform, stop_rx.clone()).await?;
     let Some(discovered) = discovered else {
         probes.abort();
-        metrics_server.abort();
         return Ok(());
     };
     log_discovery(&discovered);
+    let platform = PlatformState::new(discovered.platform.clone());
+    // Started after discovery: on OpenShift its TLS settings follow the cluster profile.
+    let metrics_server = match settings.metrics_cert_dir.clone() {
+        Some(dir) => {
+            let platform = platform.clone();
+            tokio::spawn(async move {
+                if let Err(e) = server::serve_https(metrics_listener, endpoints, dir, platform).await {
+                    tracing::error!(error = %e, "the metrics endpoint could not start");
+                }
+            })
+        }
+        None => tokio::spawn(server::serve_http(metrics_listener, endpoints)),
+    };
     metrics.set_info(discovered.platform.flavour.as_str());
     // A standby replica is healthy and ready: it only waits for the Lease.
     ready.store(true, Ordering::Relaxed);
@@ -142,7 +146,7 @@ pub async fn run_until(
             }
         }
     }
-    let result = lead(client.clone(), &settings, discovered, metrics, stop_rx, lock.clone(), clock).await;
+    let result = lead(client.clone(), &settings, platform, metrics, stop_rx, lock.clone(), clock).await;
     if let Some(lock) = &lock {
         lock.release().await;
     }
@@ -188,7 +192,7 @@ fn log_discovery(d: &Discovered) {
 async fn lead(
     client: Client,
     settings: &Settings,
-    discovered: Discovered,
+    platform: PlatformState,
     metrics: Arc<Metrics>,
     stop: watch::Receiver<bool>,
     lock: Option<LeaseLock>,
@@ -198,8 +202,9 @@ async fn lead(
     if settings.create_default_kedacontroller {
         create_default(&client, scope.install_namespace()).await;
     }
-    let platform = PlatformState::new(discovered.platform.clone());
-    let watches = caches::build(&client, &scope, &discovered.platform);
+    // The facts the watches are built for; a change of capabilities restarts the process.
+    let initial = platform.get();
+    let watches = caches::build(&client, &scope, &initial);
     let reporter = Reporter { controller: "cma-operator".into(), instance: Some(settings.identity.clone()) };
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -207,6 +212,7 @@ async fn lead(
         caches: watches.caches.clone(),
         platform: platform.clone(),
         images: ImageOverrides::from_env(),
+        proxy: crate::render::proxy::from_env(),
         metrics,
         recorder: Recorder::new(client.clone(), reporter),
         clock,
@@ -232,7 +238,7 @@ async fn lead(
             }
         })
     });
-    let profile_changes = openshift_config_changes(&client, &discovered, platform.clone(), ctx.metrics.clone());
+    let profile_changes = openshift_config_changes(&client, &initial, platform.clone(), ctx.metrics.clone());
     let platform_changes = tokio_stream_of(platform.subscribe());
 
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
@@ -246,7 +252,7 @@ async fn lead(
     let reason = Arc::new(Mutex::new(None::<RunError>));
     let shutdown = {
         let reason = reason.clone();
-        let capabilities = capabilities_changed(platform.clone(), discovered.platform.clone());
+        let capabilities = capabilities_changed(platform.clone(), initial.clone());
         async move {
             let why = tokio::select! {
                 _ = stop.wait_for(|s| *s) => None,
@@ -353,11 +359,11 @@ async fn refresh_once(client: &Client, forced: Option<Flavour>, state: &Platform
 /// once rather than at the next discovery: discovery runs again and a changed platform reconciles.
 fn openshift_config_changes(
     client: &Client,
-    discovered: &Discovered,
+    initial: &crate::platform::Platform,
     state: PlatformState,
     metrics: Arc<Metrics>,
 ) -> futures::stream::BoxStream<'static, ()> {
-    if !discovered.platform.is_openshift() {
+    if !initial.is_openshift() {
         return futures::stream::empty().boxed();
     }
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &discovery::openshift_apiserver_resource());

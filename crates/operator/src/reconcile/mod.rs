@@ -256,6 +256,7 @@ async fn install_keda(kc: &KedaController, ctx: &Context, namespace: &str) -> Re
     let render_ctx = RenderContext {
         platform: platform.clone(),
         images: ctx.images.clone(),
+        proxy: ctx.proxy.clone(),
         config_hashes,
         operator_namespace: Some(ctx.scope.operator_namespace.clone()),
     };

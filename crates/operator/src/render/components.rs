@@ -61,6 +61,7 @@ pub fn operator(spec: &KedaControllerSpec, ctx: &RenderContext) -> Changes {
         changes.args.push(format!("--ca-dir={dir}"));
     }
     tls_env(&mut changes.env, ctx);
+    changes.env.extend(ctx.proxy.iter().cloned());
     config_hash(&mut changes, Component::Operator, ctx);
     changes
 }
@@ -108,6 +109,7 @@ pub fn metrics_server(
     }
     let policy = audit(spec, &mut changes, owner)?;
     tls_env(&mut changes.env, ctx);
+    changes.env.extend(ctx.proxy.iter().cloned());
     config_hash(&mut changes, Component::MetricsServer, ctx);
     Ok((changes, policy))
 }
@@ -193,6 +195,7 @@ pub fn admission_webhooks(spec: &KedaControllerSpec, ctx: &RenderContext) -> Cha
         ));
     }
     tls_env(&mut changes.env, ctx);
+    changes.env.extend(ctx.proxy.iter().cloned());
     config_hash(&mut changes, Component::AdmissionWebhooks, ctx);
     changes
 }

@@ -12,6 +12,7 @@ pub mod monitoring;
 pub mod monitoring_types;
 pub mod network_policy;
 pub mod openshift;
+pub mod proxy;
 pub mod templates;
 pub mod workload;
 
@@ -50,6 +51,8 @@ pub struct RenderContext {
     pub config_hashes: BTreeMap<Component, String>,
     /// The namespace this operator runs in; `None` (offline) means the KedaController's namespace.
     pub operator_namespace: Option<String>,
+    /// The cluster proxy variables from the operator's environment, passed on to KEDA's containers.
+    pub proxy: Vec<k8s_openapi::api::core::v1::EnvVar>,
 }
 
 impl RenderContext {
