@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Regenerates every generated file from the Rust sources: the CRDs under config/crd/bases and the render
-# golden files. Review `git diff` afterwards.
+# Regenerates every generated file from the Rust sources: the CRDs under config/crd/bases, the render golden
+# files, the plain Grafana copy of the dashboard, the operator's RBAC and the OLM bundle. Review `git diff`
+# afterwards. (The console dashboard itself comes from hack/dashboard.py.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UPDATE_CRDS=1 cargo test -q -p cma-api --test crd_drift
-UPDATE_GOLDEN=1 cargo test -q -p cma-operator --test golden
-git status --short config/crd crates/operator/tests/golden
+UPDATE_GOLDEN=1 cargo test -q -p cma-operator --test golden --test monitoring
+# The operator's permissions (config/rbac) and the bundle are derived from what the controller does.
+UPDATE_BUNDLE=1 cargo test -q -p cma-tests --test rbac
+git status --short config crates/operator/tests/golden bundle bundle.Dockerfile
