@@ -4,7 +4,8 @@
 #   docker build -t ghcr.io/cma-operator/cma-operator:0.1.0 .
 # Each platform builds natively (under emulation when needed): the Rust target follows `uname -m`.
 
-FROM docker.io/library/rust:1.89-bookworm AS builder
+# The toolchain CI tests with.
+FROM docker.io/library/rust:1.95-bookworm AS builder
 RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools \
  && rm -rf /var/lib/apt/lists/*
