@@ -286,21 +286,27 @@ async fn install_keda(kc: &KedaController, ctx: &Context, namespace: &str) -> Re
         }
     };
 
-    let updated_now: Vec<String> = written.iter().filter(|t| t.kind == "Deployment").map(|t| t.name.clone()).collect();
     let deployments = deployments_of(ctx, namespace);
+    let just_updated = deployments
+        .iter()
+        .filter(|(_, d)| {
+            d.as_ref().is_some_and(|d| written.iter().any(|t| t.kind == "Deployment" && t.name == display(d)))
+        })
+        .map(|(c, _)| *c)
+        .collect();
     let api_service = ctx.caches.api_services.get(&ObjectRef::new(crate::controller::caches::API_SERVICE_NAME));
     let observed = Observed {
         deployments: deployments.iter().map(|(c, d)| (*c, d.as_deref())).collect(),
         api_service: api_service.as_deref(),
+        just_updated,
     };
-    let mut status = status::compute(
+    let status = status::compute(
         previous,
         generation,
         &Outcome::Applied { namespace: namespace.into(), conflicts },
         &observed,
         now,
     );
-    mark_rolling_out(&mut status, &updated_now, namespace);
 
     publish_transitions(kc, ctx, previous, &status, &written).await;
     record_drift(kc, ctx, &written).await;
@@ -323,6 +329,11 @@ fn duration_until(now: Timestamp, at: Timestamp) -> Duration {
     Duration::from_secs(u64::try_from(seconds).unwrap_or(1))
 }
 
+/// `namespace/name`, as [`Touched`] names objects.
+fn display(d: &k8s_openapi::api::apps::v1::Deployment) -> String {
+    format!("{}/{}", d.namespace().unwrap_or_default(), d.name_any())
+}
+
 /// The three Deployments from the cache.
 fn deployments_of(
     ctx: &Context,
@@ -338,44 +349,6 @@ fn deployments_of(
     .collect()
 }
 
-/// A Deployment written in this reconcile is rolling out, whatever the (older) cached status says.
-fn mark_rolling_out(status: &mut KedaControllerStatus, updated: &[String], namespace: &str) {
-    if updated.is_empty() {
-        return;
-    }
-    let names = [
-        ("operator", "keda-operator"),
-        ("metricsServer", "keda-metrics-apiserver"),
-        ("admissionWebhooks", "keda-admission"),
-    ];
-    let mut any = false;
-    for component in &mut status.components {
-        let Some((_, deployment)) = names.iter().find(|(field, _)| *field == component.name) else {
-            continue;
-        };
-        if updated.contains(&format!("{namespace}/{deployment}")) {
-            component.ready = false;
-            component.message = Some("rolling out: the Deployment was just updated".into());
-            any = true;
-        }
-    }
-    if !any {
-        return;
-    }
-    for c in &mut status.conditions {
-        if c.type_ == condition::PROGRESSING && c.status != "True" {
-            c.status = "True".into();
-            c.reason = "RollingOut".into();
-            c.message = "a KEDA component is rolling out".into();
-        }
-        if c.type_ == condition::READY && c.status == "True" {
-            c.status = "False".into();
-            c.reason = "ComponentsNotReady".into();
-            c.message = "a KEDA component is rolling out".into();
-        }
-    }
-}
-
 /// Status and events when nothing (more) could be applied.
 async fn finish_without_apply(
     kc: &KedaController,
@@ -387,7 +360,7 @@ async fn finish_without_apply(
     let namespace = kc.namespace().unwrap_or_default();
     let deployments = deployments_of(ctx, &namespace);
     let observed =
-        Observed { deployments: deployments.iter().map(|(c, d)| (*c, d.as_deref())).collect(), api_service: None };
+        Observed { deployments: deployments.iter().map(|(c, d)| (*c, d.as_deref())).collect(), ..Observed::default() };
     let status = status::compute(previous, kc.metadata.generation, outcome, &observed, now);
     publish_transitions(kc, ctx, previous, &status, &[]).await;
     ctx.metrics.ready.set(0);

@@ -46,6 +46,9 @@ pub struct Observed<'a> {
     pub deployments: Vec<(Component, Option<&'a Deployment>)>,
     /// The external metrics APIService, when it exists.
     pub api_service: Option<&'a APIService>,
+    /// Components whose Deployment this reconcile just wrote: rolling out, whatever the (older) cached
+    /// status says.
+    pub just_updated: Vec<Component>,
 }
 
 /// Readiness of one Deployment.
@@ -60,7 +63,7 @@ struct Rollout {
     message: Option<String>,
 }
 
-fn rollout(deployment: Option<&Deployment>) -> Rollout {
+fn rollout(deployment: Option<&Deployment>, just_updated: bool) -> Rollout {
     let Some(d) = deployment else {
         return Rollout {
             ready: false,
@@ -84,7 +87,7 @@ fn rollout(deployment: Option<&Deployment>) -> Rollout {
         .iter()
         .flatten()
         .any(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded"));
-    let rolled_out = observed && updated >= desired && total <= desired;
+    let rolled_out = !just_updated && observed && updated >= desired && total <= desired;
     let ready = rolled_out && available >= desired && ready_replicas >= desired;
     let message = if ready {
         None
@@ -92,6 +95,8 @@ fn rollout(deployment: Option<&Deployment>) -> Rollout {
         Some(format!(
             "rollout stuck: {updated} of {desired} pods updated, {available} available (progress deadline exceeded)"
         ))
+    } else if just_updated {
+        Some("rolling out: the Deployment was just updated".into())
     } else if !rolled_out {
         Some(format!("rolling out: {updated} of {desired} pods updated, {available} available"))
     } else {
@@ -155,12 +160,17 @@ pub fn compute(
             status.reason = Some(why.clone());
             let (components, all_ready, _, _) = components(observed);
             status.components = components;
+            // When the install failed but what was installed earlier still runs, Ready says so.
+            let ready_message = if all_ready {
+                format!("{why} (the components installed earlier are still running)")
+            } else {
+                why.clone()
+            };
             (
-                cond(condition::READY, false, reason, why),
+                cond(condition::READY, false, reason, &ready_message),
                 cond(condition::PROGRESSING, false, reason, "the last reconcile did not complete"),
                 cond(condition::DEGRADED, true, reason, why),
             )
-                .with_ready_note(all_ready)
         }
         Outcome::Applied { namespace, conflicts } => applied(&mut status, namespace, conflicts, observed),
     };
@@ -226,7 +236,7 @@ fn components(observed: &Observed<'_>) -> (Vec<ComponentStatus>, bool, bool, Opt
     let mut any_progressing = false;
     let mut stuck = None;
     for (component, deployment) in &observed.deployments {
-        let r = rollout(*deployment);
+        let r = rollout(*deployment, observed.just_updated.contains(component));
         all_ready &= r.ready;
         any_progressing |= r.progressing;
         if r.stuck && stuck.is_none() {
@@ -252,20 +262,6 @@ fn cond(type_: &str, status: bool, reason: &str, message: &str) -> Condition {
         message: message.into(),
         last_transition_time: Time(Timestamp::UNIX_EPOCH),
         observed_generation: None,
-    }
-}
-
-trait ReadyNote {
-    fn with_ready_note(self, all_ready: bool) -> Self;
-}
-
-impl ReadyNote for (Condition, Condition, Condition) {
-    /// When the install failed but the previously installed components still run, say so.
-    fn with_ready_note(mut self, all_ready: bool) -> Self {
-        if all_ready {
-            self.0.message = format!("{} (the components installed earlier are still running)", self.0.message);
-        }
-        self
     }
 }
 

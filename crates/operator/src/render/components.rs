@@ -60,8 +60,7 @@ pub fn operator(spec: &KedaControllerSpec, ctx: &RenderContext) -> Changes {
         changes.volume_mounts.push(read_only_mount(&volume, &dir));
         changes.args.push(format!("--ca-dir={dir}"));
     }
-    tls_env(&mut changes.env, ctx);
-    changes.env.extend(ctx.proxy.iter().cloned());
+    platform_env(&mut changes.env, ctx);
     config_hash(&mut changes, Component::Operator, ctx);
     changes
 }
@@ -108,8 +107,7 @@ pub fn metrics_server(
         }
     }
     let policy = audit(spec, &mut changes, owner)?;
-    tls_env(&mut changes.env, ctx);
-    changes.env.extend(ctx.proxy.iter().cloned());
+    platform_env(&mut changes.env, ctx);
     config_hash(&mut changes, Component::MetricsServer, ctx);
     Ok((changes, policy))
 }
@@ -194,8 +192,7 @@ pub fn admission_webhooks(spec: &KedaControllerSpec, ctx: &RenderContext) -> Cha
             )],
         ));
     }
-    tls_env(&mut changes.env, ctx);
-    changes.env.extend(ctx.proxy.iter().cloned());
+    platform_env(&mut changes.env, ctx);
     config_hash(&mut changes, Component::AdmissionWebhooks, ctx);
     changes
 }
@@ -207,6 +204,12 @@ fn zap_flags(args: &mut Vec<String>, level: Option<&str>, encoder: Option<&str>,
             args.push(format!("{flag}={value}"));
         }
     }
+}
+
+/// What every container takes from the cluster: the TLS profile (OpenShift) and the cluster proxy.
+fn platform_env(env: &mut Vec<EnvVar>, ctx: &RenderContext) {
+    tls_env(env, ctx);
+    env.extend(ctx.proxy.iter().cloned());
 }
 
 /// KEDA's gRPC and webhook servers take the TLS profile from the environment.
