@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use cma_operator::controller::{RunError, Settings, run_until};
 use cma_operator::leader::Timing;
-use cma_operator::platform::Flavour;
 use cma_testkit::{FakeApiServer, Gvr, known};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
@@ -325,9 +324,4 @@ pub fn logging() {
 /// The `Gvr` of a managed kind by its plural (for table-driven tests).
 pub fn by_plural(plural: &str) -> Gvr {
     gvr::managed().into_iter().find(|g| g.resource == plural).unwrap_or_else(|| panic!("unknown kind {plural}"))
-}
-
-/// The default render's platform for tests that check it.
-pub fn flavour(openshift: bool) -> Flavour {
-    if openshift { Flavour::OpenShift } else { Flavour::Kubernetes }
 }

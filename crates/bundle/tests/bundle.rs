@@ -4,7 +4,9 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{copy_dir, repo};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use cma_bundle::dockerfile;
@@ -12,10 +14,6 @@ use cma_bundle::generate::{self, MANAGER};
 use cma_bundle::release::Release;
 use cma_bundle::validate::{Options, validate};
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn yaml(rel: &str) -> Value {
     serde_yaml::from_str(&std::fs::read_to_string(repo().join(rel)).unwrap()).unwrap()
@@ -227,19 +225,6 @@ fn cli_generate_check_passes_on_the_committed_bundle() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -16,7 +16,6 @@ use futures::{FutureExt, Stream, StreamExt};
 use kube::Client;
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use tokio::sync::watch;
 
@@ -415,9 +414,4 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// The ObjectRef of the installing KedaController (for callers outside this module).
-pub fn install_ref(scope: &Scope) -> ObjectRef<KedaController> {
-    scope.install_ref()
 }

@@ -38,11 +38,6 @@ pub fn set(args: &mut Vec<String>, arg: &str) {
     }
 }
 
-/// Sets `--name=value`.
-pub fn set_flag(args: &mut Vec<String>, name: &str, value: &str) {
-    set(args, &format!("{name}={value}"));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
