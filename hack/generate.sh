@@ -4,8 +4,8 @@
 # afterwards. (The console dashboard itself comes from hack/dashboard.py.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-UPDATE_CRDS=1 cargo test -q -p cma-api --test crd_drift
-UPDATE_GOLDEN=1 cargo test -q -p cma-operator --test golden --test monitoring
+UPDATE_CRDS=1 cargo test -q -p cma-api --test suite crd_drift::
+UPDATE_GOLDEN=1 cargo test -q -p cma-operator --test suite -- golden:: monitoring::
 # The operator's permissions (config/rbac) and the bundle are derived from what the controller does.
-UPDATE_BUNDLE=1 cargo test -q -p cma-tests --test rbac
+UPDATE_BUNDLE=1 cargo test -q -p cma-tests --test suite rbac::
 git status --short config crates/operator/tests/golden bundle bundle.Dockerfile

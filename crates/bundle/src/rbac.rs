@@ -1,7 +1,7 @@
 //! The operator's permissions, computed from what it does.
 //!
 //! A permission is needed for one of three reasons, all expressed as [`Access`]es:
-//! - the operator was seen making the request (the whole-flow scenarios in `tests/tests/rbac.rs` record every
+//! - the operator was seen making the request (the whole-flow scenarios in `tests/tests/suite/rbac.rs` record every
 //!   request of its client against the fake API server);
 //! - it applies and prunes a rendered object ([`render_needs`]): server-side apply may create the object, so
 //!   `create` as well as `patch`, and prune or uninstall delete it;

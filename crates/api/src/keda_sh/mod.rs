@@ -2,7 +2,7 @@
 //! ClusterTriggerAuthentication, as the KEDA 2.20 images read them.
 //!
 //! Field names, JSON types, required fields, enums and defaults follow KEDA 2.20's CRDs; the pinned facts live
-//! in `crates/api/tests/upstream/keda-2.20.fingerprint` and are checked by `tests/upstream_fingerprint.rs`.
+//! in `crates/api/tests/upstream/keda-2.20.fingerprint` and are checked by `tests/suite/upstream_fingerprint.rs`.
 
 mod common;
 mod scaledjob;

@@ -1,5 +1,5 @@
 //! The committed CRDs under config/crd/bases are exactly what the code generates.
-//! Regenerate with `UPDATE_CRDS=1 cargo test -p cma-api --test crd_drift` (or `hack/generate.sh`) and review the diff.
+//! Regenerate with `UPDATE_CRDS=1 cargo test -p cma-api --test suite crd_drift::` (or `hack/generate.sh`) and review the diff.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -29,7 +29,7 @@ fn committed_crds_match_the_code() {
     }
     assert!(
         stale.is_empty(),
-        "CRDs drifted; run `UPDATE_CRDS=1 cargo test -p cma-api --test crd_drift`:\n{}",
+        "CRDs drifted; run `UPDATE_CRDS=1 cargo test -p cma-api --test suite crd_drift::`:\n{}",
         stale.join("\n")
     );
 }

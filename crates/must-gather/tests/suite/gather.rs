@@ -1,15 +1,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! must-gather against the fake API server: layout, completeness, redaction, failures, the archive.
 
-mod common;
-
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::common::{APP, NS, PLANTED};
 use cma_must_gather::{LogSince, Options, Outcome, Summary, gather};
 use cma_testkit::{ApiError, FakeApiServer, Matcher};
-use common::{APP, NS, PLANTED};
 use serde_json::Value;
 
 fn options(dir: &Path) -> Options {
@@ -38,7 +36,7 @@ fn exists(root: &Path, rel: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn populated_namespace_is_written_in_the_oc_adm_inspect_layout() {
-    let fake = common::populated();
+    let fake = crate::common::populated();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let summary = run(&fake, &options(root)).await;
@@ -110,7 +108,7 @@ async fn populated_namespace_is_written_in_the_oc_adm_inspect_layout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_collected_kind_is_present_and_unrelated_objects_are_left_out() {
-    let fake = common::populated();
+    let fake = crate::common::populated();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     run(&fake, &options(root)).await;
@@ -225,7 +223,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_secrets_appear_in_no_byte_of_the_tree_or_the_archive() {
-    let fake = common::populated();
+    let fake = crate::common::populated();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let mut opts = options(root);
@@ -243,7 +241,7 @@ async fn planted_secrets_appear_in_no_byte_of_the_tree_or_the_archive() {
     planted.push("client-bearer-token-0008".into());
     planted.push("sha256~abcdefghijklmnop0123".into());
 
-    let files = common::files(root);
+    let files = crate::common::files(root);
     assert!(files.len() > 50, "{}", files.len());
     for rel in &files {
         let bytes = std::fs::read(root.join(rel)).unwrap();
@@ -342,7 +340,7 @@ async fn planted_secrets_appear_in_no_byte_of_the_tree_or_the_archive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forbidden_resource_is_recorded_and_skipped() {
-    let fake = common::populated();
+    let fake = crate::common::populated();
     fake.forbid(Matcher::resource("", "secrets"));
     fake.fail_always(Matcher::resource("monitoring.coreos.com", "servicemonitors"), 500);
     // An error message echoing a credential is scrubbed in the debug log and the summary too.
@@ -380,7 +378,7 @@ async fn a_forbidden_resource_is_recorded_and_skipped() {
     assert!(summary.report().contains("failed: GET /api/v1/namespaces/openshift-keda/secrets"), "{}", summary.report());
 
     // An essential resource forbidden: still written, but partial (exit code 2) and said so.
-    let fake = common::populated();
+    let fake = crate::common::populated();
     fake.forbid(Matcher::resource("", "pods"));
     let dir = tempfile::tempdir().unwrap();
     let summary = run(&fake, &options(dir.path())).await;
@@ -392,7 +390,7 @@ async fn a_forbidden_resource_is_recorded_and_skipped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_archive_round_trips() {
-    let fake = common::populated();
+    let fake = crate::common::populated();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     // A file of an earlier run in the destination is left alone and kept out of the archive.
@@ -404,10 +402,10 @@ async fn the_archive_round_trips() {
     let out = tempfile::tempdir().unwrap();
     tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(&archive).unwrap())).unpack(out.path()).unwrap();
     let unpacked = out.path().join("must-gather");
-    let mut tree = common::files(root);
+    let mut tree = crate::common::files(root);
     tree.retain(|f| f != Path::new("must-gather.tar.gz") && f != Path::new("stale.txt"));
     assert_eq!(summary.files, tree.len());
-    assert_eq!(common::files(&unpacked), tree);
+    assert_eq!(crate::common::files(&unpacked), tree);
     for rel in &tree {
         assert_eq!(
             std::fs::read(unpacked.join(rel)).unwrap(),
@@ -420,15 +418,15 @@ async fn the_archive_round_trips() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runs_write_the_same_objects() {
-    let fake = common::populated();
+    let fake = crate::common::populated();
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut opts = options(a.path());
     opts.archive = false;
     run(&fake, &opts).await;
     opts.dest_dir = b.path().to_path_buf();
     run(&fake, &opts).await;
-    let files = common::files(a.path());
-    assert_eq!(files, common::files(b.path()));
+    let files = crate::common::files(a.path());
+    assert_eq!(files, crate::common::files(b.path()));
     for rel in files.iter().filter(|f| !f.ends_with("timestamp") && !f.ends_with("gather-debug.log")) {
         assert_eq!(
             std::fs::read(a.path().join(rel)).unwrap(),
@@ -442,7 +440,7 @@ async fn two_runs_write_the_same_objects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_reachable_exits_non_zero_with_a_summary() {
     // Every request refused.
-    let fake = common::populated();
+    let fake = crate::common::populated();
     fake.forbid(Matcher::any());
     let dir = tempfile::tempdir().unwrap();
     let summary = run(&fake, &options(dir.path())).await;
@@ -452,7 +450,7 @@ async fn nothing_reachable_exits_non_zero_with_a_summary() {
     assert!(exists(dir.path(), "gather-debug.log") && exists(dir.path(), "version"));
 
     // No answer at all: the run stops after the first requests instead of waiting on every one.
-    let fake = common::populated();
+    let fake = crate::common::populated();
     fake.delay(Matcher::any(), Duration::from_secs(30));
     let dir = tempfile::tempdir().unwrap();
     let mut opts = options(dir.path());
@@ -484,8 +482,8 @@ async fn without_an_installation_the_default_namespace_is_gathered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_installations_each_get_their_own_folder() {
-    let fake = common::populated();
-    common::installation(&fake, "keda-two", "0.2.0");
+    let fake = crate::common::populated();
+    crate::common::installation(&fake, "keda-two", "0.2.0");
     let dir = tempfile::tempdir().unwrap();
     let summary = run(&fake, &options(dir.path())).await;
     assert_eq!(summary.namespaces, vec!["keda-two".to_string(), NS.to_string()]);
@@ -502,7 +500,7 @@ async fn several_installations_each_get_their_own_folder() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_window_is_passed_to_every_log_request() {
     for since in [LogSince::Seconds(7200), LogSince::Time("2025-01-01T00:00:00Z".into())] {
-        let fake = common::populated();
+        let fake = crate::common::populated();
         let dir = tempfile::tempdir().unwrap();
         let mut opts = options(dir.path());
         opts.since = Some(since.clone());
@@ -521,7 +519,7 @@ async fn the_log_window_is_passed_to_every_log_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_that_times_out_is_recorded_and_the_rest_continues() {
-    let fake = common::populated();
+    let fake = crate::common::populated();
     fake.delay(
         Matcher::when(|r| {
             r.subresource.as_deref() == Some("log") && r.name.as_deref() == Some("keda-admission-5d4f8-x1")

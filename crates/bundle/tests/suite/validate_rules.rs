@@ -3,8 +3,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-use common::{copy_dir, repo};
+use crate::common::{copy_dir, repo};
 use std::path::{Path, PathBuf};
 
 use cma_bundle::validate::{Options, Report, Rule, validate};

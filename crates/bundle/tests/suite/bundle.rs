@@ -4,8 +4,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-use common::{copy_dir, repo};
+use crate::common::{copy_dir, repo};
 use std::path::PathBuf;
 
 use assert_cmd::Command;

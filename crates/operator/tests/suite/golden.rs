@@ -1,5 +1,5 @@
 //! Golden files: the full render of reviewed KedaControllers. A difference fails the test; regenerate with
-//! `UPDATE_GOLDEN=1 cargo test -p cma-operator --test golden` and review the diff before committing.
+//! `UPDATE_GOLDEN=1 cargo test -p cma-operator --test suite golden::` and review the diff before committing.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
