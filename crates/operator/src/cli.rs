@@ -61,7 +61,8 @@ pub struct RunArgs {
     /// Address of the `/metrics` endpoint.
     #[arg(long, env = "METRICS_BIND_ADDRESS", default_value = "0.0.0.0:8080")]
     pub metrics_bind_address: std::net::SocketAddr,
-    /// Directory with `tls.crt` and `tls.key`: `/metrics` is served over HTTPS when they exist, HTTP otherwise.
+    /// Directory with `tls.crt` and `tls.key`: `/metrics` is served over HTTPS once they exist (checked every
+    /// 10 s), HTTP until then and when the directory does not exist.
     #[arg(long, env = "METRICS_CERT_DIR", default_value = "/var/run/secrets/metrics-tls")]
     pub metrics_cert_dir: PathBuf,
     /// Address of the `/healthz` and `/readyz` probes.
@@ -251,8 +252,8 @@ fn run_settings(args: &RunArgs) -> Result<crate::controller::Settings, CliError>
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| format!("cma-operator-{}", std::process::id()));
     let cert_dir = &args.metrics_cert_dir;
-    let metrics_cert_dir =
-        (cert_dir.join("tls.crt").is_file() && cert_dir.join("tls.key").is_file()).then(|| cert_dir.clone());
+    // The mount point exists in the pod even while the optional secret is still missing.
+    let metrics_cert_dir = cert_dir.is_dir().then(|| cert_dir.clone());
     Ok(crate::controller::Settings {
         operator_namespace,
         watch_namespaces: args

@@ -86,17 +86,57 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
 /// Serves plain HTTP on `listener` until the task is dropped.
 pub async fn serve_http(listener: TcpListener, endpoints: Endpoints) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let endpoints = endpoints.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| handle(endpoints.clone(), req));
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
-                tracing::debug!(error = %e, "HTTP connection ended with an error");
-            }
-        });
+        if let Ok((stream, _)) = listener.accept().await {
+            spawn_http(stream, endpoints.clone());
+        }
     }
+}
+
+fn spawn_http(stream: tokio::net::TcpStream, endpoints: Endpoints) {
+    tokio::spawn(async move {
+        let service = service_fn(move |req| handle(endpoints.clone(), req));
+        if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+            tracing::debug!(error = %e, "HTTP connection ended with an error");
+        }
+    });
+}
+
+/// Whether `dir` holds a certificate and key to serve.
+pub fn has_certificate(dir: &Path) -> bool {
+    dir.join("tls.crt").is_file() && dir.join("tls.key").is_file()
+}
+
+/// Serves `/metrics`: plain HTTP without a certificate directory; with one, HTTPS as soon as it holds a
+/// certificate, checked every `poll`. On OpenShift the service-ca operator writes the certificate only after
+/// this operator has created its metrics Service, and the kubelet fills the optional secret volume later
+/// still: serving HTTP until then and switching without a restart keeps the first install scrapeable.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    endpoints: Endpoints,
+    dir: Option<PathBuf>,
+    platform: PlatformState,
+    poll: Duration,
+) -> Result<(), ServerError> {
+    let Some(dir) = dir else {
+        serve_http(listener, endpoints).await;
+        return Ok(());
+    };
+    if !has_certificate(&dir) {
+        tracing::info!(dir = %dir.display(), "no metrics certificate yet: serving /metrics over HTTP until it appears");
+        let mut tick = tokio::time::interval(poll);
+        while !has_certificate(&dir) {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    if let Ok((stream, _)) = accepted {
+                        spawn_http(stream, endpoints.clone());
+                    }
+                }
+                _ = tick.tick() => {}
+            }
+        }
+        tracing::info!(dir = %dir.display(), "metrics certificate found: serving /metrics over HTTPS");
+    }
+    serve_https(listener, endpoints, dir, platform).await
 }
 
 /// Serves HTTPS on `listener` with the certificate in `dir` (`tls.crt`, `tls.key`), reloaded when the

@@ -44,7 +44,8 @@ pub struct Settings {
     pub identity: String,
     /// Address of `/metrics`.
     pub metrics_addr: SocketAddr,
-    /// Directory with `tls.crt`/`tls.key` for HTTPS metrics; HTTP when absent.
+    /// Directory where `tls.crt`/`tls.key` for HTTPS metrics are or will be mounted; HTTP while they are
+    /// missing and when there is no such directory.
     pub metrics_cert_dir: Option<PathBuf>,
     /// Address of `/healthz` and `/readyz`.
     pub probe_addr: SocketAddr,
@@ -82,6 +83,9 @@ pub enum RunError {
     Discovery(kube::Error),
 }
 
+/// How often the metrics certificate directory is checked while it is still empty.
+const CERT_POLL: Duration = Duration::from_secs(10);
+
 /// Runs the operator until SIGTERM/SIGINT (Ok) or until leadership is lost (Err).
 pub async fn run(client: Client, settings: Settings) -> Result<(), RunError> {
     run_until(client, settings, shutdown_signal(), Arc::new(k8s_openapi::jiff::Timestamp::now)).await
@@ -113,17 +117,14 @@ pub async fn run_until(
     log_discovery(&discovered);
     let platform = PlatformState::new(discovered.platform.clone());
     // Started after discovery: on OpenShift its TLS settings follow the cluster profile.
-    let metrics_server = match settings.metrics_cert_dir.clone() {
-        Some(dir) => {
-            let platform = platform.clone();
-            tokio::spawn(async move {
-                if let Err(e) = server::serve_https(metrics_listener, endpoints, dir, platform).await {
-                    tracing::error!(error = %e, "the metrics endpoint could not start");
-                }
-            })
+    let metrics_server = tokio::spawn({
+        let (dir, platform) = (settings.metrics_cert_dir.clone(), platform.clone());
+        async move {
+            if let Err(e) = server::serve_metrics(metrics_listener, endpoints, dir, platform, CERT_POLL).await {
+                tracing::error!(error = %e, "the metrics endpoint could not start");
+            }
         }
-        None => tokio::spawn(server::serve_http(metrics_listener, endpoints)),
-    };
+    });
     metrics.set_info(discovered.platform.flavour.as_str());
     // A standby replica is healthy and ready: it only waits for the Lease.
     ready.store(true, Ordering::Relaxed);

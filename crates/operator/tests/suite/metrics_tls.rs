@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 use cma_operator::controller::context::PlatformState;
 use cma_operator::metrics::Metrics;
 use cma_operator::platform::{Platform, TlsProfile};
-use cma_operator::server::{Endpoints, bind, serve_https};
+use cma_operator::server::{Endpoints, bind, serve_https, serve_metrics};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -21,13 +21,20 @@ struct Served {
     _dir: tempfile::TempDir,
 }
 
-async fn serve(platform: Platform) -> Served {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+/// Writes a self-signed `localhost` certificate into `dir`; returns it.
+fn write_certificate(dir: &std::path::Path) -> CertificateDer<'static> {
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().self_signed(&key).unwrap();
+    // The key first: the server switches once both files exist.
+    std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("tls.crt"), cert.pem()).unwrap();
+    cert.der().clone()
+}
+
+async fn serve(platform: Platform) -> Served {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("tls.crt"), cert.pem()).unwrap();
-    std::fs::write(dir.path().join("tls.key"), key.serialize_pem()).unwrap();
+    let cert = write_certificate(dir.path());
     let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let endpoints = Endpoints { metrics: Arc::new(Metrics::new()), ready: Arc::new(AtomicBool::new(true)) };
@@ -35,7 +42,7 @@ async fn serve(platform: Platform) -> Served {
     let path = dir.path().to_path_buf();
     let served = state.clone();
     tokio::spawn(async move { serve_https(listener, endpoints, path, served).await.unwrap() });
-    Served { addr, cert: cert.der().clone(), platform: state, _dir: dir }
+    Served { addr, cert, platform: state, _dir: dir }
 }
 
 /// GET /metrics with a client limited to `versions`; `Err` when the handshake fails.
@@ -83,4 +90,59 @@ async fn the_modern_profile_refuses_tls12_and_a_profile_change_applies_to_new_co
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(accepted, "TLS 1.2 still refused after the switch to the Intermediate profile");
+}
+
+/// GET /metrics over plain HTTP; `Err` when the server does not answer in HTTP.
+async fn get_plain(addr: std::net::SocketAddr) -> Result<String, String> {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read_to_end(&mut response)).await;
+    let text = String::from_utf8_lossy(&response).to_string();
+    match read {
+        Ok(Ok(_)) if text.starts_with("HTTP/1.1 200") => Ok(text),
+        _ => Err(text),
+    }
+}
+
+#[tokio::test]
+async fn metrics_switch_to_https_when_the_certificate_appears_without_a_restart() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let endpoints = Endpoints { metrics: Arc::new(Metrics::new()), ready: Arc::new(AtomicBool::new(true)) };
+    let state = PlatformState::new(Platform::openshift());
+    let (path, served) = (dir.path().to_path_buf(), state.clone());
+    let poll = std::time::Duration::from_millis(50);
+    tokio::spawn(async move { serve_metrics(listener, endpoints, Some(path), served, poll).await.unwrap() });
+
+    // The mount is empty on a first install: plain HTTP meanwhile.
+    let response = get_plain(addr).await.unwrap();
+    assert!(response.contains("keda_controller_ready"), "{response}");
+
+    let cert = write_certificate(dir.path());
+    let served = Served { addr, cert, platform: state, _dir: dir };
+    let mut switched = false;
+    for _ in 0..100 {
+        if let Ok(response) = get(&served, &[&rustls::version::TLS13]).await {
+            assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+            switched = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(switched, "still no HTTPS 5 s after the certificate appeared");
+    assert!(get_plain(addr).await.is_err(), "plain HTTP still answered after the switch to HTTPS");
+}
+
+#[tokio::test]
+async fn without_a_certificate_directory_metrics_stay_on_http() {
+    let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let endpoints = Endpoints { metrics: Arc::new(Metrics::new()), ready: Arc::new(AtomicBool::new(true)) };
+    let state = PlatformState::new(Platform::kubernetes());
+    let poll = std::time::Duration::from_millis(50);
+    tokio::spawn(async move { serve_metrics(listener, endpoints, None, state, poll).await.unwrap() });
+    assert!(get_plain(addr).await.unwrap().contains("keda_controller_ready"));
 }
