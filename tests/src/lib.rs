@@ -128,6 +128,8 @@ pub struct Options {
     pub create_default: bool,
     /// Watched namespaces.
     pub watch_namespaces: Vec<String>,
+    /// Where the `/metrics` serving certificate is mounted (HTTPS and access checks); HTTP when `None`.
+    pub metrics_cert_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -138,6 +140,7 @@ impl Default for Options {
             leader_elect: false,
             create_default: false,
             watch_namespaces: Vec::new(),
+            metrics_cert_dir: None,
         }
     }
 }
@@ -186,7 +189,7 @@ pub fn start_with_clock(
         leader_timing: fast_leader_timing(),
         identity: options.identity.clone(),
         metrics_addr,
-        metrics_cert_dir: None,
+        metrics_cert_dir: options.metrics_cert_dir.clone(),
         probe_addr,
         create_default_kedacontroller: options.create_default,
         platform: None,
@@ -223,6 +226,45 @@ impl Operator {
     pub fn is_finished(&self) -> bool {
         self.handle.is_finished()
     }
+}
+
+/// A serving certificate for `localhost` in a temporary directory, as the service-ca would mount it.
+pub struct MetricsCertificate {
+    /// The directory holding `tls.crt` and `tls.key` (removed on drop).
+    pub dir: tempfile::TempDir,
+    /// The certificate, for the client to trust.
+    pub cert: rustls::pki_types::CertificateDer<'static>,
+}
+
+/// Writes a fresh self-signed `localhost` certificate.
+pub fn metrics_certificate() -> MetricsCertificate {
+    let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("key: {e}"));
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap_or_else(|e| panic!("{e}"));
+    let cert = params.self_signed(&key).unwrap_or_else(|e| panic!("certificate: {e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
+    std::fs::write(dir.path().join("tls.crt"), cert.pem()).unwrap_or_else(|e| panic!("tls.crt: {e}"));
+    std::fs::write(dir.path().join("tls.key"), key.serialize_pem()).unwrap_or_else(|e| panic!("tls.key: {e}"));
+    MetricsCertificate { dir, cert: cert.der().clone() }
+}
+
+/// `GET /metrics` over HTTPS with a bearer token; returns the whole response (status line first).
+pub async fn scrape_https(addr: SocketAddr, trusted: &MetricsCertificate, token: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(trusted.cert.clone()).unwrap_or_else(|e| panic!("trust: {e}"));
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let server = rustls::pki_types::ServerName::try_from("localhost").unwrap_or_else(|e| panic!("{e}"));
+    let mut tls = connector.connect(server, tcp).await.unwrap_or_else(|e| panic!("TLS handshake: {e}"));
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    tls.write_all(request.as_bytes()).await.unwrap_or_else(|e| panic!("write: {e}"));
+    let mut response = String::new();
+    tls.read_to_string(&mut response).await.unwrap_or_else(|e| panic!("read: {e}"));
+    response
 }
 
 /// A KedaController document.

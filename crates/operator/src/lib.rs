@@ -8,6 +8,7 @@ pub mod controller;
 pub mod leader;
 pub mod logging;
 pub mod metrics;
+pub mod metrics_access;
 pub mod platform;
 pub mod reconcile;
 pub mod render;

@@ -1,5 +1,6 @@
-//! The operator's HTTP endpoints: `/metrics` (HTTPS with rustls when a certificate is mounted, plain HTTP
-//! otherwise) and the probes `/healthz` and `/readyz`.
+//! The operator's HTTP endpoints: `/metrics` (HTTPS with rustls when a certificate is mounted, callers
+//! authenticated and authorized by the API server; plain HTTP otherwise) and the probes `/healthz` and
+//! `/readyz`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 
 use crate::controller::context::PlatformState;
 use crate::metrics::Metrics;
+use crate::metrics_access::{Decision, MetricsAccess};
 use crate::platform::{TlsProfile, TlsVersion};
 
 /// What the endpoints report.
@@ -64,7 +66,37 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
     response
 }
 
-async fn handle(endpoints: Endpoints, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+/// Checks a `/metrics` caller over HTTPS; `Some(response)` refuses the request.
+async fn refusal(access: &MetricsAccess, request: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
+    let header = request.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match access.check(header).await {
+        Ok(Decision::Allowed) => None,
+        Ok(Decision::Unauthenticated) => {
+            let mut response = respond(StatusCode::UNAUTHORIZED, "text/plain", "Unauthorized\n".into());
+            response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+            Some(response)
+        }
+        Ok(Decision::Forbidden(user)) => {
+            tracing::debug!(%user, "refused /metrics: the user may not get /metrics");
+            Some(respond(StatusCode::FORBIDDEN, "text/plain", format!("user \"{user}\" may not get /metrics\n")))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check a /metrics caller");
+            Some(respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "cannot check access\n".into()))
+        }
+    }
+}
+
+async fn handle(
+    endpoints: Endpoints,
+    access: Option<Arc<MetricsAccess>>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if let Some(access) = access.filter(|_| request.uri().path() == "/metrics")
+        && let Some(refused) = refusal(&access, &request).await
+    {
+        return Ok(refused);
+    }
     let response = match request.uri().path() {
         "/metrics" => match endpoints.metrics.encode() {
             Ok(text) => respond(StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", text),
@@ -94,7 +126,7 @@ pub async fn serve_http(listener: TcpListener, endpoints: Endpoints) {
 
 fn spawn_http(stream: tokio::net::TcpStream, endpoints: Endpoints) {
     tokio::spawn(async move {
-        let service = service_fn(move |req| handle(endpoints.clone(), req));
+        let service = service_fn(move |req| handle(endpoints.clone(), None, req));
         if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
             tracing::debug!(error = %e, "HTTP connection ended with an error");
         }
@@ -110,12 +142,14 @@ pub fn has_certificate(dir: &Path) -> bool {
 /// certificate, checked every `poll`. On OpenShift the service-ca operator writes the certificate only after
 /// this operator has created its metrics Service, and the kubelet fills the optional secret volume later
 /// still: serving HTTP until then and switching without a restart keeps the first install scrapeable.
+/// Over HTTPS, callers are checked with `access` when given (see [`MetricsAccess`]).
 pub async fn serve_metrics(
     listener: TcpListener,
     endpoints: Endpoints,
     dir: Option<PathBuf>,
     platform: PlatformState,
     poll: Duration,
+    access: Option<Arc<MetricsAccess>>,
 ) -> Result<(), ServerError> {
     let Some(dir) = dir else {
         serve_http(listener, endpoints).await;
@@ -136,17 +170,19 @@ pub async fn serve_metrics(
         }
         tracing::info!(dir = %dir.display(), "metrics certificate found: serving /metrics over HTTPS");
     }
-    serve_https(listener, endpoints, dir, platform).await
+    serve_https(listener, endpoints, dir, platform, access).await
 }
 
 /// Serves HTTPS on `listener` with the certificate in `dir` (`tls.crt`, `tls.key`), reloaded when the
 /// files change (the service-ca operator rotates them in place), and the protocol versions and cipher
-/// suites of the cluster TLS profile, updated when the profile changes.
+/// suites of the cluster TLS profile, updated when the profile changes. With `access`, `/metrics` answers only
+/// callers whose bearer token may `get /metrics`.
 pub async fn serve_https(
     listener: TcpListener,
     endpoints: Endpoints,
     dir: PathBuf,
     platform: PlatformState,
+    access: Option<Arc<MetricsAccess>>,
 ) -> Result<(), ServerError> {
     let resolver = Arc::new(ReloadingCert::load(dir)?);
     let current = Arc::new(RwLock::new(tls_config(&resolver, platform.get().tls_profile.as_ref())?));
@@ -183,7 +219,7 @@ pub async fn serve_https(
             continue;
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
-        let endpoints = endpoints.clone();
+        let (endpoints, access) = (endpoints.clone(), access.clone());
         tokio::spawn(async move {
             let stream = match acceptor.accept(stream).await {
                 Ok(s) => s,
@@ -192,7 +228,7 @@ pub async fn serve_https(
                     return;
                 }
             };
-            let service = service_fn(move |req| handle(endpoints.clone(), req));
+            let service = service_fn(move |req| handle(endpoints.clone(), access.clone(), req));
             if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
                 tracing::debug!(error = %e, "HTTPS connection ended with an error");
             }

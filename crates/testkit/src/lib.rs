@@ -95,6 +95,7 @@ mod http;
 mod logs;
 mod record;
 mod registry;
+mod review;
 mod selector;
 mod service;
 mod ssa;
@@ -138,6 +139,7 @@ pub(crate) struct Inner {
     faults: Mutex<Faults>,
     logs: Mutex<logs::Logs>,
     raw: Mutex<BTreeMap<String, (u16, Value)>>,
+    reviews: Mutex<review::Reviews>,
 }
 
 /// Locks a mutex, ignoring poisoning (a panicking test must not hide the state from the next assertion).
@@ -191,6 +193,7 @@ impl FakeApiServer {
                 faults: Mutex::new(Faults::default()),
                 logs: Mutex::new(logs::Logs::default()),
                 raw: Mutex::new(BTreeMap::new()),
+                reviews: Mutex::new(review::Reviews::default()),
             }),
         }
     }
@@ -448,6 +451,16 @@ impl FakeApiServer {
     /// Answers `GET path` with this status and JSON body (takes precedence over everything else).
     pub fn set_raw_get(&self, path: &str, status: u16, body: Value) {
         lock(&self.inner.raw).insert(path.to_string(), (status, body));
+    }
+
+    /// TokenReviews of `token` answer: authenticated as `user` in `groups`. Unknown tokens are not authenticated.
+    pub fn add_token(&self, token: &str, user: &str, groups: &[&str]) {
+        lock(&self.inner.reviews).add_token(token, user, groups);
+    }
+
+    /// SubjectAccessReviews allow `verb` on the non-resource URL `path` to `subject` (a user or a group).
+    pub fn allow_non_resource(&self, subject: &str, verb: &str, path: &str) {
+        lock(&self.inner.reviews).allow_non_resource(subject, verb, path);
     }
 
     // ---- faults ---------------------------------------------------------------------------------

@@ -250,6 +250,8 @@ const BUILTIN: &[(&str, &str, &str, &str, bool, bool)] = &[
         false,
     ),
     ("coordination.k8s.io", "v1", "Lease", "leases", true, false),
+    ("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", false, false),
+    ("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", false, false),
     ("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true, false),
     ("events.k8s.io", "v1", "Event", "events", true, false),
     ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, true),

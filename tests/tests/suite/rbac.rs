@@ -29,6 +29,7 @@ use cma_tests::*;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(15);
+const PROMETHEUS: &str = "system:serviceaccount:openshift-monitoring:prometheus-k8s";
 
 /// What one scenario made the operator do.
 struct Observed {
@@ -223,11 +224,22 @@ async fn openshift_own_namespace(enforced: Option<Permissions>) -> Observed {
     }))
     .unwrap();
     let ns = "openshift-keda";
-    let operator =
-        start(&fake, Options { namespace: ns.into(), watch_namespaces: vec![ns.into()], ..Options::default() });
+    let certificate = metrics_certificate();
+    let options = Options {
+        namespace: ns.into(),
+        watch_namespaces: vec![ns.into()],
+        metrics_cert_dir: Some(certificate.dir.path().to_path_buf()),
+        ..Options::default()
+    };
+    let operator = start(&fake, options);
     fake.insert(&kedacontroller(ns, "keda", json!({"metricsServer": {"replicas": 2}}))).unwrap();
     installed(&fake, ns).await;
     cluster_reports_ready(&fake, ns);
+    // The cluster monitoring Prometheus scrapes /metrics: the operator reviews its token and its access.
+    fake.add_token("prometheus-token", PROMETHEUS, &["system:serviceaccounts"]);
+    fake.allow_non_resource(PROMETHEUS, "get", "/metrics");
+    let scraped = scrape_https(operator.metrics_addr, &certificate, "prometheus-token").await;
+    assert!(scraped.starts_with("HTTP/1.1 200"), "{}", scraped.lines().next().unwrap_or_default());
     update_spec(&fake, ns, json!({})).await;
     eventually(WAIT, "the PDB is pruned", || {
         fake.get(&gvr::pod_disruption_budgets(), ns, "keda-metrics-apiserver").is_none()

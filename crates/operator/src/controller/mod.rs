@@ -23,6 +23,7 @@ use self::caches::Scope;
 use self::context::{Clock, Context, PlatformState};
 use crate::leader::{LeaseLock, Timing};
 use crate::metrics::Metrics;
+use crate::metrics_access::MetricsAccess;
 use crate::platform::Flavour;
 use crate::platform::discovery::{self, Discovered};
 use crate::reconcile;
@@ -119,8 +120,9 @@ pub async fn run_until(
     // Started after discovery: on OpenShift its TLS settings follow the cluster profile.
     let metrics_server = tokio::spawn({
         let (dir, platform) = (settings.metrics_cert_dir.clone(), platform.clone());
+        let access = Some(Arc::new(MetricsAccess::new(client.clone())));
         async move {
-            if let Err(e) = server::serve_metrics(metrics_listener, endpoints, dir, platform, CERT_POLL).await {
+            if let Err(e) = server::serve_metrics(metrics_listener, endpoints, dir, platform, CERT_POLL, access).await {
                 tracing::error!(error = %e, "the metrics endpoint could not start");
             }
         }

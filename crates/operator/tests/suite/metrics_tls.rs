@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicBool;
 
 use cma_operator::controller::context::PlatformState;
 use cma_operator::metrics::Metrics;
+use cma_operator::metrics_access::MetricsAccess;
 use cma_operator::platform::{Platform, TlsProfile};
 use cma_operator::server::{Endpoints, bind, serve_https, serve_metrics};
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -32,6 +33,10 @@ fn write_certificate(dir: &std::path::Path) -> CertificateDer<'static> {
 }
 
 async fn serve(platform: Platform) -> Served {
+    serve_with(platform, None).await
+}
+
+async fn serve_with(platform: Platform, access: Option<Arc<MetricsAccess>>) -> Served {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let cert = write_certificate(dir.path());
@@ -41,12 +46,21 @@ async fn serve(platform: Platform) -> Served {
     let state = PlatformState::new(platform);
     let path = dir.path().to_path_buf();
     let served = state.clone();
-    tokio::spawn(async move { serve_https(listener, endpoints, path, served).await.unwrap() });
+    tokio::spawn(async move { serve_https(listener, endpoints, path, served, access).await.unwrap() });
     Served { addr, cert, platform: state, _dir: dir }
 }
 
 /// GET /metrics with a client limited to `versions`; `Err` when the handshake fails.
 async fn get(served: &Served, versions: &[&'static rustls::SupportedProtocolVersion]) -> Result<String, String> {
+    get_with(served, versions, "").await
+}
+
+/// GET /metrics with extra header lines (each ending in CRLF).
+async fn get_with(
+    served: &Served,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    headers: &str,
+) -> Result<String, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(served.cert.clone()).unwrap();
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -58,7 +72,8 @@ async fn get(served: &Served, versions: &[&'static rustls::SupportedProtocolVers
     let tcp = tokio::net::TcpStream::connect(served.addr).await.unwrap();
     let mut tls =
         connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.map_err(|e| e.to_string())?;
-    tls.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\r\n");
+    tls.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     tls.read_to_string(&mut response).await.map_err(|e| e.to_string())?;
     Ok(response)
@@ -115,7 +130,7 @@ async fn metrics_switch_to_https_when_the_certificate_appears_without_a_restart(
     let state = PlatformState::new(Platform::openshift());
     let (path, served) = (dir.path().to_path_buf(), state.clone());
     let poll = std::time::Duration::from_millis(50);
-    tokio::spawn(async move { serve_metrics(listener, endpoints, Some(path), served, poll).await.unwrap() });
+    tokio::spawn(async move { serve_metrics(listener, endpoints, Some(path), served, poll, None).await.unwrap() });
 
     // The mount is empty on a first install: plain HTTP meanwhile.
     let response = get_plain(addr).await.unwrap();
@@ -143,6 +158,69 @@ async fn without_a_certificate_directory_metrics_stay_on_http() {
     let endpoints = Endpoints { metrics: Arc::new(Metrics::new()), ready: Arc::new(AtomicBool::new(true)) };
     let state = PlatformState::new(Platform::kubernetes());
     let poll = std::time::Duration::from_millis(50);
-    tokio::spawn(async move { serve_metrics(listener, endpoints, None, state, poll).await.unwrap() });
+    tokio::spawn(async move { serve_metrics(listener, endpoints, None, state, poll, None).await.unwrap() });
     assert!(get_plain(addr).await.unwrap().contains("keda_controller_ready"));
+}
+
+const PROMETHEUS: &str = "system:serviceaccount:openshift-monitoring:prometheus-k8s";
+
+/// An HTTPS metrics endpoint guarded by the fake API server: `scraper-token` belongs to prometheus-k8s, which
+/// may `get /metrics`; `dev-token` to a user who may not.
+async fn guarded() -> (Served, cma_testkit::FakeApiServer) {
+    let fake = cma_testkit::FakeApiServer::new();
+    fake.add_token("scraper-token", PROMETHEUS, &["system:serviceaccounts", "system:authenticated"]);
+    fake.add_token("dev-token", "dev", &["system:authenticated"]);
+    fake.allow_non_resource(PROMETHEUS, "get", "/metrics");
+    let access = Arc::new(MetricsAccess::new(fake.client()));
+    (serve_with(Platform::openshift(), Some(access)).await, fake)
+}
+
+async fn status_of(served: &Served, headers: &str) -> String {
+    let response = get_with(served, &[&rustls::version::TLS13], headers).await.unwrap();
+    response.lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn https_metrics_answer_only_callers_the_api_server_authorizes() {
+    let (served, fake) = guarded().await;
+    assert_eq!(status_of(&served, "").await, "HTTP/1.1 401 Unauthorized");
+    assert_eq!(status_of(&served, "Authorization: Basic dXNlcjpwYXNz\r\n").await, "HTTP/1.1 401 Unauthorized");
+    assert_eq!(status_of(&served, "Authorization: Bearer forged\r\n").await, "HTTP/1.1 401 Unauthorized");
+    let refused = get_with(&served, &[&rustls::version::TLS13], "Authorization: Bearer dev-token\r\n").await.unwrap();
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    assert!(refused.contains("user \"dev\" may not get /metrics"), "{refused}");
+    assert!(!refused.contains("dev-token"), "the token was echoed: {refused}");
+    let allowed =
+        get_with(&served, &[&rustls::version::TLS13], "Authorization: Bearer scraper-token\r\n").await.unwrap();
+    assert!(allowed.starts_with("HTTP/1.1 200"), "{allowed}");
+    assert!(allowed.contains("keda_controller_ready"), "{allowed}");
+
+    // The review asked about exactly the caller's identity and `get /metrics`.
+    let reviews: Vec<_> = fake.requests().into_iter().filter(|r| r.path.ends_with("/subjectaccessreviews")).collect();
+    let body = reviews.last().and_then(|r| r.body.clone()).unwrap();
+    assert_eq!(body["spec"]["user"], PROMETHEUS);
+    assert_eq!(body["spec"]["nonResourceAttributes"], serde_json::json!({"path": "/metrics", "verb": "get"}));
+}
+
+#[tokio::test]
+async fn decisions_are_cached_so_steady_scrapes_cost_no_api_requests() {
+    let (served, fake) = guarded().await;
+    for _ in 0..5 {
+        assert_eq!(status_of(&served, "Authorization: Bearer scraper-token\r\n").await, "HTTP/1.1 200 OK");
+        assert!(status_of(&served, "Authorization: Bearer dev-token\r\n").await.starts_with("HTTP/1.1 403"));
+    }
+    // One TokenReview and one SubjectAccessReview per token, whatever the number of scrapes.
+    assert_eq!(fake.requests().len(), 4, "{:?}", fake.requests().iter().map(|r| &r.path).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn an_api_failure_is_a_500_and_is_not_cached() {
+    let (served, fake) = guarded().await;
+    let matcher = cma_testkit::Matcher::resource("authentication.k8s.io", "tokenreviews");
+    fake.fail_next(1, matcher, 503);
+    let failed =
+        get_with(&served, &[&rustls::version::TLS13], "Authorization: Bearer scraper-token\r\n").await.unwrap();
+    assert!(failed.starts_with("HTTP/1.1 500"), "{failed}");
+    assert!(!failed.contains("scraper-token"), "the token was echoed: {failed}");
+    assert_eq!(status_of(&served, "Authorization: Bearer scraper-token\r\n").await, "HTTP/1.1 200 OK");
 }
