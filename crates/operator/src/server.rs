@@ -133,9 +133,9 @@ fn spawn_http(stream: tokio::net::TcpStream, endpoints: Endpoints) {
     });
 }
 
-/// Whether `dir` holds a certificate and key to serve.
+/// Whether `dir` holds a certificate and key that load (a half-written pair is not ready yet).
 pub fn has_certificate(dir: &Path) -> bool {
-    dir.join("tls.crt").is_file() && dir.join("tls.key").is_file()
+    read_key(dir).is_ok()
 }
 
 /// Serves `/metrics`: plain HTTP without a certificate directory; with one, HTTPS as soon as it holds a

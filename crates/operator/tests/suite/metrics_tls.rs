@@ -135,6 +135,11 @@ async fn metrics_switch_to_https_when_the_certificate_appears_without_a_restart(
     // The mount is empty on a first install: plain HTTP meanwhile.
     let response = get_plain(addr).await.unwrap();
     assert!(response.contains("keda_controller_ready"), "{response}");
+    // Files that do not load (half written) are not a certificate yet: still HTTP, and the server survives.
+    std::fs::write(dir.path().join("tls.crt"), "-----BEGIN CERTIFICATE-----\ntruncated").unwrap();
+    std::fs::write(dir.path().join("tls.key"), "").unwrap();
+    tokio::time::sleep(poll * 4).await;
+    assert!(get_plain(addr).await.is_ok(), "a broken certificate ended plain HTTP");
 
     let cert = write_certificate(dir.path());
     let served = Served { addr, cert, platform: state, _dir: dir };
