@@ -228,45 +228,6 @@ impl Operator {
     }
 }
 
-/// A serving certificate for `localhost` in a temporary directory, as the service-ca would mount it.
-pub struct MetricsCertificate {
-    /// The directory holding `tls.crt` and `tls.key` (removed on drop).
-    pub dir: tempfile::TempDir,
-    /// The certificate, for the client to trust.
-    pub cert: rustls::pki_types::CertificateDer<'static>,
-}
-
-/// Writes a fresh self-signed `localhost` certificate.
-pub fn metrics_certificate() -> MetricsCertificate {
-    let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("key: {e}"));
-    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap_or_else(|e| panic!("{e}"));
-    let cert = params.self_signed(&key).unwrap_or_else(|e| panic!("certificate: {e}"));
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
-    std::fs::write(dir.path().join("tls.crt"), cert.pem()).unwrap_or_else(|e| panic!("tls.crt: {e}"));
-    std::fs::write(dir.path().join("tls.key"), key.serialize_pem()).unwrap_or_else(|e| panic!("tls.key: {e}"));
-    MetricsCertificate { dir, cert: cert.der().clone() }
-}
-
-/// `GET /metrics` over HTTPS with a bearer token; returns the whole response (status line first).
-pub async fn scrape_https(addr: SocketAddr, trusted: &MetricsCertificate, token: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(trusted.cert.clone()).unwrap_or_else(|e| panic!("trust: {e}"));
-    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    let server = rustls::pki_types::ServerName::try_from("localhost").unwrap_or_else(|e| panic!("{e}"));
-    let mut tls = connector.connect(server, tcp).await.unwrap_or_else(|e| panic!("TLS handshake: {e}"));
-    let request = format!(
-        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    );
-    tls.write_all(request.as_bytes()).await.unwrap_or_else(|e| panic!("write: {e}"));
-    let mut response = String::new();
-    tls.read_to_string(&mut response).await.unwrap_or_else(|e| panic!("read: {e}"));
-    response
-}
-
 /// A KedaController document.
 pub fn kedacontroller(namespace: &str, name: &str, spec: Value) -> Value {
     json!({

@@ -134,7 +134,7 @@ fn spawn_http(stream: tokio::net::TcpStream, endpoints: Endpoints) {
 }
 
 /// Whether `dir` holds a certificate and key that load (a half-written pair is not ready yet).
-pub fn has_certificate(dir: &Path) -> bool {
+fn has_certificate(dir: &Path) -> bool {
     read_key(dir).is_ok()
 }
 

@@ -100,6 +100,7 @@ mod selector;
 mod service;
 mod ssa;
 mod store;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

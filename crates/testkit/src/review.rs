@@ -8,12 +8,17 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 
 /// `authentication.k8s.io` TokenReviews.
-pub const TOKEN_REVIEWS: (&str, &str) = ("authentication.k8s.io", "tokenreviews");
+const TOKEN_REVIEWS: (&str, &str) = ("authentication.k8s.io", "tokenreviews");
 /// `authorization.k8s.io` SubjectAccessReviews.
-pub const SUBJECT_ACCESS_REVIEWS: (&str, &str) = ("authorization.k8s.io", "subjectaccessreviews");
+const SUBJECT_ACCESS_REVIEWS: (&str, &str) = ("authorization.k8s.io", "subjectaccessreviews");
+
+/// Whether `(group, plural)` is a review kind, answered rather than stored.
+pub(crate) fn is_review(kind: (&str, &str)) -> bool {
+    kind == TOKEN_REVIEWS || kind == SUBJECT_ACCESS_REVIEWS
+}
 
 /// Who a token belongs to.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Identity {
     user: String,
     groups: Vec<String>,
@@ -37,14 +42,14 @@ impl Reviews {
         self.grants.push((subject.into(), verb.into(), path.into()));
     }
 
-    /// The answer to a create of `(group, plural)`, when it is one of the review kinds.
-    pub(crate) fn answer(&self, kind: (&str, &str), body: &Value) -> Option<Result<Value, ApiError>> {
+    /// The answer to a create of a review kind (see [`is_review`]).
+    pub(crate) fn answer(&self, kind: (&str, &str), body: &Value) -> Result<Value, ApiError> {
         if kind == TOKEN_REVIEWS {
-            Some(Ok(self.token_review(body)))
+            Ok(self.token_review(body))
         } else if kind == SUBJECT_ACCESS_REVIEWS {
-            Some(self.subject_access_review(body))
+            self.subject_access_review(body)
         } else {
-            None
+            Err(ApiError::internal(format!("{}/{} is not a review kind", kind.0, kind.1)))
         }
     }
 
@@ -96,15 +101,16 @@ mod tests {
         let mut reviews = Reviews::default();
         reviews.add_token("t1", "system:serviceaccount:openshift-monitoring:prometheus-k8s", &["system:authenticated"]);
         reviews.allow_non_resource("system:authenticated", "get", "/metrics");
-        let tr = reviews.answer(TOKEN_REVIEWS, &json!({"spec": {"token": "t1"}})).unwrap().unwrap();
+        let tr = reviews.answer(TOKEN_REVIEWS, &json!({"spec": {"token": "t1"}})).unwrap();
         assert_eq!(tr["status"]["authenticated"], true);
-        let unknown = reviews.answer(TOKEN_REVIEWS, &json!({"spec": {"token": "t2"}})).unwrap().unwrap();
+        let unknown = reviews.answer(TOKEN_REVIEWS, &json!({"spec": {"token": "t2"}})).unwrap();
         assert_eq!(unknown["status"]["authenticated"], false);
         let sar = json!({"spec": {"user": "u", "groups": ["system:authenticated"],
             "nonResourceAttributes": {"verb": "get", "path": "/metrics"}}});
-        assert_eq!(reviews.answer(SUBJECT_ACCESS_REVIEWS, &sar).unwrap().unwrap()["status"]["allowed"], true);
+        assert_eq!(reviews.answer(SUBJECT_ACCESS_REVIEWS, &sar).unwrap()["status"]["allowed"], true);
         let other = json!({"spec": {"user": "u", "nonResourceAttributes": {"verb": "get", "path": "/debug"}}});
-        assert_eq!(reviews.answer(SUBJECT_ACCESS_REVIEWS, &other).unwrap().unwrap()["status"]["allowed"], false);
-        assert!(reviews.answer(("", "configmaps"), &json!({})).is_none());
+        assert_eq!(reviews.answer(SUBJECT_ACCESS_REVIEWS, &other).unwrap()["status"]["allowed"], false);
+        assert!(!is_review(("", "configmaps")));
+        assert!(reviews.answer(("", "configmaps"), &json!({})).is_err());
     }
 }

@@ -290,10 +290,9 @@ fn resource(
         Verb::List => list(&state, &rt, res, call, meta_only),
         Verb::Watch => watch(&mut state, &rt, res, call, meta_only),
         Verb::Create if res.name.is_some() => Err(ApiError::new(405, "POST to a named resource is not supported")),
-        Verb::Create
-            if let Some(answer) = crate::lock(&inner.reviews).answer((&rt.group, &rt.plural), &body(call)?) =>
-        {
-            Ok(json_response(201, &answer?))
+        Verb::Create if crate::review::is_review((&rt.group, &rt.plural)) => {
+            let answer = crate::lock(&inner.reviews).answer((&rt.group, &rt.plural), &body(call)?)?;
+            Ok(json_response(201, &answer))
         }
         Verb::Create => {
             let body = body(call)?;

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cma_bundle::rbac::{self, Needs, Permissions, Request, Targets};
+use cma_testkit::tls::{https_get, serving_certificate};
 use cma_testkit::{FakeApiServer, Matcher, RequestRecord, Verb, known};
 use cma_tests::*;
 use serde_json::{Value, json};
@@ -224,7 +225,7 @@ async fn openshift_own_namespace(enforced: Option<Permissions>) -> Observed {
     }))
     .unwrap();
     let ns = "openshift-keda";
-    let certificate = metrics_certificate();
+    let certificate = serving_certificate();
     let options = Options {
         namespace: ns.into(),
         watch_namespaces: vec![ns.into()],
@@ -238,7 +239,8 @@ async fn openshift_own_namespace(enforced: Option<Permissions>) -> Observed {
     // The cluster monitoring Prometheus scrapes /metrics: the operator reviews its token and its access.
     fake.add_token("prometheus-token", PROMETHEUS, &["system:serviceaccounts"]);
     fake.allow_non_resource(PROMETHEUS, "get", "/metrics");
-    let scraped = scrape_https(operator.metrics_addr, &certificate, "prometheus-token").await;
+    let (addr, token) = (operator.metrics_addr, "Authorization: Bearer prometheus-token\r\n");
+    let scraped = https_get(addr, &certificate.cert, rustls::DEFAULT_VERSIONS, "/metrics", token).await.unwrap();
     assert!(scraped.starts_with("HTTP/1.1 200"), "{}", scraped.lines().next().unwrap_or_default());
     update_spec(&fake, ns, json!({})).await;
     eventually(WAIT, "the PDB is pruned", || {

@@ -12,7 +12,8 @@ use cma_operator::metrics::Metrics;
 use cma_operator::metrics_access::MetricsAccess;
 use cma_operator::platform::{Platform, TlsProfile};
 use cma_operator::server::{Endpoints, bind, serve_https, serve_metrics};
-use rustls::pki_types::{CertificateDer, ServerName};
+use cma_testkit::tls::{ServingCertificate, https_get, serving_certificate, write_serving_certificate};
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Served {
@@ -22,24 +23,13 @@ struct Served {
     _dir: tempfile::TempDir,
 }
 
-/// Writes a self-signed `localhost` certificate into `dir`; returns it.
-fn write_certificate(dir: &std::path::Path) -> CertificateDer<'static> {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().self_signed(&key).unwrap();
-    // The key first: the server switches once both files exist.
-    std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
-    std::fs::write(dir.join("tls.crt"), cert.pem()).unwrap();
-    cert.der().clone()
-}
-
 async fn serve(platform: Platform) -> Served {
     serve_with(platform, None).await
 }
 
 async fn serve_with(platform: Platform, access: Option<Arc<MetricsAccess>>) -> Served {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let cert = write_certificate(dir.path());
+    let ServingCertificate { dir, cert } = serving_certificate();
     let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let endpoints = Endpoints { metrics: Arc::new(Metrics::new()), ready: Arc::new(AtomicBool::new(true)) };
@@ -61,22 +51,7 @@ async fn get_with(
     versions: &[&'static rustls::SupportedProtocolVersion],
     headers: &str,
 ) -> Result<String, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(served.cert.clone()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(versions)
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(served.addr).await.unwrap();
-    let mut tls =
-        connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.map_err(|e| e.to_string())?;
-    let request = format!("GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\r\n");
-    tls.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    tls.read_to_string(&mut response).await.map_err(|e| e.to_string())?;
-    Ok(response)
+    https_get(served.addr, &served.cert, versions, "/metrics", headers).await
 }
 
 #[tokio::test]
@@ -141,7 +116,7 @@ async fn metrics_switch_to_https_when_the_certificate_appears_without_a_restart(
     tokio::time::sleep(poll * 4).await;
     assert!(get_plain(addr).await.is_ok(), "a broken certificate ended plain HTTP");
 
-    let cert = write_certificate(dir.path());
+    let cert = write_serving_certificate(dir.path());
     let served = Served { addr, cert, platform: state, _dir: dir };
     let mut switched = false;
     for _ in 0..100 {
