@@ -157,15 +157,16 @@ pub async fn serve_metrics(
     };
     if !has_certificate(&dir) {
         tracing::info!(dir = %dir.display(), "no metrics certificate yet: serving /metrics over HTTP until it appears");
-        let mut tick = tokio::time::interval(poll);
-        while !has_certificate(&dir) {
+        // The first check is the one just made: the next is due after `poll`.
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
+        loop {
             tokio::select! {
                 accepted = listener.accept() => {
                     if let Ok((stream, _)) = accepted {
                         spawn_http(stream, endpoints.clone());
                     }
                 }
-                _ = tick.tick() => {}
+                _ = tick.tick() => if has_certificate(&dir) { break },
             }
         }
         tracing::info!(dir = %dir.display(), "metrics certificate found: serving /metrics over HTTPS");
