@@ -89,6 +89,7 @@
 //!   `/status` writes change only `.status`. Direct helpers ([`FakeApiServer::insert`],
 //!   [`FakeApiServer::patch_direct`]) write everything.
 
+pub mod cluster;
 mod discovery;
 mod error;
 mod http;

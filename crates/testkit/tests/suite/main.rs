@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod cluster;
 mod lifecycle;
 mod ssa;
 mod watch;

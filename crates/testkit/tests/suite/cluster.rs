@@ -1,0 +1,178 @@
+//! The real control plane harness does what tests rely on: it starts, isolates tests, records requests,
+//! plays the kubelet and the service-ca operator, injects faults, restarts and compacts.
+
+use std::time::Duration;
+
+use cma_testkit::cluster::{self, Apis, Faults, RequestMatch, kinds};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn config_map(namespace: &str, name: &str) -> serde_json::Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}, "data": {"a": "1"}})
+}
+
+#[tokio::test]
+async fn requests_are_in_the_audit_log_with_the_callers_user_agent() {
+    let cluster = cluster::acquire(Apis::kubernetes()).await;
+    let ns = cluster.namespace("audit").await;
+    let mark = cluster.audit().mark();
+    let client = cluster.client_with("audit-probe/1", None);
+    let api: Api<ConfigMap> = Api::namespaced(client, &ns);
+    let cm: ConfigMap = serde_json::from_value(config_map(&ns, "c")).unwrap();
+    api.patch("c", &PatchParams::apply("probe").force(), &Patch::Apply(&cm)).await.unwrap();
+    let mine = cluster.audit().by_agent(mark, "audit-probe/1");
+    assert_eq!(mine.len(), 1, "{:?}", mine.iter().map(|e| e.describe()).collect::<Vec<_>>());
+    assert_eq!(mine[0].verb, "patch");
+    assert_eq!(mine[0].object.name, "c");
+    assert!(mine[0].uri.contains("fieldManager=probe"), "{}", mine[0].uri);
+    assert!(mine[0].answered >= mine[0].received);
+}
+
+#[tokio::test]
+async fn server_side_apply_removes_a_field_its_manager_stops_sending() {
+    let cluster = cluster::acquire(Apis::kubernetes()).await;
+    let ns = cluster.namespace("ssa").await;
+    let mut cm = config_map(&ns, "c");
+    cm["data"]["b"] = json!("2");
+    cluster.apply_as("owner", &cm).await;
+    cluster.apply_as("owner", &config_map(&ns, "c")).await;
+    let live = cluster.get(&kinds::CONFIG_MAP, &ns, "c").await.unwrap();
+    assert_eq!(live["data"], json!({"a": "1"}));
+}
+
+#[tokio::test]
+async fn a_service_account_client_has_only_its_permissions() {
+    let cluster = cluster::acquire(Apis::kubernetes()).await;
+    let ns = cluster.namespace("sa").await;
+    cluster
+        .create(&json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "nobody", "namespace": ns}}))
+        .await;
+    let mark = cluster.audit().mark();
+    let client = cluster.service_account_client(&ns, "nobody", "nobody-probe", None).await;
+    let api: Api<ConfigMap> = Api::namespaced(client, &ns);
+    let error = api.get("anything").await.unwrap_err();
+    assert!(matches!(&error, kube::Error::Api(s) if s.code == 403), "{error}");
+    let events = cluster.audit().by_agent(mark, "nobody-probe");
+    assert!(events.iter().any(|e| e.is_forbidden() && e.user == format!("system:serviceaccount:{ns}:nobody")));
+}
+
+#[tokio::test]
+async fn the_test_kubelet_makes_a_deployment_available() {
+    let cluster = cluster::acquire(Apis::kubernetes()).await;
+    let ns = cluster.namespace("kubelet").await;
+    let _kubelet = cluster.kubelet(&ns);
+    cluster
+        .create(&json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": ns},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "web", "image": "example.invalid/web:1"}]}}},
+        }))
+        .await;
+    cluster
+        .eventually(WAIT, "two available replicas", async || {
+            cluster.get(&kinds::DEPLOYMENT, &ns, "web").await.is_some_and(|d| d["status"]["availableReplicas"] == 2)
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn faults_answer_chosen_requests_and_the_rest_reach_the_server() {
+    let cluster = cluster::acquire(Apis::kubernetes()).await;
+    let ns = cluster.namespace("faults").await;
+    let faults = Faults::new();
+    faults.fail_next(
+        1,
+        RequestMatch::default().method(http::Method::PATCH).path("/configmaps/c"),
+        500,
+        "InternalError",
+        "injected",
+    );
+    let api: Api<ConfigMap> = Api::namespaced(cluster.client_with("faulty", Some(&faults)), &ns);
+    let cm: ConfigMap = serde_json::from_value(config_map(&ns, "c")).unwrap();
+    let error = api.patch("c", &PatchParams::apply("probe").force(), &Patch::Apply(&cm)).await.unwrap_err();
+    assert!(matches!(&error, kube::Error::Api(s) if s.code == 500 && s.message == "injected"), "{error}");
+    api.patch("c", &PatchParams::apply("probe").force(), &Patch::Apply(&cm)).await.unwrap();
+    assert_eq!(faults.hits(), 1);
+    assert!(cluster.get(&kinds::CONFIG_MAP, &ns, "c").await.is_some());
+}
+
+#[tokio::test]
+async fn openshift_apis_are_served_when_asked_for_and_gone_after() {
+    let cluster = cluster::acquire(Apis::openshift_with_monitoring()).await;
+    let groups = cluster.client().list_api_groups().await.unwrap();
+    let names: Vec<_> = groups.groups.iter().map(|g| g.name.as_str()).collect();
+    for group in ["config.openshift.io", "route.openshift.io", "monitoring.coreos.com"] {
+        assert!(names.contains(&group), "{group} missing from {names:?}");
+    }
+    assert!(cluster.get(&kinds::OPENSHIFT_APISERVER, "", "cluster").await.is_some());
+    drop(cluster);
+    let cluster = cluster::acquire(Apis::kubernetes()).await;
+    let groups = cluster.client().list_api_groups().await.unwrap();
+    assert!(!groups.groups.iter().any(|g| g.name == "config.openshift.io" || g.name == "monitoring.coreos.com"));
+}
+
+#[tokio::test]
+async fn the_service_ca_player_issues_certificates_and_injects_bundles() {
+    let cluster = cluster::acquire(Apis::openshift()).await;
+    let ns = cluster.namespace("svcca").await;
+    let service_ca = cluster.service_ca(&ns);
+    cluster
+        .create(&json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "m", "namespace": ns, "annotations": {"service.beta.openshift.io/serving-cert-secret-name": "m-certs"}},
+            "spec": {"ports": [{"port": 443}]},
+        }))
+        .await;
+    cluster
+        .create(&json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "bundle", "namespace": ns, "annotations": {"service.beta.openshift.io/inject-cabundle": "true"}},
+        }))
+        .await;
+    cluster
+        .eventually(WAIT, "the certificate and the bundle", async || {
+            cluster.get(&kinds::SECRET, &ns, "m-certs").await.is_some_and(|s| s["data"]["tls.crt"].is_string())
+                && cluster
+                    .get(&kinds::CONFIG_MAP, &ns, "bundle")
+                    .await
+                    .is_some_and(|c| c["data"]["service-ca.crt"] == service_ca.ca_pem())
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn clients_recover_from_an_api_server_restart_and_watches_from_compaction() {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let cluster = cluster::acquire(Apis::kubernetes()).await;
+    let ns = cluster.namespace("restart").await;
+    let api: Api<ConfigMap> = Api::namespaced(cluster.client(), &ns);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let watch = tokio::spawn({
+        let seen = seen.clone();
+        let stream = watcher(api.clone(), watcher::Config::default()).default_backoff().applied_objects();
+        async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                if let Ok(cm) = event {
+                    seen.lock().unwrap().push(cm.metadata.name.unwrap_or_default());
+                }
+            }
+        }
+    });
+    cluster.apply_as("probe", &config_map(&ns, "before")).await;
+    cluster
+        .eventually(WAIT, "the watch sees 'before'", async || seen.lock().unwrap().contains(&"before".to_string()))
+        .await;
+    cluster.compact_etcd().await;
+    cluster.restart_api_server(Duration::from_millis(500)).await;
+    cluster.apply_as("probe", &config_map(&ns, "after")).await;
+    cluster
+        .eventually(WAIT, "the watch sees 'after'", async || seen.lock().unwrap().contains(&"after".to_string()))
+        .await;
+    watch.abort();
+}
