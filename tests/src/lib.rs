@@ -1,5 +1,6 @@
-//! Harness for whole-flow tests: the real `cma-operator run` loop (`controller::run_until`) against the
-//! in-process fake API server, plus helpers to create KedaControllers and wait for the cluster to settle.
+//! Harness for whole-flow tests: the real `cma-operator run` loop (`controller::run_until`) against a real
+//! kube-apiserver (`cma_testkit::cluster`), plus helpers to create KedaControllers, read what the cluster
+//! holds and wait for the operator to settle, judged by the API server's audit log.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -7,120 +8,47 @@ use std::time::Duration;
 
 use cma_operator::controller::{RunError, Settings, run_until};
 use cma_operator::leader::Timing;
-use cma_testkit::{FakeApiServer, Gvr, known};
+use cma_testkit::cluster::{self, Apis, AuditEvent, AuditMark, Cluster, Faults, Kind, kinds};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// The namespace the operator runs in during tests.
-pub const NS: &str = "keda";
+pub use cma_testkit::cluster::{eventually, kinds as k};
 
-/// Resources of the kinds the operator manages, for direct inspection of the fake.
-pub mod gvr {
-    use cma_testkit::Gvr;
+/// How long a test waits for the operator to reach a state (generous: CI machines are slow and shared).
+pub const WAIT: Duration = Duration::from_secs(30);
 
-    /// KedaControllers.
-    pub fn kedacontrollers() -> Gvr {
-        Gvr::new("keda.sh", "v1alpha1", "kedacontrollers")
-    }
-    /// Deployments.
-    pub fn deployments() -> Gvr {
-        Gvr::new("apps", "v1", "deployments")
-    }
-    /// Services.
-    pub fn services() -> Gvr {
-        Gvr::new("", "v1", "services")
-    }
-    /// ConfigMaps.
-    pub fn config_maps() -> Gvr {
-        Gvr::new("", "v1", "configmaps")
-    }
-    /// Secrets.
-    pub fn secrets() -> Gvr {
-        Gvr::new("", "v1", "secrets")
-    }
-    /// ServiceAccounts.
-    pub fn service_accounts() -> Gvr {
-        Gvr::new("", "v1", "serviceaccounts")
-    }
-    /// Roles.
-    pub fn roles() -> Gvr {
-        Gvr::new("rbac.authorization.k8s.io", "v1", "roles")
-    }
-    /// RoleBindings.
-    pub fn role_bindings() -> Gvr {
-        Gvr::new("rbac.authorization.k8s.io", "v1", "rolebindings")
-    }
-    /// ClusterRoles.
-    pub fn cluster_roles() -> Gvr {
-        Gvr::new("rbac.authorization.k8s.io", "v1", "clusterroles")
-    }
-    /// ClusterRoleBindings.
-    pub fn cluster_role_bindings() -> Gvr {
-        Gvr::new("rbac.authorization.k8s.io", "v1", "clusterrolebindings")
-    }
-    /// NetworkPolicies.
-    pub fn network_policies() -> Gvr {
-        Gvr::new("networking.k8s.io", "v1", "networkpolicies")
-    }
-    /// PodDisruptionBudgets.
-    pub fn pod_disruption_budgets() -> Gvr {
-        Gvr::new("policy", "v1", "poddisruptionbudgets")
-    }
-    /// APIServices.
-    pub fn api_services() -> Gvr {
-        Gvr::new("apiregistration.k8s.io", "v1", "apiservices")
-    }
-    /// ValidatingWebhookConfigurations.
-    pub fn webhooks() -> Gvr {
-        Gvr::new("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations")
-    }
-    /// events.k8s.io Events.
-    pub fn events() -> Gvr {
-        Gvr::new("events.k8s.io", "v1", "events")
-    }
-    /// Leases.
-    pub fn leases() -> Gvr {
-        Gvr::new("coordination.k8s.io", "v1", "leases")
-    }
-    /// Every kind the operator manages.
-    pub fn managed() -> Vec<Gvr> {
-        vec![
-            service_accounts(),
-            secrets(),
-            config_maps(),
-            roles(),
-            role_bindings(),
-            cluster_roles(),
-            cluster_role_bindings(),
-            services(),
-            network_policies(),
-            deployments(),
-            pod_disruption_budgets(),
-            api_services(),
-            webhooks(),
-        ]
-    }
+/// The User-Agent prefix of operators started by tests (`cma-operator-test/<identity>`).
+pub const AGENT: &str = "cma-operator-test/";
+
+/// A test's own control plane and namespace.
+pub struct Env {
+    /// The control plane, lent to this test.
+    pub cluster: Cluster,
+    /// The namespace the operator runs in (and installs KEDA into).
+    pub ns: String,
 }
 
-/// A fake cluster with the KedaController API, and OpenShift's APIs when asked.
-pub fn cluster(openshift: bool) -> FakeApiServer {
-    let fake = FakeApiServer::new();
-    fake.register(known::kedacontrollers());
-    if openshift {
-        fake.register(known::openshift_apiservers());
-        fake.register(known::routes());
-    }
-    fake
+/// A control plane serving `apis` and a fresh namespace named `prefix-N`.
+pub async fn env_with(apis: Apis, prefix: &str) -> Env {
+    logging();
+    let cluster = cluster::acquire(apis).await;
+    let ns = cluster.namespace(prefix).await;
+    Env { cluster, ns }
+}
+
+/// A plain Kubernetes control plane and a fresh namespace.
+pub async fn env() -> Env {
+    env_with(Apis::kubernetes(), "keda").await
 }
 
 /// How to start an operator.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Options {
-    /// Namespace it runs in.
-    pub namespace: String,
-    /// Its identity (and the fake's client name for its requests).
+    /// Namespace it runs in (the test's namespace when `None`).
+    pub namespace: Option<String>,
+    /// Its identity (Lease holder, and its User-Agent `cma-operator-test/<identity>`).
     pub identity: String,
     /// Elect a leader.
     pub leader_elect: bool,
@@ -130,17 +58,26 @@ pub struct Options {
     pub watch_namespaces: Vec<String>,
     /// Where the `/metrics` serving certificate is mounted (HTTPS and access checks); HTTP when `None`.
     pub metrics_cert_dir: Option<std::path::PathBuf>,
+    /// Act as this ServiceAccount (`namespace`, `name`) instead of as a cluster admin.
+    pub service_account: Option<(String, String)>,
+    /// Faults injected into the operator's requests.
+    pub faults: Option<Faults>,
+    /// The operator's clock (certificate rotation tests).
+    pub clock: Option<cma_operator::context::Clock>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            namespace: NS.into(),
+            namespace: None,
             identity: "operator".into(),
             leader_elect: false,
             create_default: false,
             watch_namespaces: Vec::new(),
             metrics_cert_dir: None,
+            service_account: None,
+            faults: None,
+            clock: None,
         }
     }
 }
@@ -149,6 +86,8 @@ impl Default for Options {
 pub struct Operator {
     stop: Option<oneshot::Sender<()>>,
     handle: JoinHandle<Result<(), RunError>>,
+    /// Its User-Agent.
+    pub agent: String,
     /// Where `/metrics` is served.
     pub metrics_addr: SocketAddr,
     /// Where the probes are served.
@@ -169,44 +108,202 @@ pub fn fast_leader_timing() -> Timing {
     }
 }
 
-/// Starts the operator (the same loop `cma-operator run` runs) against `fake`.
-pub fn start(fake: &FakeApiServer, options: Options) -> Operator {
-    start_with_clock(fake, options, Arc::new(Timestamp::now))
-}
+impl Env {
+    /// Starts the operator (the same loop `cma-operator run` runs) against this test's control plane.
+    pub async fn start(&self, options: Options) -> Operator {
+        let metrics_addr = free_port();
+        let probe_addr = free_port();
+        let settings = Settings {
+            operator_namespace: options.namespace.clone().unwrap_or_else(|| self.ns.clone()),
+            watch_namespaces: options.watch_namespaces.clone(),
+            leader_elect: options.leader_elect,
+            leader_timing: fast_leader_timing(),
+            identity: options.identity.clone(),
+            metrics_addr,
+            metrics_cert_dir: options.metrics_cert_dir.clone(),
+            probe_addr,
+            create_default_kedacontroller: options.create_default,
+            platform: None,
+            discovery_interval: Duration::from_secs(3600),
+            sync_timeout: Duration::from_secs(20),
+        };
+        let agent = format!("{AGENT}{}", options.identity);
+        let client = match &options.service_account {
+            Some((ns, name)) => self.cluster.service_account_client(ns, name, &agent, options.faults.as_ref()).await,
+            None => self.cluster.client_with(&agent, options.faults.as_ref()),
+        };
+        let clock = options.clock.clone().unwrap_or_else(|| Arc::new(Timestamp::now));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(run_until(
+            client,
+            settings,
+            async move {
+                let _ = stopped.await;
+            },
+            clock,
+        ));
+        Operator { stop: Some(stop), handle, agent, metrics_addr, probe_addr }
+    }
 
-/// Starts the operator with a given clock (certificate rotation tests).
-pub fn start_with_clock(
-    fake: &FakeApiServer,
-    options: Options,
-    clock: cma_operator::controller::context::Clock,
-) -> Operator {
-    let metrics_addr = free_port();
-    let probe_addr = free_port();
-    let settings = Settings {
-        operator_namespace: options.namespace.clone(),
-        watch_namespaces: options.watch_namespaces.clone(),
-        leader_elect: options.leader_elect,
-        leader_timing: fast_leader_timing(),
-        identity: options.identity.clone(),
-        metrics_addr,
-        metrics_cert_dir: options.metrics_cert_dir.clone(),
-        probe_addr,
-        create_default_kedacontroller: options.create_default,
-        platform: None,
-        discovery_interval: Duration::from_secs(3600),
-        sync_timeout: Duration::from_secs(10),
-    };
-    let client = fake.client_as(&options.identity);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let handle = tokio::spawn(run_until(
-        client,
-        settings,
-        async move {
-            let _ = stopped.await;
-        },
-        clock,
-    ));
-    Operator { stop: Some(stop), handle, metrics_addr, probe_addr }
+    /// Creates KedaController `name` in `namespace` with `spec`.
+    pub async fn create_kedacontroller(&self, namespace: &str, name: &str, spec: Value) {
+        self.cluster.create(&kedacontroller(namespace, name, spec)).await;
+    }
+
+    /// Creates KedaController `keda` in the test namespace.
+    pub async fn create_keda(&self, spec: Value) {
+        self.create_kedacontroller(&self.ns, "keda", spec).await;
+    }
+
+    /// Replaces the spec of `keda` in the test namespace, as `kubectl edit` would.
+    pub async fn update_spec(&self, spec: Value) {
+        let patch = json!([{"op": "add", "path": "/spec", "value": spec}]);
+        self.cluster.json_patch_as("kubectl-edit", &kinds::KEDACONTROLLER, &self.ns, "keda", &patch).await;
+    }
+
+    /// Starts an operator, creates `keda` with `spec` and waits until everything is applied and it settled.
+    pub async fn installed(&self, spec: Value) -> Operator {
+        let operator = self.start(Options::default()).await;
+        self.create_keda(spec).await;
+        self.wait_installed().await;
+        self.settle(&operator).await;
+        operator
+    }
+
+    /// Waits until the webhook configuration and the last Deployment exist.
+    pub async fn wait_installed(&self) {
+        eventually(WAIT, "the installation is applied", async || {
+            self.cluster.get(&kinds::VALIDATING_WEBHOOK, "", "keda-admission").await.is_some()
+                && self.cluster.get(&kinds::DEPLOYMENT, &self.ns, "keda-admission").await.is_some()
+        })
+        .await;
+    }
+
+    /// Waits until `operator` made no write for half a second.
+    pub async fn settle(&self, operator: &Operator) {
+        self.settle_for(operator, Duration::from_millis(500)).await;
+    }
+
+    /// Waits until `operator` made no write for `quiet`.
+    pub async fn settle_for(&self, operator: &Operator, quiet: Duration) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let mark = self.cluster.audit().mark();
+            tokio::time::sleep(quiet).await;
+            let writes = self.writes_since(operator, mark);
+            if writes.is_empty() {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the operator kept writing for {WAIT:?}: {:?}",
+                writes.iter().map(AuditEvent::describe).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    /// Requests `operator` made since `mark`.
+    pub fn requests_since(&self, operator: &Operator, mark: AuditMark) -> Vec<AuditEvent> {
+        self.cluster.audit().by_agent(mark, &operator.agent)
+    }
+
+    /// Writes `operator` made since `mark` (Events and the leader Lease aside).
+    pub fn writes_since(&self, operator: &Operator, mark: AuditMark) -> Vec<AuditEvent> {
+        self.requests_since(operator, mark)
+            .into_iter()
+            .filter(|e| e.is_write() && e.object.resource != "events" && e.object.resource != "leases")
+            .collect()
+    }
+
+    /// An object of the test namespace, or a cluster-scoped one when `kind` is.
+    pub async fn get(&self, kind: &Kind, name: &str) -> Option<Value> {
+        self.cluster.get(kind, &self.ns, name).await
+    }
+
+    /// A Deployment of the test namespace (panics when missing).
+    pub async fn deployment(&self, name: &str) -> Value {
+        self.get(&kinds::DEPLOYMENT, name).await.unwrap_or_else(|| panic!("Deployment {name} missing"))
+    }
+
+    /// The first container's args of a Deployment.
+    pub async fn container_args(&self, name: &str) -> Vec<String> {
+        self.deployment(name).await["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The status condition `type_` of `keda` in `namespace`, as (status, reason, message).
+    pub async fn condition_in(&self, namespace: &str, name: &str, type_: &str) -> Option<(String, String, String)> {
+        let kc = self.cluster.get(&kinds::KEDACONTROLLER, namespace, name).await?;
+        let c = kc["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == type_)?.clone();
+        Some((
+            c["status"].as_str()?.to_string(),
+            c["reason"].as_str().unwrap_or_default().to_string(),
+            c["message"].as_str().unwrap_or_default().to_string(),
+        ))
+    }
+
+    /// The status condition `type_` of `keda` in the test namespace.
+    pub async fn condition(&self, type_: &str) -> Option<(String, String, String)> {
+        self.condition_in(&self.ns, "keda", type_).await
+    }
+
+    /// `keda` in the test namespace.
+    pub async fn keda(&self) -> Value {
+        self.get(&kinds::KEDACONTROLLER, "keda").await.unwrap_or_else(|| panic!("KedaController keda missing"))
+    }
+
+    /// Every object of the installation in the test namespace (by its inventory labels), as
+    /// `Kind namespace/name` strings, sorted.
+    pub async fn managed_objects(&self) -> Vec<String> {
+        self.managed_objects_of(&self.ns).await
+    }
+
+    /// Every object of the installation in `namespace` (by its inventory labels), sorted.
+    pub async fn managed_objects_of(&self, namespace: &str) -> Vec<String> {
+        let selector = format!("app.kubernetes.io/managed-by=cma-operator,cma.keda.sh/owner-namespace={namespace}");
+        let mut out = Vec::new();
+        for kind in managed_kinds() {
+            for obj in self.cluster.list(&kind, "", &selector).await {
+                let ns = obj["metadata"]["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default();
+                out.push(format!("{} {ns}{}", kind.kind, obj["metadata"]["name"].as_str().unwrap_or("")));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Event reasons and notes recorded about the object `name` of the test namespace, oldest first.
+    pub async fn events_about(&self, name: &str) -> Vec<(String, String)> {
+        let mut events: Vec<Value> = self
+            .cluster
+            .list(&kinds::EVENT, &self.ns, "")
+            .await
+            .into_iter()
+            .filter(|e| e["regarding"]["name"] == name)
+            .collect();
+        events.sort_by_key(|e| e["metadata"]["creationTimestamp"].as_str().unwrap_or_default().to_string());
+        events
+            .iter()
+            .map(|e| {
+                (
+                    e["reason"].as_str().unwrap_or_default().to_string(),
+                    e["note"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Event reasons recorded about the object `name` of the test namespace.
+    pub async fn event_reasons(&self, name: &str) -> Vec<String> {
+        self.events_about(name).await.into_iter().map(|(reason, _)| reason).collect()
+    }
+
+    /// Plays the kubelet for the test namespace: KEDA's pods run and become ready.
+    pub fn kubelet(&self) -> cma_testkit::cluster::Kubelet {
+        self.cluster.kubelet(&self.ns)
+    }
 }
 
 impl Operator {
@@ -215,10 +312,10 @@ impl Operator {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        match tokio::time::timeout(Duration::from_secs(10), &mut self.handle).await {
+        match tokio::time::timeout(Duration::from_secs(20), &mut self.handle).await {
             Ok(Ok(result)) => result,
             Ok(Err(join)) => panic!("the operator task panicked: {join}"),
-            Err(_) => panic!("the operator did not stop within 10 s of its shutdown signal"),
+            Err(_) => panic!("the operator did not stop within 20 s of its shutdown signal"),
         }
     }
 
@@ -226,6 +323,31 @@ impl Operator {
     pub fn is_finished(&self) -> bool {
         self.handle.is_finished()
     }
+}
+
+/// Whether a request is a server-side apply by the operator's field manager.
+pub fn is_operator_apply(event: &AuditEvent) -> bool {
+    let query = event.uri.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    event.verb == "patch" && query.split('&').any(|p| p == "fieldManager=cma-operator")
+}
+
+/// The kinds the operator may create.
+pub fn managed_kinds() -> Vec<Kind> {
+    vec![
+        kinds::SERVICE_ACCOUNT,
+        kinds::SECRET,
+        kinds::CONFIG_MAP,
+        kinds::ROLE,
+        kinds::ROLE_BINDING,
+        kinds::CLUSTER_ROLE,
+        kinds::CLUSTER_ROLE_BINDING,
+        kinds::SERVICE,
+        kinds::NETWORK_POLICY,
+        kinds::DEPLOYMENT,
+        kinds::PDB,
+        kinds::API_SERVICE,
+        kinds::VALIDATING_WEBHOOK,
+    ]
 }
 
 /// A KedaController document.
@@ -238,93 +360,10 @@ pub fn kedacontroller(namespace: &str, name: &str, spec: Value) -> Value {
     })
 }
 
-/// Every object carrying the managed-by label, as `Kind namespace/name` strings, sorted.
-pub fn managed_objects(fake: &FakeApiServer) -> Vec<String> {
-    let mut out = Vec::new();
-    for g in gvr::managed() {
-        for obj in fake.list_matching(&g, None, "app.kubernetes.io/managed-by=cma-operator") {
-            let ns = obj["metadata"]["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default();
-            out.push(format!(
-                "{} {ns}{}",
-                obj["kind"].as_str().unwrap_or(&g.resource),
-                obj["metadata"]["name"].as_str().unwrap_or("")
-            ));
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Waits until `check` holds, or panics with `what` after `timeout`.
-pub async fn eventually(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if check() {
-            return;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!("timed out after {timeout:?} waiting for: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Waits until no request has been written for `quiet` (the operator has settled).
-pub async fn settle(fake: &FakeApiServer, quiet: Duration, timeout: Duration) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let mark = fake.mark();
-        tokio::time::sleep(quiet).await;
-        if fake.writes_since(mark).is_empty() {
-            return;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!(
-                "the operator kept writing for {timeout:?}: {:?}",
-                fake.writes_since(mark).iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>()
-            );
-        }
-    }
-}
-
-/// Marks the three Deployments rolled out and the APIService available, as the cluster would.
-pub fn cluster_reports_ready(fake: &FakeApiServer, namespace: &str) {
-    for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
-        fake.complete_rollout(namespace, name).unwrap_or_else(|e| panic!("rollout of {name}: {e}"));
-    }
-    fake.set_condition(&gvr::api_services(), "", "v1beta1.external.metrics.k8s.io", "Available", "True", "Passed")
-        .unwrap_or_else(|e| panic!("APIService condition: {e}"));
-}
-
-/// The status condition `type_` of the KedaController, as (status, reason, message).
-pub fn condition(fake: &FakeApiServer, namespace: &str, name: &str, type_: &str) -> Option<(String, String, String)> {
-    let kc = fake.get(&gvr::kedacontrollers(), namespace, name)?;
-    let c = kc["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == type_)?.clone();
-    Some((
-        c["status"].as_str()?.to_string(),
-        c["reason"].as_str().unwrap_or_default().to_string(),
-        c["message"].as_str().unwrap_or_default().to_string(),
-    ))
-}
-
-/// Event reasons recorded about objects named `name`.
-pub fn event_reasons(fake: &FakeApiServer, name: &str) -> Vec<String> {
-    fake.list(&gvr::events())
-        .into_iter()
-        .filter(|e| e["regarding"]["name"] == name)
-        .filter_map(|e| e["reason"].as_str().map(String::from))
-        .collect()
-}
-
 /// Installs test logging once (RUST_LOG controls it).
 pub fn logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-}
-
-/// The `Gvr` of a managed kind by its plural (for table-driven tests).
-pub fn by_plural(plural: &str) -> Gvr {
-    gvr::managed().into_iter().find(|g| g.resource == plural).unwrap_or_else(|| panic!("unknown kind {plural}"))
 }

@@ -16,17 +16,18 @@ pub const OWNER_NAMESPACE: &str = "cma.keda.sh/owner-namespace";
 /// Inventory label: name of the KedaController that owns the object.
 pub const OWNER_NAME: &str = "cma.keda.sh/owner-name";
 
+/// Annotation holding a digest of what the operator last applied to an object: the exact record of its
+/// intent, so a field removed from the KedaController is removed from the object, and a change the
+/// operator did not make is recognised as someone else's.
+pub const APPLIED_DIGEST: &str = "cma.keda.sh/applied-digest";
+
 /// Labels a user may not set on the Deployments or the ServiceAccount.
 pub const OWNERSHIP: [&str; 4] = [MANAGED_BY, PART_OF, OWNER_NAMESPACE, OWNER_NAME];
 
 /// The pod label each Deployment selects its pods by (the same keys and values as upstream KEDA, so
 /// Deployments created by the Go operators can be adopted: a selector is immutable).
 pub fn selector(component: Component) -> (&'static str, &'static str) {
-    match component {
-        Component::Operator => (SELECTOR_KEY, "keda-operator"),
-        Component::MetricsServer => (SELECTOR_KEY, "keda-metrics-apiserver"),
-        Component::AdmissionWebhooks => (SELECTOR_KEY, "keda-admission-webhooks"),
-    }
+    (SELECTOR_KEY, component.service_name())
 }
 
 /// The key every component's selector uses.

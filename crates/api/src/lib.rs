@@ -7,10 +7,11 @@ pub mod eventing_keda_sh;
 pub mod keda_sh;
 pub mod kedacontroller;
 pub mod labels;
+pub mod names;
 pub mod quantity;
 pub mod rules;
 pub mod schema;
 pub mod validation;
 
 pub use kedacontroller::*;
-pub use validation::{FieldError, ValidationErrors, validate};
+pub use validation::{FieldError, Valid, ValidationErrors, validate};

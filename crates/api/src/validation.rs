@@ -68,7 +68,7 @@ pub const RESERVED_ENV: [(&str, &str); 2] = [
 /// Checks a KedaController the way the API server would (CRD schema and CEL rules), plus the semantic
 /// rules: lifetime settings need a volume claim, labels may not override the selector or ownership labels,
 /// requests may not exceed limits, volume mounts must name a volume of their component.
-pub fn validate(kc: &KedaController) -> Result<(), ValidationErrors> {
+pub fn validate(kc: &KedaController) -> Result<Valid<'_>, ValidationErrors> {
     let mut v = Validator::default();
     if let Some(name) = kc.metadata.name.as_deref()
         && name != rules::KEDACONTROLLER_NAME
@@ -76,7 +76,19 @@ pub fn validate(kc: &KedaController) -> Result<(), ValidationErrors> {
         v.error("metadata.name", rules::SINGLETON_MESSAGE);
     }
     v.spec(&kc.spec);
-    if v.errors.is_empty() { Ok(()) } else { Err(ValidationErrors(v.errors)) }
+    if v.errors.is_empty() { Ok(Valid(kc)) } else { Err(ValidationErrors(v.errors)) }
+}
+
+/// A KedaController that passed [`validate`]: the only thing render accepts, so a spec is validated once.
+#[derive(Clone, Copy, Debug)]
+pub struct Valid<'a>(&'a KedaController);
+
+impl std::ops::Deref for Valid<'_> {
+    type Target = KedaController;
+
+    fn deref(&self) -> &KedaController {
+        self.0
+    }
 }
 
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(Patterns::compile);

@@ -469,7 +469,8 @@ pub fn rendered_objects(namespace: &str) -> Result<Vec<Value>, BundleError> {
         .map_err(|e| BundleError::Operator(format!("maximal spec: {e}")))?;
         for platform in platforms() {
             let ctx = RenderContext::offline(platform);
-            let desired = render::render(&kc, &ctx).map_err(|e| BundleError::Operator(e.to_string()))?;
+            let valid = cma_api::validate(&kc).map_err(|e| BundleError::Operator(format!("maximal spec: {e}")))?;
+            let desired = render::render(valid, &ctx).map_err(|e| BundleError::Operator(e.to_string()))?;
             out.extend(desired.to_values().map_err(|e| BundleError::Operator(e.to_string()))?);
         }
     }

@@ -17,7 +17,8 @@ fn bench(c: &mut Criterion) {
     for (name, platform) in [("kubernetes", Platform::kubernetes()), ("openshift", Platform::openshift())] {
         let ctx = RenderContext::offline(platform);
         c.bench_function(&format!("render every-field ({name})"), |b| {
-            b.iter(|| render(std::hint::black_box(&kc), &ctx))
+            let valid = cma_api::validate(&kc).unwrap();
+            b.iter(|| render(std::hint::black_box(valid), &ctx))
         });
     }
 }

@@ -298,7 +298,8 @@ fn render_command(args: &RenderArgs, out: &mut dyn Write) -> Result<(), CliError
         proxy: crate::render::proxy::from_env(),
         ..RenderContext::default()
     };
-    let objects = render::render(&kc, &ctx)?.to_values()?;
+    let valid = cma_api::validate(&kc).map_err(RenderError::Invalid)?;
+    let objects = render::render(valid, &ctx)?.to_values()?;
     write_objects(&objects, args.output, out)
 }
 

@@ -2,9 +2,12 @@
 //!
 //! The binary is a thin `main` over this library, so tests and `render` run the same code.
 
+pub mod caches;
 pub mod certs;
 pub mod cli;
+pub mod context;
 pub mod controller;
+pub mod kinds;
 pub mod leader;
 pub mod logging;
 pub mod metrics;

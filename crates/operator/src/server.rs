@@ -22,7 +22,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::net::TcpListener;
 
-use crate::controller::context::PlatformState;
+use crate::context::PlatformState;
 use crate::metrics::Metrics;
 use crate::metrics_access::{Decision, MetricsAccess};
 use crate::platform::{TlsProfile, TlsVersion};

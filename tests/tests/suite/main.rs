@@ -5,5 +5,3 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod controller;
-mod openshift;
-mod rbac;

@@ -1,9 +1,6 @@
 //! `cma-operator run`: discovery, leader election, the watches and the reconcile loop, the metrics and
 //! probe endpoints, and a clean shutdown on SIGTERM.
 
-pub mod caches;
-pub mod context;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,12 +12,11 @@ use cma_api::{KedaController, KedaControllerSpec};
 use futures::{FutureExt, Stream, StreamExt};
 use kube::Client;
 use kube::api::{Api, DynamicObject, PostParams};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use tokio::sync::watch;
 
-use self::caches::Scope;
-use self::context::{Clock, Context, PlatformState};
+use crate::caches::{self, Scope};
+use crate::context::{Clock, Context, PlatformState};
 use crate::leader::{LeaseLock, Timing};
 use crate::metrics::Metrics;
 use crate::metrics_access::MetricsAccess;
@@ -207,7 +203,6 @@ async fn lead(
     // The facts the watches are built for; a change of capabilities restarts the process.
     let initial = platform.get();
     let watches = caches::build(&client, &scope, &initial);
-    let reporter = Reporter { controller: "cma-operator".into(), instance: Some(settings.identity.clone()) };
     let ctx = Arc::new(Context {
         client: client.clone(),
         scope: scope.clone(),
@@ -216,11 +211,11 @@ async fn lead(
         images: ImageOverrides::from_env(),
         proxy: crate::render::proxy::from_env(),
         metrics,
-        recorder: Recorder::new(client.clone(), reporter),
+        events: crate::reconcile::events::Publisher::new(client.clone(), &settings.identity),
         clock,
         sync_timeout: settings.sync_timeout,
         failures: Mutex::new(HashMap::new()),
-        settled: Mutex::new(HashMap::new()),
+        applied: Default::default(),
         namespace_label_checked: AtomicBool::new(false),
     });
 

@@ -1,92 +1,80 @@
-//! Apply and prune: server-side apply of the rendered objects in dependency order (independent objects
-//! concurrently), skipping objects the cluster already holds as rendered, then deletion of labelled objects
-//! that are no longer rendered.
+//! Apply: server-side apply of the rendered objects, wave by wave (see [`crate::kinds`]), each object only
+//! when the cluster does not hold exactly what this reconcile intends.
+//!
+//! Every applied object carries [`APPLIED_DIGEST`], a digest of the applied intent. The skip is exact: an
+//! object is left alone only when its digest equals the one rendered now (our intent did not change) and the
+//! live object still holds every field of it (nobody changed a field we own). A removed field changes the
+//! digest, so it is applied without the field and server-side apply removes it. A write while the digest
+//! is unchanged restores someone else's change: that, and only that, is drift.
 
-use std::collections::BTreeSet;
-use std::fmt::Debug;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
+use cma_api::labels::APPLIED_DIGEST;
 use futures::future::{BoxFuture, FutureExt, join_all};
-use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 
 use super::compare;
-use crate::controller::caches::{Caches, KUBE_SYSTEM, or_empty};
-use crate::render::monitoring::DASHBOARD_NAMESPACE;
-use crate::render::monitoring_types::{PrometheusRule, ServiceMonitor};
-use crate::render::{Desired, Owner};
+use super::errors::describe;
+use crate::caches::ManagedStores;
+use crate::kinds::{Managed, Stores, WAVES, managed_kinds, object_ref};
+use crate::render::Desired;
 
 /// Field manager of every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "cma-operator";
 
-/// A kind the operator applies: knows how to address its objects.
-pub trait Managed:
-    Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + Debug + Send + Sync + 'static
-{
-    /// The API for objects of this kind in `namespace` (ignored for cluster-scoped kinds).
-    fn api(client: &Client, namespace: Option<&str>) -> Api<Self>;
+/// Why an object was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// It did not exist.
+    Created,
+    /// What the operator intends for it changed (the KedaController, an input such as a CA bundle, or a new
+    /// operator version).
+    Updated,
+    /// Someone else changed fields the operator owns; `by` names the writers managedFields credit.
+    Reverted {
+        /// Field managers other than ours that wrote to the object, most recent first.
+        by: Vec<String>,
+    },
+    /// The operator had applied it in this process and it was deleted by someone else.
+    Recreated,
 }
 
-macro_rules! namespaced {
-    ($($kind:ty),*) => {$(
-        impl Managed for $kind {
-            fn api(client: &Client, namespace: Option<&str>) -> Api<Self> {
-                match namespace {
-                    Some(ns) => Api::namespaced(client.clone(), ns),
-                    None => Api::default_namespaced(client.clone()),
-                }
-            }
-        }
-    )*};
+impl Cause {
+    /// Whether this write corrected someone else's change.
+    pub fn is_drift(&self) -> bool {
+        matches!(self, Cause::Reverted { .. } | Cause::Recreated)
+    }
 }
 
-macro_rules! cluster_scoped {
-    ($($kind:ty),*) => {$(
-        impl Managed for $kind {
-            fn api(client: &Client, _namespace: Option<&str>) -> Api<Self> {
-                Api::all(client.clone())
-            }
-        }
-    )*};
-}
-
-namespaced!(
-    ServiceAccount,
-    Secret,
-    ConfigMap,
-    Role,
-    RoleBinding,
-    Service,
-    NetworkPolicy,
-    Deployment,
-    PodDisruptionBudget
-);
-cluster_scoped!(ClusterRole, ClusterRoleBinding, APIService, ValidatingWebhookConfiguration);
-namespaced!(ServiceMonitor, PrometheusRule);
-
-/// One object written by apply or deleted by prune.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Touched {
+/// One object written by apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
     /// Kind.
     pub kind: String,
     /// `namespace/name` or `name`.
     pub name: String,
-    /// Whether the object existed before this write.
-    pub existed: bool,
+    /// Why.
+    pub cause: Cause,
 }
 
-/// A failed write, naming the object.
+impl std::fmt::Display for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind, self.name)?;
+        match &self.cause {
+            Cause::Reverted { by } if !by.is_empty() => write!(f, " (changed by {})", by.join(", ")),
+            Cause::Reverted { .. } => write!(f, " (changed outside the operator)"),
+            Cause::Recreated => write!(f, " (deleted outside the operator)"),
+            Cause::Created | Cause::Updated => Ok(()),
+        }
+    }
+}
+
+/// A failed write, naming the object and the API server's answer.
 #[derive(Debug, thiserror::Error)]
-#[error("{action} {kind} {name}: {source}")]
+#[error("{action} {kind} {name}: {}", describe(source))]
 pub struct WriteError {
     /// `apply` or `delete`.
     pub action: &'static str,
@@ -99,19 +87,41 @@ pub struct WriteError {
     pub source: kube::Error,
 }
 
-fn display_name<K: Resource>(obj: &K) -> String {
+/// Digests of what this process applied, by `Kind namespace/name`: tells a deletion by someone else from an
+/// object that was never there.
+#[derive(Debug, Default)]
+pub struct Applied(Mutex<HashMap<String, String>>);
+
+impl Applied {
+    fn remember(&self, key: String, digest: String) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(key, digest);
+        }
+    }
+
+    fn knows(&self, key: &str) -> bool {
+        self.0.lock().is_ok_and(|map| map.contains_key(key))
+    }
+
+    /// Forgets an object the operator deleted itself.
+    pub fn forget(&self, key: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(key);
+        }
+    }
+}
+
+/// `namespace/name` or `name`.
+pub fn display_name<K: Resource>(obj: &K) -> String {
     match obj.meta().namespace.as_deref() {
         Some(ns) => format!("{ns}/{}", obj.name_any()),
         None => obj.name_any(),
     }
 }
 
-fn object_ref<K: Managed>(obj: &K) -> ObjectRef<K> {
-    let r = ObjectRef::new(&obj.name_any());
-    match obj.meta().namespace.as_deref() {
-        Some(ns) => r.within(ns),
-        None => r,
-    }
+/// The key [`Applied`] knows an object by.
+pub fn applied_key<K: Managed>(obj: &K) -> String {
+    format!("{} {}", K::kind(&()), display_name(obj))
 }
 
 /// Whether an API error says a field cannot be changed in place.
@@ -119,22 +129,74 @@ fn is_immutable(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(s) if s.code == 422 && s.message.contains("immutable"))
 }
 
-fn is_not_found(error: &kube::Error) -> bool {
+/// Whether an API error says the object does not exist.
+pub fn is_not_found(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(s) if s.code == 404)
 }
 
-/// Applies one object unless the cluster already holds it as rendered. Returns what was written.
-async fn apply_one<K: Managed>(client: Client, store: Store<K>, obj: K) -> Result<Option<Touched>, WriteError> {
-    let live = store.get(&object_ref(&obj));
+/// The digest of the intent for `obj` (without the digest annotation itself).
+fn digest_of<K: Managed>(obj: &K) -> String {
+    // Serializing a typed object cannot fail (no maps with non-string keys); an empty digest would only make
+    // the next reconcile apply again.
+    let bytes = serde_json::to_vec(obj).unwrap_or_default();
+    hex::encode(Sha256::digest(&bytes))
+}
+
+/// The field managers other than ours that wrote to `live` outside its status, most recent first.
+fn other_writers<K: Managed>(live: &K) -> Vec<String> {
+    let mut entries: Vec<_> = live
+        .meta()
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|m| m.subresource.as_deref().unwrap_or_default().is_empty())
+        .filter_map(|m| {
+            let manager = m.manager.clone()?;
+            (manager != FIELD_MANAGER && !manager.starts_with("cma-operator")).then_some((m.time.clone(), manager))
+        })
+        .collect();
+    entries.sort_by(|a, b| b.0.as_ref().map(|t| t.0).cmp(&a.0.as_ref().map(|t| t.0)));
+    let mut seen = Vec::new();
+    for (_, manager) in entries {
+        if !seen.contains(&manager) {
+            seen.push(manager);
+        }
+    }
+    seen
+}
+
+/// Decides whether `obj` needs a write and why; `None` when the cluster holds it exactly as intended.
+fn cause<K: Managed>(live: Option<&K>, desired: &K, digest: &str, applied: &Applied) -> Option<Cause> {
+    let Some(live) = live else {
+        return Some(if applied.knows(&applied_key(desired)) { Cause::Recreated } else { Cause::Created });
+    };
+    let recorded = live.annotations().get(APPLIED_DIGEST).map(String::as_str);
+    if recorded != Some(digest) {
+        return Some(Cause::Updated);
+    }
+    let holds = match (serde_json::to_value(live), serde_json::to_value(desired)) {
+        (Ok(live), Ok(desired)) => compare::contains(&live, &desired),
+        _ => false,
+    };
+    (!holds).then(|| Cause::Reverted { by: other_writers(live) })
+}
+
+/// Applies one object unless the cluster holds it exactly as intended. Returns what was written.
+async fn apply_one<K: Managed>(
+    client: Client,
+    stores: Stores<K>,
+    mut obj: K,
+    applied: &Applied,
+) -> Result<Option<Written>, WriteError> {
+    let digest = digest_of(&obj);
+    obj.annotations_mut().insert(APPLIED_DIGEST.to_string(), digest.clone());
+    let live = stores.get(&object_ref(&obj));
+    let Some(cause) = cause(live.as_deref(), &obj, &digest, applied) else {
+        return Ok(None);
+    };
     let kind = K::kind(&()).to_string();
     let name = display_name(&obj);
     let error = |action, source| WriteError { action, kind: kind.clone(), name: name.clone(), source };
-    if let Some(live) = &live
-        && let (Ok(live), Ok(desired)) = (serde_json::to_value(&**live), serde_json::to_value(&obj))
-        && compare::contains(&live, &desired)
-    {
-        return Ok(None);
-    }
     let api = K::api(&client, obj.meta().namespace.as_deref());
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let object_name = obj.name_any();
@@ -152,106 +214,46 @@ async fn apply_one<K: Managed>(client: Client, store: Store<K>, obj: K) -> Resul
         }
         Err(e) => return Err(error("apply", e)),
     }
-    Ok(Some(Touched { kind: kind.clone(), name: name.clone(), existed: live.is_some() }))
+    applied.remember(applied_key(&obj), digest);
+    Ok(Some(Written { kind, name, cause }))
 }
 
-type Write = BoxFuture<'static, Result<Option<Touched>, WriteError>>;
+type Write<'a> = BoxFuture<'a, Result<Option<Written>, WriteError>>;
 
-fn writes<K: Managed>(client: &Client, store: &Store<K>, objects: &[K]) -> Vec<Write> {
-    objects.iter().map(|o| apply_one(client.clone(), store.clone(), o.clone()).boxed()).collect()
+fn writes<'a, K: Managed>(client: &Client, stores: &Stores<K>, objects: &[K], applied: &'a Applied) -> Vec<Write<'a>> {
+    objects.iter().map(|o| apply_one(client.clone(), stores.clone(), o.clone(), applied).boxed()).collect()
 }
 
-/// RoleBindings live in the install namespace and in kube-system, each watched by its own store.
-fn role_binding_writes(client: &Client, caches: &Caches, objects: &[RoleBinding]) -> Vec<Write> {
-    objects
-        .iter()
-        .map(|rb| {
-            let store = if rb.metadata.namespace.as_deref() == Some(KUBE_SYSTEM) {
-                caches.system_role_bindings.clone()
-            } else {
-                caches.role_bindings.clone()
-            };
-            apply_one(client.clone(), store, rb.clone()).boxed()
-        })
-        .collect()
+macro_rules! waves {
+    ($($field:ident: $ty:ty => $wave:literal,)*) => {
+        /// The writes of every object of `desired`, by wave.
+        fn by_wave<'a>(
+            client: &Client,
+            stores: &ManagedStores,
+            desired: &Desired,
+            applied: &'a Applied,
+        ) -> [Vec<Write<'a>>; WAVES] {
+            let mut waves: [Vec<Write<'a>>; WAVES] = Default::default();
+            $(
+                waves[$wave - 1].extend(writes(client, &stores.$field, &desired.$field, applied));
+            )*
+            waves
+        }
+    };
 }
+managed_kinds!(waves);
 
-/// ConfigMaps live in the install namespace and, for the console dashboard, in openshift-config-managed.
-fn config_map_writes(client: &Client, caches: &Caches, objects: &[ConfigMap]) -> Vec<Write> {
-    objects
-        .iter()
-        .map(|cm| {
-            let store = if cm.metadata.namespace.as_deref() == Some(DASHBOARD_NAMESPACE) {
-                or_empty(&caches.dashboards)
-            } else {
-                caches.config_maps.clone()
-            };
-            apply_one(client.clone(), store, cm.clone()).boxed()
-        })
-        .collect()
-}
-
-/// Applies every object of `desired`, stage by stage: identities, RBAC and configuration; bindings,
-/// Services and policies; workloads; then the API registrations that route traffic to the workloads. A
-/// stage starts when the previous one succeeded; its objects are applied concurrently.
-pub async fn apply(client: &Client, caches: &Caches, desired: &Desired) -> Result<Vec<Touched>, Vec<WriteError>> {
-    let Desired {
-        service_accounts,
-        secrets,
-        config_maps,
-        roles,
-        cluster_roles,
-        role_bindings,
-        cluster_role_bindings,
-        services,
-        network_policies,
-        deployments,
-        pod_disruption_budgets,
-        api_services,
-        validating_webhook_configurations,
-        service_monitors,
-        prometheus_rules,
-    } = desired;
-    let stages: Vec<Vec<Write>> = vec![
-        [
-            writes(client, &caches.service_accounts, service_accounts),
-            writes(client, &caches.secrets, secrets),
-            config_map_writes(client, caches, config_maps),
-            writes(client, &caches.roles, roles),
-            writes(client, &caches.cluster_roles, cluster_roles),
-        ]
-        .into_iter()
-        .flatten()
-        .collect(),
-        [
-            role_binding_writes(client, caches, role_bindings),
-            writes(client, &caches.cluster_role_bindings, cluster_role_bindings),
-            writes(client, &caches.services, services),
-            writes(client, &caches.network_policies, network_policies),
-        ]
-        .into_iter()
-        .flatten()
-        .collect(),
-        [
-            writes(client, &caches.deployments, deployments),
-            writes(client, &or_empty(&caches.service_monitors), service_monitors),
-            writes(client, &or_empty(&caches.prometheus_rules), prometheus_rules),
-            writes(client, &caches.pod_disruption_budgets, pod_disruption_budgets),
-        ]
-        .into_iter()
-        .flatten()
-        .collect(),
-        [
-            writes(client, &caches.api_services, api_services),
-            writes(client, &caches.validating_webhook_configurations, validating_webhook_configurations),
-        ]
-        .into_iter()
-        .flatten()
-        .collect(),
-    ];
+/// Applies every object of `desired`, wave by wave; the objects of a wave concurrently. Stops after a wave
+/// with failures (later waves depend on earlier ones) and returns every failure of that wave.
+pub async fn apply(
+    client: &Client,
+    stores: &ManagedStores,
+    desired: &Desired,
+    applied: &Applied,
+) -> Result<Vec<Written>, Vec<WriteError>> {
     let mut written = Vec::new();
-    for stage in stages {
-        let (ok, failed): (Vec<_>, Vec<_>) = join_all(stage).await.into_iter().partition(Result::is_ok);
+    for wave in by_wave(client, stores, desired, applied) {
+        let (ok, failed): (Vec<_>, Vec<_>) = join_all(wave).await.into_iter().partition(Result::is_ok);
         let failed: Vec<WriteError> = failed.into_iter().filter_map(Result::err).collect();
         if !failed.is_empty() {
             return Err(failed);
@@ -261,110 +263,88 @@ pub async fn apply(client: &Client, caches: &Caches, desired: &Desired) -> Resul
     Ok(written)
 }
 
-/// Whether an object carries the inventory labels of `owner`.
-pub fn owned_by(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, owner: &Owner) -> bool {
-    let Some(labels) = meta.labels.as_ref() else {
-        return false;
-    };
-    owner.labels().iter().all(|(k, v)| labels.get(*k) == Some(v))
-}
-
-/// Deletes one object; a missing object is not an error.
-async fn delete_one<K: Managed>(client: Client, obj: K) -> Result<Option<Touched>, WriteError> {
-    let api = K::api(&client, obj.meta().namespace.as_deref());
-    let touched = Touched { kind: K::kind(&()).to_string(), name: display_name(&obj), existed: true };
-    match api.delete(&obj.name_any(), &DeleteParams::background()).await {
-        Ok(_) => Ok(Some(touched)),
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(source) => Err(WriteError { action: "delete", kind: touched.kind, name: touched.name, source }),
+/// Counts written objects by kind, for the drift metric.
+pub fn by_kind(written: &[Written]) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for w in written {
+        *counts.entry(w.kind.clone()).or_insert(0) += 1;
     }
+    counts
 }
 
-/// Deletions of the objects of `store` owned by `owner` and not in `keep`.
-fn stale<K: Managed>(client: &Client, store: &Store<K>, owner: &Owner, keep: &[K]) -> Vec<Write> {
-    let keep: BTreeSet<(Option<String>, String)> =
-        keep.iter().map(|o| (o.meta().namespace.clone(), o.name_any())).collect();
-    store
-        .state()
-        .into_iter()
-        .filter(|live| owned_by(live.meta(), owner))
-        .filter(|live| !keep.contains(&(live.meta().namespace.clone(), live.name_any())))
-        .map(|live| delete_one(client.clone(), (*live).clone()).boxed())
-        .collect()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta, Time};
 
-/// Deletes what `owner` owns but `desired` no longer renders (every object, when `desired` is empty:
-/// uninstall). Only objects carrying the owner's inventory labels are considered.
-pub async fn prune(
-    client: &Client,
-    caches: &Caches,
-    owner: &Owner,
-    desired: &Desired,
-) -> Result<Vec<Touched>, Vec<WriteError>> {
-    let Desired {
-        service_accounts,
-        secrets,
-        config_maps,
-        roles,
-        cluster_roles,
-        role_bindings,
-        cluster_role_bindings,
-        services,
-        network_policies,
-        deployments,
-        pod_disruption_budgets,
-        api_services,
-        validating_webhook_configurations,
-        service_monitors,
-        prometheus_rules,
-    } = desired;
-    let deletions: Vec<Write> = [
-        stale(client, &or_empty(&caches.prometheus_rules), owner, prometheus_rules),
-        stale(client, &or_empty(&caches.service_monitors), owner, service_monitors),
-        stale(client, &or_empty(&caches.dashboards), owner, config_maps),
-        stale(client, &caches.validating_webhook_configurations, owner, validating_webhook_configurations),
-        stale(client, &caches.api_services, owner, api_services),
-        stale(client, &caches.pod_disruption_budgets, owner, pod_disruption_budgets),
-        stale(client, &caches.deployments, owner, deployments),
-        stale(client, &caches.network_policies, owner, network_policies),
-        stale(client, &caches.services, owner, services),
-        stale(client, &caches.cluster_role_bindings, owner, cluster_role_bindings),
-        stale(client, &caches.role_bindings, owner, role_bindings),
-        stale(client, &caches.system_role_bindings, owner, role_bindings),
-        stale(client, &caches.cluster_roles, owner, cluster_roles),
-        stale(client, &caches.roles, owner, roles),
-        stale(client, &caches.config_maps, owner, config_maps),
-        stale(client, &caches.secrets, owner, secrets),
-        stale(client, &caches.service_accounts, owner, service_accounts),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let (ok, failed): (Vec<_>, Vec<_>) = join_all(deletions).await.into_iter().partition(Result::is_ok);
-    let failed: Vec<WriteError> = failed.into_iter().filter_map(Result::err).collect();
-    if failed.is_empty() { Ok(ok.into_iter().filter_map(|r| r.ok().flatten()).collect()) } else { Err(failed) }
-}
-
-/// How many objects of `owner` the caches hold (for the managed-objects gauge).
-pub fn count_owned(caches: &Caches, owner: &Owner) -> usize {
-    fn count<K: Managed>(store: &Store<K>, owner: &Owner) -> usize {
-        store.state().iter().filter(|o| owned_by(o.meta(), owner)).count()
+    fn config_map(data: &[(&str, &str)]) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta { name: Some("c".into()), namespace: Some("ns".into()), ..ObjectMeta::default() },
+            data: Some(data.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            ..ConfigMap::default()
+        }
     }
-    count(&caches.service_accounts, owner)
-        + count(&caches.secrets, owner)
-        + count(&caches.config_maps, owner)
-        + count(&caches.roles, owner)
-        + count(&caches.role_bindings, owner)
-        + count(&caches.system_role_bindings, owner)
-        + count(&caches.cluster_roles, owner)
-        + count(&caches.cluster_role_bindings, owner)
-        + count(&caches.services, owner)
-        + count(&caches.network_policies, owner)
-        + count(&caches.deployments, owner)
-        + count(&caches.pod_disruption_budgets, owner)
-        + count(&caches.api_services, owner)
-        + count(&caches.validating_webhook_configurations, owner)
-        + count(&or_empty(&caches.service_monitors), owner)
-        + count(&or_empty(&caches.prometheus_rules), owner)
-        + count(&or_empty(&caches.dashboards), owner)
+
+    fn stamped(mut cm: ConfigMap, digest: &str) -> ConfigMap {
+        cm.annotations_mut().insert(APPLIED_DIGEST.into(), digest.into());
+        cm
+    }
+
+    #[test]
+    fn an_object_holding_the_intent_is_left_alone() {
+        let desired = config_map(&[("a", "1")]);
+        let digest = digest_of(&desired);
+        let live = stamped(config_map(&[("a", "1")]), &digest);
+        assert_eq!(cause(Some(&live), &stamped(desired, &digest), &digest, &Applied::default()), None);
+    }
+
+    #[test]
+    fn a_removed_field_changes_the_digest_although_the_live_object_holds_every_field() {
+        let before = config_map(&[("a", "1"), ("b", "2")]);
+        let live = stamped(before.clone(), &digest_of(&before));
+        let after = config_map(&[("a", "1")]);
+        let digest = digest_of(&after);
+        assert_eq!(cause(Some(&live), &stamped(after, &digest), &digest, &Applied::default()), Some(Cause::Updated));
+    }
+
+    #[test]
+    fn a_change_by_someone_else_is_drift_naming_the_writer() {
+        let desired = config_map(&[("a", "1")]);
+        let digest = digest_of(&desired);
+        let mut live = stamped(config_map(&[("a", "2")]), &digest);
+        let entry = |manager: &str, second: i64, subresource: Option<&str>| ManagedFieldsEntry {
+            manager: Some(manager.into()),
+            operation: Some("Update".into()),
+            time: Some(Time(k8s_openapi::jiff::Timestamp::from_second(second).unwrap())),
+            subresource: subresource.map(String::from),
+            ..ManagedFieldsEntry::default()
+        };
+        live.metadata.managed_fields = Some(vec![
+            entry(FIELD_MANAGER, 10, None),
+            entry("kube-controller-manager", 30, Some("status")),
+            entry("kubectl-edit", 20, None),
+        ]);
+        assert_eq!(
+            cause(Some(&live), &stamped(desired, &digest), &digest, &Applied::default()),
+            Some(Cause::Reverted { by: vec!["kubectl-edit".into()] })
+        );
+    }
+
+    #[test]
+    fn a_missing_object_is_recreated_only_when_this_process_applied_it() {
+        let desired = stamped(config_map(&[("a", "1")]), "d");
+        let applied = Applied::default();
+        assert_eq!(cause(None, &desired, "d", &applied), Some(Cause::Created));
+        applied.remember(applied_key(&desired), "d".into());
+        assert_eq!(cause(None, &desired, "d", &applied), Some(Cause::Recreated));
+    }
+
+    #[test]
+    fn the_digest_does_not_depend_on_the_digest_annotation() {
+        let desired = config_map(&[("a", "1")]);
+        let digest = digest_of(&desired);
+        assert_eq!(digest.len(), 64);
+        assert_ne!(digest_of(&stamped(desired, &digest)), digest, "the annotation is added after digesting");
+    }
 }

@@ -3,11 +3,11 @@
 //! or a Go operator's earlier install of this same KEDA (take it over).
 
 use cma_api::labels;
+use cma_api::names::KUBE_SYSTEM;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::runtime::reflector::{ObjectRef, Store};
 
-use super::apply::Managed;
-use crate::controller::caches::{Caches, KUBE_SYSTEM};
+use crate::caches::Caches;
+use crate::kinds::{Managed, Stores, object_ref};
 use crate::render::Desired;
 
 /// Reason of the Degraded condition when the APIService belongs to someone else.
@@ -23,14 +23,9 @@ fn installation_of(meta: &ObjectMeta) -> Option<&str> {
         .flatten()
 }
 
-fn other_installation<K: Managed>(store: &Store<K>, objects: &[K], namespace: &str) -> Option<String> {
+fn other_installation<K: Managed>(store: &Stores<K>, objects: &[K], namespace: &str) -> Option<String> {
     objects.iter().find_map(|obj| {
-        let key = ObjectRef::new(obj.meta().name.as_deref().unwrap_or_default());
-        let key = match obj.meta().namespace.as_deref() {
-            Some(ns) => key.within(ns),
-            None => key,
-        };
-        let live = store.get(&key)?;
+        let live = store.get(&object_ref(obj))?;
         let other = installation_of(live.meta())?;
         (other != namespace).then(|| {
             format!(
@@ -50,17 +45,18 @@ pub fn another_installation(caches: &Caches, desired: &Desired, namespace: &str)
         .filter(|rb| rb.metadata.namespace.as_deref() == Some(KUBE_SYSTEM))
         .cloned()
         .collect();
-    other_installation(&caches.api_services, &desired.api_services, namespace)
+    let m = &caches.managed;
+    other_installation(&m.api_services, &desired.api_services, namespace)
         .or_else(|| {
             other_installation(
-                &caches.validating_webhook_configurations,
+                &m.validating_webhook_configurations,
                 &desired.validating_webhook_configurations,
                 namespace,
             )
         })
-        .or_else(|| other_installation(&caches.cluster_roles, &desired.cluster_roles, namespace))
-        .or_else(|| other_installation(&caches.cluster_role_bindings, &desired.cluster_role_bindings, namespace))
-        .or_else(|| other_installation(&caches.system_role_bindings, &system_bindings, namespace))
+        .or_else(|| other_installation(&m.cluster_roles, &desired.cluster_roles, namespace))
+        .or_else(|| other_installation(&m.cluster_role_bindings, &desired.cluster_role_bindings, namespace))
+        .or_else(|| other_installation(&m.role_bindings, &system_bindings, namespace))
 }
 
 /// Removes from `desired` the APIService and webhook configuration that exist but serve something else,
@@ -68,7 +64,7 @@ pub fn another_installation(caches: &Caches, desired: &Desired, namespace: &str)
 pub fn leave_foreign_objects_alone(caches: &Caches, desired: &mut Desired, namespace: &str) -> Vec<(String, String)> {
     let mut conflicts = Vec::new();
     desired.api_services.retain(|api| {
-        let Some(live) = caches.api_services.get(&ObjectRef::new(api.metadata.name.as_deref().unwrap_or_default())) else {
+        let Some(live) = caches.managed.api_services.get(&object_ref(api)) else {
             return true;
         };
         if installation_of(&live.metadata).is_some() {
@@ -90,10 +86,7 @@ pub fn leave_foreign_objects_alone(caches: &Caches, desired: &mut Desired, names
         takes_over
     });
     desired.validating_webhook_configurations.retain(|vwc| {
-        let Some(live) = caches
-            .validating_webhook_configurations
-            .get(&ObjectRef::new(vwc.metadata.name.as_deref().unwrap_or_default()))
-        else {
+        let Some(live) = caches.managed.validating_webhook_configurations.get(&object_ref(vwc)) else {
             return true;
         };
         if installation_of(&live.metadata).is_some() {

@@ -28,6 +28,10 @@ pub enum Outcome {
         namespace: String,
         /// Objects not applied because someone else owns them (condition reason, message).
         conflicts: Vec<(String, String)>,
+        /// Components whose Deployment waits for inputs another controller provides, with what is missing.
+        waiting: Vec<(Component, Vec<String>)>,
+        /// Objects the KedaController names that do not exist.
+        missing: Vec<String>,
     },
     /// This KedaController is not the one that installs KEDA.
     Ignored(String),
@@ -87,8 +91,10 @@ fn rollout(deployment: Option<&Deployment>, just_updated: bool) -> Rollout {
         .iter()
         .flatten()
         .any(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded"));
-    let rolled_out = !just_updated && observed && updated >= desired && total <= desired;
-    let ready = rolled_out && available >= desired && ready_replicas >= desired;
+    // A rollout completes when every desired pod runs the new template and is available (as the Deployment
+    // controller's own NewReplicaSetAvailable): until then the component is progressing.
+    let rolled_out = !just_updated && observed && updated >= desired && total <= desired && available >= desired;
+    let ready = rolled_out && ready_replicas >= desired;
     let message = if ready {
         None
     } else if stuck {
@@ -151,6 +157,8 @@ pub fn compute(
             )
         }
         Outcome::Invalid(why) | Outcome::Blocked(why) | Outcome::Failed(why) => {
+            // What runs keeps running: the version is the one last rolled out.
+            status.version = previous.and_then(|p| p.version.clone());
             let reason = match outcome {
                 Outcome::Invalid(_) => "InvalidSpec",
                 Outcome::Blocked(_) => "AnotherInstallation",
@@ -172,7 +180,10 @@ pub fn compute(
                 cond(condition::DEGRADED, true, reason, why),
             )
         }
-        Outcome::Applied { namespace, conflicts } => applied(&mut status, namespace, conflicts, observed),
+        Outcome::Applied { namespace, conflicts, waiting, missing } => {
+            let version = previous.and_then(|p| p.version.clone());
+            applied(&mut status, version, namespace, conflicts, waiting, missing, observed)
+        }
     };
     status.conditions = [ready, progressing, degraded]
         .into_iter()
@@ -181,19 +192,35 @@ pub fn compute(
     status
 }
 
-/// Conditions of an applied installation.
+/// Conditions of an applied installation. `version` (what ran before) becomes this release's version once
+/// every component has rolled it out.
 fn applied(
     status: &mut KedaControllerStatus,
+    version: Option<String>,
     namespace: &str,
     conflicts: &[(String, String)],
+    waiting: &[(Component, Vec<String>)],
+    missing: &[String],
     observed: &Observed<'_>,
 ) -> (Condition, Condition, Condition) {
-    let (components, all_ready, any_progressing, stuck) = components(observed);
+    let (mut components, all_rolled_out, any_progressing, stuck) = components(observed);
+    for (component, inputs) in waiting {
+        if let Some(c) = components.iter_mut().find(|c| c.name == component.field()) {
+            c.ready = false;
+            c.message = Some(format!("waiting for {}", inputs.join(", ")));
+        }
+    }
+    let all_ready = all_rolled_out && waiting.is_empty();
     status.components = components;
-    status.version = Some(KEDA_VERSION.into());
+    status.version = if all_ready { Some(KEDA_VERSION.into()) } else { version };
     let (api_ok, api_message) = api_service_available(observed.api_service);
 
-    let degraded = if let Some((reason, _)) = conflicts.first() {
+    let degraded = if !missing.is_empty() {
+        let message = format!("objects the KedaController names do not exist: {}", missing.join("; "));
+        status.phase = Some(phase::FAILED.into());
+        status.reason = Some(message.clone());
+        cond(condition::DEGRADED, true, "MissingReference", &message)
+    } else if let Some((reason, _)) = conflicts.first() {
         let all = conflicts.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("; ");
         status.phase = Some(phase::FAILED.into());
         status.reason = Some(all.clone());
@@ -221,8 +248,13 @@ fn applied(
             if not_ready.is_empty() { "see the Degraded condition".to_string() } else { not_ready.join("; ") };
         cond(condition::READY, false, "ComponentsNotReady", &message)
     };
-    let progressing = if any_progressing {
-        cond(condition::PROGRESSING, true, "RollingOut", "a KEDA component is rolling out")
+    let progressing = if !waiting.is_empty() {
+        let what: Vec<String> =
+            waiting.iter().map(|(c, inputs)| format!("{} waits for {}", c.field(), inputs.join(", "))).collect();
+        cond(condition::PROGRESSING, true, "WaitingForInputs", &what.join("; "))
+    } else if any_progressing {
+        let rolling: Vec<&str> = status.components.iter().filter(|c| !c.ready).map(|c| c.name.as_str()).collect();
+        cond(condition::PROGRESSING, true, "RollingOut", &format!("rolling out: {}", rolling.join(", ")))
     } else {
         cond(condition::PROGRESSING, false, "Stable", "every component runs its desired version")
     };
@@ -291,4 +323,39 @@ pub fn differs(a: Option<&KedaControllerStatus>, b: &KedaControllerStatus) -> bo
         s
     };
     strip(a) != strip(b)
+}
+
+/// Writes the status when it differs from what the object carries (ignoring transition times).
+pub async fn write(
+    client: &kube::Client,
+    kc: &cma_api::KedaController,
+    status: KedaControllerStatus,
+) -> Result<(), super::Error> {
+    use kube::ResourceExt;
+    use kube::api::{Api, Patch, PatchParams};
+    if !differs(kc.status.as_ref(), &status) {
+        return Ok(());
+    }
+    let mut body = serde_json::to_value(&status).map_err(|e| {
+        super::Error::Render(crate::render::RenderError::Serialize {
+            what: "the status".into(),
+            message: e.to_string(),
+        })
+    })?;
+    // A merge patch only removes what it names: clear every field this status leaves out.
+    if let serde_json::Value::Object(map) = &mut body {
+        for field in ["phase", "reason", "version", "observedGeneration", "conditions", "components"] {
+            map.entry(field).or_insert(serde_json::Value::Null);
+        }
+    }
+    let api: Api<cma_api::KedaController> = Api::namespaced(client.clone(), &kc.namespace().unwrap_or_default());
+    match api
+        .patch_status(&kc.name_any(), &PatchParams::default(), &Patch::Merge(&serde_json::json!({ "status": body })))
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Deleted meanwhile: there is no status left to tell.
+        Err(e) if super::apply::is_not_found(&e) => Ok(()),
+        Err(e) => Err(super::api_error(format!("write the status of KedaController {}", kc.name_any()))(e)),
+    }
 }

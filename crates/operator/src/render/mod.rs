@@ -18,16 +18,12 @@ pub mod workload;
 
 use std::collections::BTreeMap;
 
-use cma_api::{Component, KedaController, ValidationErrors};
-use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use cma_api::{Component, KedaController, Valid, ValidationErrors};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, Subject};
+use k8s_openapi::api::rbac::v1::Subject;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use serde_json::Value;
 
 pub use images::ImageOverrides;
@@ -36,7 +32,6 @@ pub use templates::{KEDA_VERSION, TemplateError};
 
 use crate::platform::Platform;
 use metadata::{Scope, own};
-use monitoring_types::{PrometheusRule, ServiceMonitor};
 use templates::Templates;
 
 /// Everything render needs besides the KedaController.
@@ -84,82 +79,45 @@ pub enum RenderError {
     },
 }
 
-/// Every object of one KEDA installation, by kind. Consumers destructure it without `..`, so a kind added
-/// here cannot be forgotten by the applier or the pruner.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Desired {
-    /// ServiceAccounts.
-    pub service_accounts: Vec<ServiceAccount>,
-    /// Secrets (metadata only: certificate data is written by their owners, never rendered).
-    pub secrets: Vec<Secret>,
-    /// ConfigMaps.
-    pub config_maps: Vec<ConfigMap>,
-    /// Roles.
-    pub roles: Vec<Role>,
-    /// ClusterRoles.
-    pub cluster_roles: Vec<ClusterRole>,
-    /// RoleBindings (one of them in kube-system).
-    pub role_bindings: Vec<RoleBinding>,
-    /// ClusterRoleBindings.
-    pub cluster_role_bindings: Vec<ClusterRoleBinding>,
-    /// Services.
-    pub services: Vec<Service>,
-    /// NetworkPolicies.
-    pub network_policies: Vec<NetworkPolicy>,
-    /// Deployments.
-    pub deployments: Vec<Deployment>,
-    /// PodDisruptionBudgets (components with more than one replica).
-    pub pod_disruption_budgets: Vec<PodDisruptionBudget>,
-    /// The external metrics APIService.
-    pub api_services: Vec<APIService>,
-    /// The admission webhook configuration.
-    pub validating_webhook_configurations: Vec<ValidatingWebhookConfiguration>,
-    /// ServiceMonitors (monitoring.coreos.com).
-    pub service_monitors: Vec<ServiceMonitor>,
-    /// The PrometheusRule with KEDA's alerts.
-    pub prometheus_rules: Vec<PrometheusRule>,
-}
+macro_rules! desired {
+    ($($field:ident: $ty:ty => $wave:literal,)*) => {
+        /// Every object of one KEDA installation, by kind: one field per managed kind of
+        /// [`crate::kinds::managed_kinds`], which also generates every consumer (apply, prune, caches).
+        #[derive(Clone, Debug, Default, PartialEq)]
+        pub struct Desired {
+            $(
+                #[doc = concat!("The rendered `", stringify!($field), "`.")]
+                pub $field: Vec<$ty>,
+            )*
+        }
 
-impl Desired {
-    /// Every object as JSON, in dependency order: identities and RBAC, configuration, Services and
-    /// policies, workloads, then the API registrations that route traffic to them.
-    pub fn to_values(&self) -> Result<Vec<Value>, RenderError> {
-        let Desired {
-            service_accounts,
-            secrets,
-            config_maps,
-            roles,
-            cluster_roles,
-            role_bindings,
-            cluster_role_bindings,
-            services,
-            network_policies,
-            deployments,
-            pod_disruption_budgets,
-            api_services,
-            validating_webhook_configurations,
-            service_monitors,
-            prometheus_rules,
-        } = self;
-        let mut out = Vec::new();
-        push_all(&mut out, service_accounts)?;
-        push_all(&mut out, secrets)?;
-        push_all(&mut out, config_maps)?;
-        push_all(&mut out, roles)?;
-        push_all(&mut out, cluster_roles)?;
-        push_all(&mut out, role_bindings)?;
-        push_all(&mut out, cluster_role_bindings)?;
-        push_all(&mut out, services)?;
-        push_all(&mut out, network_policies)?;
-        push_all(&mut out, deployments)?;
-        push_all(&mut out, pod_disruption_budgets)?;
-        push_all(&mut out, api_services)?;
-        push_all(&mut out, validating_webhook_configurations)?;
-        push_all(&mut out, service_monitors)?;
-        push_all(&mut out, prometheus_rules)?;
-        Ok(out)
-    }
+        impl Desired {
+            /// Every object as JSON, in apply order (wave by wave, see [`crate::kinds`]).
+            pub fn to_values(&self) -> Result<Vec<Value>, RenderError> {
+                let mut out = Vec::new();
+                for wave in 1..=crate::kinds::WAVES {
+                    $(
+                        if $wave == wave {
+                            push_all(&mut out, &self.$field)?;
+                        }
+                    )*
+                }
+                Ok(out)
+            }
+
+            /// How many objects there are.
+            pub fn len(&self) -> usize {
+                0 $(+ self.$field.len())*
+            }
+
+            /// Whether there is none.
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+        }
+    };
 }
+crate::kinds::managed_kinds!(desired);
 
 fn push_all<T: serde::Serialize>(out: &mut Vec<Value>, objects: &[T]) -> Result<(), RenderError> {
     for object in objects {
@@ -171,10 +129,9 @@ fn push_all<T: serde::Serialize>(out: &mut Vec<Value>, objects: &[T]) -> Result<
     Ok(())
 }
 
-/// Renders a KEDA installation for `kc`. Refuses an invalid spec with every violation, before anything
-/// is produced.
-pub fn render(kc: &KedaController, ctx: &RenderContext) -> Result<Desired, RenderError> {
-    cma_api::validate(kc).map_err(RenderError::Invalid)?;
+/// Renders a KEDA installation for a validated KedaController.
+pub fn render(kc: Valid<'_>, ctx: &RenderContext) -> Result<Desired, RenderError> {
+    let kc: &KedaController = &kc;
     let namespace =
         kc.metadata.namespace.as_deref().filter(|ns| !ns.is_empty()).ok_or(RenderError::Identity("namespace"))?;
     let name = kc.metadata.name.as_deref().filter(|n| !n.is_empty()).ok_or(RenderError::Identity("name"))?;

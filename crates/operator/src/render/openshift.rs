@@ -5,10 +5,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::metadata::{self, Owner, Scope, own};
 
-/// ConfigMap into which the service-ca operator injects its CA (key `service-ca.crt`).
-pub const CA_BUNDLE_CONFIG_MAP: &str = "keda-ocp-cabundle";
-/// Secret with the gRPC mTLS CA and client certificate, kept by cma-operator on OpenShift.
-pub const GRPC_CERTS_SECRET: &str = "kedaorg-certs";
+pub use cma_api::names::{CA_BUNDLE_CONFIG_MAP, GRPC_CERTS_SECRET};
+
+/// The key the service-ca operator injects its CA under.
+pub const SERVICE_CA_KEY: &str = "service-ca.crt";
 /// Annotation asking the service-ca operator for a serving certificate Secret.
 pub const SERVING_CERT_ANNOTATION: &str = "service.beta.openshift.io/serving-cert-secret-name";
 /// Annotation asking the service-ca operator to inject its CA bundle.

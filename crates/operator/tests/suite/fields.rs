@@ -18,7 +18,7 @@ fn render_on(platform: Platform, spec: &str) -> Desired {
         indent(spec)
     );
     let kc = cma_api::document::from_yaml(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    render(&kc, &RenderContext::offline(platform)).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+    render(cma_api::validate(&kc).unwrap(), &RenderContext::offline(platform)).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
 }
 
 fn render_spec(spec: &str) -> Desired {
@@ -548,7 +548,7 @@ fn the_cluster_proxy_reaches_every_container_and_a_components_env_wins() {
         }),
         ..RenderContext::offline(Platform::kubernetes())
     };
-    let d = render(&kc, &ctx).unwrap();
+    let d = render(cma_api::validate(&kc).unwrap(), &ctx).unwrap();
     for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
         assert_eq!(env(&d, name, "HTTPS_PROXY").as_deref(), Some("http://proxy.corp:3128"), "{name}");
     }

@@ -33,7 +33,7 @@ fn rendered(fixture: &str, flavour: Flavour, monitoring: bool) -> String {
     let text = std::fs::read_to_string(dir("fixtures").join(fixture)).unwrap();
     let kc = cma_api::document::from_yaml(&text).unwrap();
     let platform = Platform { monitoring, ..Platform::for_flavour(flavour) };
-    let desired = render(&kc, &RenderContext::offline(platform)).unwrap();
+    let desired = render(cma_api::validate(&kc).unwrap(), &RenderContext::offline(platform)).unwrap();
     let mut out = Vec::new();
     write_objects(&desired.to_values().unwrap(), Format::Yaml, &mut out).unwrap();
     String::from_utf8(out).unwrap()

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use cma_operator::controller::context::PlatformState;
+use cma_operator::context::PlatformState;
 use cma_operator::metrics::Metrics;
 use cma_operator::metrics_access::MetricsAccess;
 use cma_operator::platform::{Platform, TlsProfile};

@@ -199,8 +199,8 @@ proptest! {
         cma_api::validate(&kc).map_err(|e| TestCaseError::fail(format!("generator produced an invalid spec: {e}")))?;
         let platform = if openshift { Platform::openshift() } else { Platform::kubernetes() };
         let ctx = RenderContext::offline(platform);
-        let first = render(&kc, &ctx).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let second = render(&kc, &ctx).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let first = render(cma_api::validate(&kc).unwrap(), &ctx).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let second = render(cma_api::validate(&kc).unwrap(), &ctx).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let values = first.to_values().unwrap();
         prop_assert_eq!(yaml(&values), yaml(&second.to_values().unwrap()), "render is not deterministic");
 

@@ -1,4 +1,5 @@
-//! What every reconcile shares: the client, the caches, the platform facts, metrics and events.
+//! What every reconcile shares: the client, the caches, the platform facts, metrics and events. Used by
+//! the controller (which builds it) and by reconcile (which reads it).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -6,12 +7,13 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
-use kube::runtime::events::Recorder;
 use tokio::sync::watch;
 
-use super::caches::{Caches, Scope};
+use crate::caches::{Caches, Scope};
 use crate::metrics::Metrics;
 use crate::platform::Platform;
+use crate::reconcile::apply::Applied;
+use crate::reconcile::events::Publisher;
 use crate::render::ImageOverrides;
 
 /// The current platform facts, shared between discovery (writer) and reconcile (reader).
@@ -72,16 +74,15 @@ pub struct Context {
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Kubernetes Events.
-    pub recorder: Recorder,
+    pub events: Publisher,
     /// The time.
     pub clock: Clock,
     /// How long reconcile waits for the watches to sync.
     pub sync_timeout: Duration,
     /// Consecutive failures per KedaController (`namespace/name`), for the retry backoff.
     pub failures: Mutex<HashMap<String, u32>>,
-    /// KedaControllers reconciled successfully since the process started, with the generation applied:
-    /// writes for the same generation afterwards are drift corrections.
-    pub settled: Mutex<HashMap<String, i64>>,
+    /// What this process applied (tells a deletion by someone else from an object never created).
+    pub applied: Applied,
     /// Whether the install namespace's cluster-monitoring label was checked (once per process).
     pub namespace_label_checked: std::sync::atomic::AtomicBool,
 }

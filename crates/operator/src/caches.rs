@@ -1,0 +1,291 @@
+//! The watches of the controller: one reflector store per kind, read by reconcile instead of the API.
+//!
+//! Namespaced kinds are watched in the install namespace only (label-selected, except ConfigMaps and
+//! Secrets, which also hold the CA bundles and service-ca certificates the pods read); the kube-system
+//! RoleBinding and the cluster-scoped kinds by label; the APIService and the webhook configuration by name,
+//! so one owned by someone else is seen too.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cma_api::{Component, KedaController, labels};
+use futures::stream::BoxStream;
+use futures::{FutureExt, Stream, StreamExt};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use kube::api::Api;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
+
+use crate::kinds::{Managed, Stores};
+use crate::platform::Platform;
+use crate::render::monitoring::{DASHBOARD_CONFIG_MAP, DASHBOARD_NAMESPACE};
+use crate::render::openshift::{GRPC_CERTS_SECRET, serving_cert_secret};
+use serde::de::DeserializeOwned;
+
+use cma_api::names::{API_SERVICE, AUTH_READER_BINDING, KUBE_SYSTEM, WEBHOOK_CONFIGURATION};
+
+macro_rules! managed_stores {
+    ($($field:ident: $ty:ty => $wave:literal,)*) => {
+        /// The watched objects of every managed kind (see [`crate::kinds`]).
+        #[derive(Clone, Default)]
+        pub struct ManagedStores {
+            $(
+                #[doc = concat!("Watched `", stringify!($field), "`.")]
+                pub $field: Stores<$ty>,
+            )*
+        }
+
+        impl ManagedStores {
+            /// Whether every watch completed its first list.
+            pub async fn ready(&self) -> bool {
+                let results = [$(self.$field.ready().boxed()),*];
+                futures::future::join_all(results).await.into_iter().all(|ok| ok)
+            }
+        }
+    };
+}
+crate::kinds::managed_kinds!(managed_stores);
+
+/// Read access to every watched kind.
+#[derive(Clone)]
+pub struct Caches {
+    /// KedaControllers in the watched namespaces.
+    pub kedacontrollers: Store<KedaController>,
+    /// PersistentVolumeClaims of the install namespace (the audit log claim the KedaController names).
+    pub claims: Store<PersistentVolumeClaim>,
+    /// The managed kinds. Secrets hold `kedaorg-certs` and, on OpenShift, the service-ca serving certificates;
+    /// ConfigMaps every ConfigMap of the install namespace (CA bundles) and the console dashboard;
+    /// RoleBindings those of the install namespace and `kube-system/keda-auth-reader`.
+    pub managed: ManagedStores,
+}
+
+/// A change to a watched object, mapped to the KedaController it concerns.
+pub type Touched = BoxStream<'static, Result<ObjectRef<KedaController>, watcher::Error>>;
+
+/// A KedaController event for the controller's main stream.
+pub type KcEvent = Result<KedaController, watcher::Error>;
+
+/// Where the operator runs and what it watches.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    /// The namespace the operator runs in.
+    pub operator_namespace: String,
+    /// Namespaces whose KedaControllers are watched (empty: all).
+    pub watch_namespaces: Vec<String>,
+}
+
+impl Scope {
+    /// The only namespace KEDA is installed in: the single watched namespace in OLM's OwnNamespace and
+    /// SingleNamespace modes (where OLM grants the operator's namespaced permissions), the operator's own
+    /// namespace otherwise (AllNamespaces).
+    pub fn install_namespace(&self) -> &str {
+        match self.watch_namespaces.as_slice() {
+            [single] => single,
+            _ => &self.operator_namespace,
+        }
+    }
+
+    /// The KedaController that installs KEDA.
+    pub fn install_ref(&self) -> ObjectRef<KedaController> {
+        ObjectRef::new(cma_api::rules::KEDACONTROLLER_NAME).within(self.install_namespace())
+    }
+}
+
+/// The stores, the KedaController stream and the streams of changes to everything else. Polling a stream
+/// keeps its store current; the controller polls them all.
+pub struct Watches {
+    /// Read access for reconcile.
+    pub caches: Caches,
+    /// KedaController changes that matter (generation, deletion, finalizers), not our status writes.
+    pub kedacontrollers: BoxStream<'static, KcEvent>,
+    /// Changes to managed and observed objects.
+    pub touched: Vec<Touched>,
+}
+
+/// Builds every watch of the controller; the monitoring kinds only when the platform serves them (the
+/// operator restarts when that changes, see `controller::lead`).
+pub fn build(client: &Client, scope: &Scope, platform: &Platform) -> Watches {
+    let ns = scope.install_namespace();
+    let managed = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
+    let labelled = || watcher::Config::default().labels(&managed).any_semantic();
+    let everything = || watcher::Config::default().any_semantic();
+    let named = |name: &str| watcher::Config::default().fields(&format!("metadata.name={name}")).any_semantic();
+    let install = scope.install_ref();
+    let mut w = WatchSet { client: client.clone(), touched: Vec::new() };
+    let mut m = ManagedStores::default();
+
+    w.by_labels(&mut m.service_accounts, Some(ns), labelled());
+    // Secrets are watched by name only: RBAC can restrict named watches, and the operator has no business
+    // reading any other Secret.
+    w.to_install(&mut m.secrets, Some(ns), named(GRPC_CERTS_SECRET), &install);
+    if platform.is_openshift() {
+        for component in Component::ALL {
+            w.to_install(&mut m.secrets, Some(ns), named(&serving_cert_secret(component.service_name())), &install);
+        }
+    }
+    // Every ConfigMap of the install namespace: the CA bundles the components read are not ours.
+    w.to_install(&mut m.config_maps, Some(ns), everything(), &install);
+    w.by_labels(&mut m.roles, Some(ns), labelled());
+    w.by_labels(&mut m.role_bindings, Some(ns), labelled());
+    w.by_labels(&mut m.role_bindings, Some(KUBE_SYSTEM), named(AUTH_READER_BINDING));
+    w.by_labels(&mut m.cluster_roles, None, labelled());
+    w.by_labels(&mut m.cluster_role_bindings, None, labelled());
+    w.by_labels(&mut m.services, Some(ns), labelled());
+    w.by_labels(&mut m.network_policies, Some(ns), labelled());
+    w.by_labels(&mut m.deployments, Some(ns), labelled());
+    w.by_labels(&mut m.pod_disruption_budgets, Some(ns), labelled());
+    // By name, whoever owns them: one that belongs to someone else must be seen to be left alone.
+    w.to_install(&mut m.api_services, None, named(API_SERVICE), &install);
+    w.to_install(&mut m.validating_webhook_configurations, None, named(WEBHOOK_CONFIGURATION), &install);
+    if platform.monitoring {
+        w.by_labels(&mut m.service_monitors, Some(ns), labelled());
+        w.by_labels(&mut m.prometheus_rules, Some(ns), labelled());
+        if platform.is_openshift() {
+            w.by_labels(&mut m.config_maps, Some(DASHBOARD_NAMESPACE), named(DASHBOARD_CONFIG_MAP));
+        }
+    }
+
+    let (claims, stream) = cached::<PersistentVolumeClaim>(Api::namespaced(client.clone(), ns), everything());
+    w.touched.push(to_install(stream, install.clone()));
+
+    let kc_api: Api<KedaController> = match scope.watch_namespaces.as_slice() {
+        [single] => Api::namespaced(client.clone(), single),
+        _ => Api::all(client.clone()),
+    };
+    let (kedacontrollers, kc_stream) = kc_cache(kc_api, scope.watch_namespaces.clone());
+    Watches { caches: Caches { kedacontrollers, claims, managed: m }, kedacontrollers: kc_stream, touched: w.touched }
+}
+
+/// Builds watches and collects their change streams.
+struct WatchSet {
+    client: Client,
+    touched: Vec<Touched>,
+}
+
+impl WatchSet {
+    fn api<K: Managed>(&self, namespace: Option<&str>) -> Api<K> {
+        K::api(&self.client, namespace)
+    }
+
+    /// A watch whose changes go to the KedaController its objects' ownership labels name.
+    fn by_labels<K: Managed>(&mut self, stores: &mut Stores<K>, namespace: Option<&str>, config: watcher::Config) {
+        let (store, stream) = cached::<K>(self.api(namespace), config);
+        stores.push(store);
+        self.touched.push(by_owner_labels(stream));
+    }
+
+    /// A watch whose changes all go to the installing KedaController.
+    fn to_install<K: Managed>(
+        &mut self,
+        stores: &mut Stores<K>,
+        namespace: Option<&str>,
+        config: watcher::Config,
+        install: &ObjectRef<KedaController>,
+    ) {
+        let (store, stream) = cached::<K>(self.api(namespace), config);
+        stores.push(store);
+        self.touched.push(to_install(stream, install.clone()));
+    }
+}
+
+/// What makes a KedaController change worth a reconcile: a new spec (generation), the start of its
+/// deletion, or a change of its finalizers. Status and metadata-only writes (ours included) do not count.
+fn kc_predicate(kc: &KedaController) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    kc.metadata.generation.hash(&mut hasher);
+    kc.metadata.deletion_timestamp.is_some().hash(&mut hasher);
+    kc.metadata.finalizers.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// Watches KedaControllers; with several watched namespaces (OLM MultiNamespace) the others are filtered
+/// out here.
+fn kc_cache(api: Api<KedaController>, namespaces: Vec<String>) -> (Store<KedaController>, BoxStream<'static, KcEvent>) {
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(kc_predicate, Default::default())
+        .filter(move |kc| {
+            let keep = match kc {
+                Ok(kc) => {
+                    namespaces.len() < 2 || namespaces.iter().any(|n| kc.metadata.namespace.as_deref() == Some(n))
+                }
+                Err(_) => true,
+            };
+            futures::future::ready(keep)
+        })
+        .boxed();
+    (reader, stream)
+}
+
+/// A reflector store for `K` and the stream of objects touched (applied or deleted).
+fn cached<K>(api: Api<K>, config: watcher::Config) -> (Store<K>, BoxStream<'static, Result<K, watcher::Error>>)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, config).default_backoff().reflect(writer).touched_objects().boxed();
+    (reader, stream)
+}
+
+/// Maps a managed object to the KedaController named by its ownership labels.
+fn by_owner_labels<K>(stream: impl Stream<Item = Result<K, watcher::Error>> + Send + 'static) -> Touched
+where
+    K: Resource + Send + 'static,
+{
+    stream
+        .filter_map(|r| {
+            futures::future::ready(match r {
+                Ok(obj) => owner_of(obj.meta()).map(Ok),
+                Err(e) => Some(Err(e)),
+            })
+        })
+        .boxed()
+}
+
+/// The KedaController an object's ownership labels name.
+pub fn owner_of(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<ObjectRef<KedaController>> {
+    let labels = meta.labels.as_ref()?;
+    let ns = labels.get(labels::OWNER_NAMESPACE)?;
+    let name = labels.get(labels::OWNER_NAME)?;
+    Some(ObjectRef::new(name).within(ns))
+}
+
+/// Maps any change to the installing KedaController.
+fn to_install<K: Send + 'static>(
+    stream: impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    install: ObjectRef<KedaController>,
+) -> Touched {
+    stream.map(move |r| r.map(|_| install.clone())).boxed()
+}
+
+impl Caches {
+    /// A watched Secret of the install namespace by name.
+    pub fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
+        self.managed.secrets.named(Some(namespace), name)
+    }
+
+    /// A PersistentVolumeClaim of the install namespace by name.
+    pub fn claim(&self, namespace: &str, name: &str) -> Option<Arc<PersistentVolumeClaim>> {
+        self.claims.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// Waits until every store has completed its initial list, so reconcile never mistakes a cold cache for
+    /// an empty cluster (prune and cleanup would miss objects).
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        let all = async {
+            // A store only errs when its writer was dropped: the watch is gone for good.
+            self.kedacontrollers.wait_until_ready().await.is_ok()
+                && self.claims.wait_until_ready().await.is_ok()
+                && self.managed.ready().await
+        };
+        tokio::time::timeout(timeout, all).await.unwrap_or(false)
+    }
+}

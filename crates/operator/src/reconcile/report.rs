@@ -1,0 +1,117 @@
+//! What a reconcile tells the people and the monitoring watching it: Events for transitions (installed,
+//! upgraded, updated, drift reverted, degraded, ready) and the gauges of `/metrics`.
+
+use cma_api::{Component, KedaController, KedaControllerStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+
+use super::apply::Written;
+use super::events::Severity;
+use super::prune;
+use super::status::condition;
+use crate::context::Context;
+use crate::metrics::{ComponentLabel, KindLabel};
+use crate::render::Owner;
+
+fn condition_of<'a>(status: Option<&'a KedaControllerStatus>, type_: &str) -> Option<&'a Condition> {
+    status?.conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// `Kind name, Kind name (changed by x)`.
+fn list(written: &[&Written]) -> String {
+    written.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// Publishes the events for what changed between `previous` and `status`, and for what was written.
+pub async fn transitions(
+    kc: &KedaController,
+    ctx: &Context,
+    previous: Option<&KedaControllerStatus>,
+    status: &KedaControllerStatus,
+    written: &[Written],
+    now: Timestamp,
+) {
+    let namespace = kc.namespace().unwrap_or_default();
+    let publish = |severity, reason: &'static str, note: String| async move {
+        ctx.events.publish(kc, severity, reason, &note, now).await;
+    };
+    match (previous.and_then(|p| p.version.as_deref()), status.version.as_deref()) {
+        (None, Some(version)) => {
+            publish(
+                Severity::Normal,
+                "Installed",
+                format!("KEDA {version} is installed and running in namespace '{namespace}'"),
+            )
+            .await;
+        }
+        (Some(before), Some(after)) if before != after => {
+            publish(
+                Severity::Normal,
+                "Upgraded",
+                format!("KEDA upgraded from {before} to {after} in namespace '{namespace}'"),
+            )
+            .await;
+        }
+        _ => {}
+    }
+    let (drift, changes): (Vec<&Written>, Vec<&Written>) = written.iter().partition(|w| w.cause.is_drift());
+    if !changes.is_empty() {
+        let note = format!(
+            "applied generation {}: {} object{} written: {}",
+            kc.metadata.generation.unwrap_or(0),
+            changes.len(),
+            if changes.len() == 1 { "" } else { "s" },
+            list(&changes)
+        );
+        publish(Severity::Normal, "Updated", note).await;
+    }
+    if !drift.is_empty() {
+        for w in &drift {
+            ctx.metrics.drift_corrections.get_or_create(&KindLabel { kind: w.kind.clone() }).inc();
+        }
+        let objects = list(&drift);
+        tracing::warn!(kedacontroller = %format!("{namespace}/{}", kc.name_any()), objects = %objects, "reverted changes made outside the operator");
+        let note = format!(
+            "restored {} object{} changed or deleted outside the operator: {objects}",
+            drift.len(),
+            if drift.len() == 1 { "" } else { "s" }
+        );
+        publish(Severity::Warning, "DriftReverted", note).await;
+    }
+    let was = |t| condition_of(previous, t).map(|c| (c.status.as_str(), c.reason.as_str(), c.message.as_str()));
+    let now_ = |t| condition_of(Some(status), t).map(|c| (c.status.as_str(), c.reason.as_str(), c.message.as_str()));
+    if let Some(("True", reason, message)) = now_(condition::DEGRADED)
+        && was(condition::DEGRADED) != now_(condition::DEGRADED)
+    {
+        ctx.events.publish(kc, Severity::Warning, reason, message, now).await;
+    }
+    if let Some(("True", _, message)) = now_(condition::READY)
+        && was(condition::READY).map(|w| w.0) != Some("True")
+    {
+        publish(Severity::Normal, "Ready", message.to_string()).await;
+    }
+}
+
+/// Sets the gauges from the status and the caches.
+pub fn gauges(ctx: &Context, owner: &Owner, status: &KedaControllerStatus) {
+    let managed = prune::count_owned(&ctx.caches.managed, owner);
+    ctx.metrics.managed_objects.set(i64::try_from(managed).unwrap_or(i64::MAX));
+    for component in &status.components {
+        ctx.metrics
+            .component_ready
+            .get_or_create(&ComponentLabel { component: component.name.clone() })
+            .set(i64::from(component.ready));
+    }
+    let ready = condition_of(Some(status), condition::READY).is_some_and(|c| c.status == "True");
+    ctx.metrics.ready.set(i64::from(ready));
+}
+
+/// Resets the gauges after an uninstall.
+pub fn uninstalled(ctx: &Context) {
+    ctx.metrics.managed_objects.set(0);
+    ctx.metrics.ready.set(0);
+    for component in Component::ALL {
+        ctx.metrics.component_ready.get_or_create(&ComponentLabel { component: component.field().into() }).set(0);
+    }
+}
