@@ -18,6 +18,7 @@ use tower::{BoxError, Layer, Service};
 pub struct RequestMatch {
     method: Option<http::Method>,
     path_contains: Vec<String>,
+    path_exact: Option<String>,
     query_contains: Vec<String>,
 }
 
@@ -34,6 +35,12 @@ impl RequestMatch {
         self
     }
 
+    /// Requests to exactly this path (for example `/api/v1/namespaces/keda`, not what lies below it).
+    pub fn exact_path(mut self, path: &str) -> Self {
+        self.path_exact = Some(path.to_string());
+        self
+    }
+
     /// Requests whose query contains `part` (for example `fieldManager=cma-operator`).
     pub fn query(mut self, part: &str) -> Self {
         self.query_contains.push(part.to_string());
@@ -45,6 +52,7 @@ impl RequestMatch {
         let query = uri.query().unwrap_or_default();
         self.method.as_ref().is_none_or(|m| m == request.method())
             && self.path_contains.iter().all(|p| uri.path().contains(p.as_str()))
+            && self.path_exact.as_ref().is_none_or(|p| uri.path() == p)
             && self.query_contains.iter().all(|q| query.contains(q.as_str()))
     }
 }
