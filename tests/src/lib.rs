@@ -30,12 +30,27 @@ pub struct Env {
     pub ns: String,
 }
 
-/// A control plane serving `apis` and a fresh namespace named `prefix-N`.
+/// A control plane serving `apis` and a fresh namespace named `prefix-N`, holding KEDA's static
+/// ServiceAccounts and permissions as the operator's installation puts them there.
 pub async fn env_with(apis: Apis, prefix: &str) -> Env {
     logging();
     let cluster = cluster::acquire(apis).await;
     let ns = cluster.namespace(prefix).await;
+    for object in keda_rbac(&ns) {
+        cluster.apply_as("cma-install", &object).await;
+    }
     Env { cluster, ns }
+}
+
+/// KEDA's static RBAC (manifests/keda-2.20/rbac.yaml) for an installation in `namespace`.
+pub fn keda_rbac(namespace: &str) -> Vec<Value> {
+    let path = cluster::workspace_root().join("manifests/keda-2.20/rbac.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = text.replace(cma_api::names::SUGGESTED_NAMESPACE, namespace);
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| <Value as serde::Deserialize>::deserialize(d).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .filter(|v| !v.is_null())
+        .collect()
 }
 
 /// A plain Kubernetes control plane and a fresh namespace.
@@ -264,10 +279,22 @@ impl Env {
     pub async fn managed_objects_of(&self, namespace: &str) -> Vec<String> {
         let selector = format!("app.kubernetes.io/managed-by=cma-operator,cma.keda.sh/owner-namespace={namespace}");
         let mut out = Vec::new();
-        for kind in managed_kinds() {
-            for obj in self.cluster.list(&kind, "", &selector).await {
-                let ns = obj["metadata"]["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default();
-                out.push(format!("{} {ns}{}", kind.kind, obj["metadata"]["name"].as_str().unwrap_or("")));
+        let client = self.cluster.client();
+        let discovery = client.list_api_groups().await.unwrap_or_else(|e| panic!("discovery: {e}"));
+        for kind in cma_operator::kinds::managed() {
+            let served =
+                kind.resource.group.is_empty() || discovery.groups.iter().any(|g| g.name == kind.resource.group);
+            if !served {
+                continue;
+            }
+            let api: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(client.clone(), &kind.resource);
+            let list = api
+                .list(&kube::api::ListParams::default().labels(&selector))
+                .await
+                .unwrap_or_else(|e| panic!("list {}: {e}", kind.resource.plural));
+            for obj in list.items {
+                let ns = obj.metadata.namespace.map(|n| format!("{n}/")).unwrap_or_default();
+                out.push(format!("{} {ns}{}", kind.resource.kind, obj.metadata.name.unwrap_or_default()));
             }
         }
         out.sort();
@@ -329,25 +356,6 @@ impl Operator {
 pub fn is_operator_apply(event: &AuditEvent) -> bool {
     let query = event.uri.split_once('?').map(|(_, q)| q).unwrap_or_default();
     event.verb == "patch" && query.split('&').any(|p| p == "fieldManager=cma-operator")
-}
-
-/// The kinds the operator may create.
-pub fn managed_kinds() -> Vec<Kind> {
-    vec![
-        kinds::SERVICE_ACCOUNT,
-        kinds::SECRET,
-        kinds::CONFIG_MAP,
-        kinds::ROLE,
-        kinds::ROLE_BINDING,
-        kinds::CLUSTER_ROLE,
-        kinds::CLUSTER_ROLE_BINDING,
-        kinds::SERVICE,
-        kinds::NETWORK_POLICY,
-        kinds::DEPLOYMENT,
-        kinds::PDB,
-        kinds::API_SERVICE,
-        kinds::VALIDATING_WEBHOOK,
-    ]
 }
 
 /// A KedaController document.

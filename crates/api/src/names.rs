@@ -7,8 +7,6 @@ use crate::Component;
 pub const KEDACONTROLLER: &str = "keda";
 /// The namespace OperatorHub suggests and the product documentation uses.
 pub const SUGGESTED_NAMESPACE: &str = "openshift-keda";
-/// The ServiceAccount of KEDA's pods.
-pub const SERVICE_ACCOUNT: &str = "keda-operator";
 /// The Secret holding the gRPC mTLS certificates between the metrics server and the operator.
 pub const GRPC_CERTS_SECRET: &str = "kedaorg-certs";
 /// The external metrics APIService.
@@ -42,6 +40,15 @@ impl Component {
             Component::Operator => "keda-operator",
             Component::MetricsServer => "keda-metrics-apiserver",
             Component::AdmissionWebhooks => "keda-admission-webhooks",
+        }
+    }
+
+    /// The component's ServiceAccount (static: installed with the operator, never written by it).
+    pub fn service_account(self) -> &'static str {
+        match self {
+            Component::Operator => "keda-operator",
+            Component::MetricsServer => "keda-metrics-server",
+            Component::AdmissionWebhooks => "keda-webhook",
         }
     }
 

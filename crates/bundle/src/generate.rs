@@ -32,6 +32,10 @@ pub const MANAGER: &str = "config/manager/manager.yaml";
 pub const ROLE: &str = "config/rbac/role.yaml";
 /// The generated cluster-wide permissions.
 pub const CLUSTER_ROLE: &str = "config/rbac/cluster_role.yaml";
+/// KEDA's static identities and permissions (the operator writes none).
+pub const KEDA_RBAC: &str = "manifests/keda-2.20/rbac.yaml";
+/// The plain-manifest copy of [`KEDA_RBAC`], applied with `kubectl apply -k config/keda-rbac`.
+pub const KEDA_RBAC_CONFIG: &str = "config/keda-rbac/keda-rbac.yaml";
 /// The bundle directory.
 pub const BUNDLE_DIR: &str = "bundle";
 /// The bundle image's Dockerfile.
@@ -164,6 +168,80 @@ fn scorecard_config() -> Value {
         "metadata": {"name": "config"},
         "stages": [{"parallel": true, "tests": tests}],
     })
+}
+
+/// KEDA's static RBAC, split the way OLM takes it: rules bound to a ServiceAccount of the install namespace
+/// become the CSV's `permissions` / `clusterPermissions` for that ServiceAccount (OLM creates it, its roles and
+/// bindings); objects binding a fixed subject elsewhere (the HPA controller, the cluster Prometheus) ship as
+/// bundle manifests.
+#[derive(Debug, Default)]
+pub struct KedaRbac {
+    /// `permissions` entries.
+    pub permissions: Vec<Value>,
+    /// `clusterPermissions` entries.
+    pub cluster_permissions: Vec<Value>,
+    /// Objects shipped in `bundle/manifests` (file name, object).
+    pub manifests: Vec<(String, Value)>,
+}
+
+/// The objects of [`KEDA_RBAC`].
+pub fn keda_rbac_objects(root: &Path) -> Result<Vec<Value>, BundleError> {
+    let text = read(root, KEDA_RBAC)?;
+    let mut out = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(&text) {
+        let value: Value =
+            serde::Deserialize::deserialize(document).map_err(BundleError::yaml(root.join(KEDA_RBAC)))?;
+        if !value.is_null() {
+            out.push(value);
+        }
+    }
+    Ok(out)
+}
+
+/// Splits [`KEDA_RBAC`] for the CSV and the bundle.
+pub fn keda_rbac(root: &Path) -> Result<KedaRbac, BundleError> {
+    let objects = keda_rbac_objects(root)?;
+    let find = |kind: &str, name: &str| {
+        objects.iter().find(|o| o["kind"] == kind && o["metadata"]["name"] == name).cloned().ok_or_else(|| {
+            BundleError::input(KEDA_RBAC, format!("a binding refers to {kind} {name}, which the file does not define"))
+        })
+    };
+    let mut namespaced: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut cluster: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut out = KedaRbac::default();
+    for binding in objects.iter().filter(|o| matches!(o["kind"].as_str(), Some("RoleBinding" | "ClusterRoleBinding"))) {
+        let kind = binding["kind"].as_str().unwrap_or_default();
+        let role_kind = binding["roleRef"]["kind"].as_str().unwrap_or_default();
+        let role = find(role_kind, binding["roleRef"]["name"].as_str().unwrap_or_default())?;
+        let subjects = binding["subjects"].as_array().cloned().unwrap_or_default();
+        let local = subjects.iter().all(|s| s["kind"] == "ServiceAccount" && s["namespace"] == SUGGESTED_NAMESPACE);
+        if local {
+            for subject in &subjects {
+                let account = subject["name"].as_str().unwrap_or_default().to_string();
+                let rules = role["rules"].as_array().cloned().unwrap_or_default();
+                let target = if kind == "ClusterRoleBinding" { &mut cluster } else { &mut namespaced };
+                target.entry(account).or_default().extend(rules);
+            }
+        } else {
+            for object in [role, binding.clone()] {
+                let file = format!(
+                    "{}_{}.yaml",
+                    object["metadata"]["name"].as_str().unwrap_or_default(),
+                    object["kind"].as_str().unwrap_or_default().to_lowercase()
+                );
+                let mut object = object;
+                if let Some(meta) = object["metadata"].as_object_mut() {
+                    // OLM puts namespaced bundle objects in the install namespace.
+                    meta.remove("namespace");
+                }
+                out.manifests.push((file, object));
+            }
+        }
+    }
+    let entry = |(account, rules): (String, Vec<Value>)| json!({"serviceAccountName": account, "rules": rules});
+    out.permissions = namespaced.into_iter().map(entry).collect();
+    out.cluster_permissions = cluster.into_iter().map(entry).collect();
+    Ok(out)
 }
 
 /// The KedaController's `resources` in the CSV: every kind render produces.
@@ -302,11 +380,16 @@ pub fn csv(root: &Path, release: &Release, crds: &[Value]) -> Result<Value, Bund
         json!(related.iter().map(|r| json!({"name": r.name, "image": r.image})).collect::<Vec<_>>());
     let owned = owned_crds(&csv, crds)?;
     csv["spec"]["customresourcedefinitions"]["owned"] = owned;
+    let keda = keda_rbac(root)?;
+    let mut namespaced = vec![json!({"serviceAccountName": OPERATOR_NAME, "rules": permissions.namespaced})];
+    namespaced.extend(keda.permissions);
+    let mut cluster = vec![json!({"serviceAccountName": OPERATOR_NAME, "rules": permissions.cluster})];
+    cluster.extend(keda.cluster_permissions);
     csv["spec"]["install"] = json!({
         "strategy": "deployment",
         "spec": {
-            "permissions": [{"serviceAccountName": OPERATOR_NAME, "rules": permissions.namespaced}],
-            "clusterPermissions": [{"serviceAccountName": OPERATOR_NAME, "rules": permissions.cluster}],
+            "permissions": namespaced,
+            "clusterPermissions": cluster,
             "deployments": [olm_deployment(&manager, release)?],
         },
     });
@@ -333,6 +416,10 @@ pub fn generate(root: &Path) -> Result<Generated, BundleError> {
         );
         files.insert(manifests.join(&file), to_yaml(crd, &file)?);
     }
+    for (file, object) in keda_rbac(root)?.manifests {
+        files.insert(manifests.join(&file), to_yaml(&object, &file)?);
+    }
+    files.insert(PathBuf::from(KEDA_RBAC_CONFIG), format!("{HEADER}{}", read(root, KEDA_RBAC)?));
     let annotations = annotations(&release);
     files.insert(
         Path::new(BUNDLE_DIR).join("metadata/annotations.yaml"),

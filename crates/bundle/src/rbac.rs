@@ -5,11 +5,11 @@
 //!   request of its client against the fake API server);
 //! - it applies and prunes a rendered object ([`render_needs`]): server-side apply may create the object, so
 //!   `create` as well as `patch`, and prune or uninstall delete it;
-//! - the API server demands it to accept an object the operator writes ([`render_needs`] too): creating a
-//!   (Cluster)Role needs `escalate` on that role by name (or every permission in it), creating a binding
-//!   needs `bind` on the role it references by name, and an owner reference with `blockOwnerDeletion`
-//!   needs `update` on the owner's `finalizers` subresource (OwnerReferencesPermissionEnforcement, on by
-//!   default on OpenShift).
+//! - the API server demands it to accept an object the operator writes ([`render_needs`] too): the only
+//!   binding the operator writes (kube-system/keda-auth-reader) is accepted because the operator holds every
+//!   permission of the Role it binds (it holds no `bind` or `escalate`: it cannot grant what it does not
+//!   hold), and an owner reference with `blockOwnerDeletion` needs `update` on the owner's `finalizers`
+//!   subresource (OwnerReferencesPermissionEnforcement, on by default on OpenShift).
 //!
 //! [`Permissions::from_needs`] folds the accesses into RBAC rules the same way every time: requests in the
 //! namespaces OLM grants `permissions` in (the install namespace and the watched namespaces) become the
@@ -395,8 +395,25 @@ impl Permissions {
         })
     }
 
-    /// Policy violations regardless of need: `*` anywhere, cluster-wide Secret writes, Secret writes without
-    /// names, escalate/bind without names, writes to CustomResourceDefinitions.
+    /// What no ServiceAccount shipped with the operator may hold: ways to grant permissions (`escalate`,
+    /// `bind`, `impersonate`), writes to RBAC objects, and wildcard verbs.
+    pub fn grant_violations(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for atom in self.atoms() {
+            let write = !matches!(atom.verb.as_str(), "get" | "list" | "watch");
+            if matches!(atom.verb.as_str(), "escalate" | "bind" | "impersonate" | "*") {
+                out.push(format!("may grant or do anything: {atom}"));
+            }
+            if atom.group == "rbac.authorization.k8s.io" && write {
+                out.push(format!("writes RBAC: {atom}"));
+            }
+        }
+        out
+    }
+
+    /// The operator's own policy, regardless of need: `*` anywhere, cluster-wide Secret writes, Secret writes
+    /// without names, any escalate/bind/impersonate, RBAC writes beyond the named kube-system RoleBinding,
+    /// writes to CustomResourceDefinitions.
     pub fn policy_violations(&self) -> Vec<String> {
         let mut out = Vec::new();
         for atom in self.atoms() {
@@ -411,8 +428,12 @@ impl Permissions {
                     out.push(format!("Secret write not restricted to named Secrets: {atom}"));
                 }
             }
-            if matches!(atom.verb.as_str(), "escalate" | "bind") && atom.name.is_none() {
-                out.push(format!("{} without resourceNames: {atom}", atom.verb));
+            if matches!(atom.verb.as_str(), "escalate" | "bind" | "impersonate") {
+                out.push(format!("the operator may not grant what it does not hold: {atom}"));
+            }
+            let rbac_object = atom.group == "rbac.authorization.k8s.io";
+            if rbac_object && write && (atom.resource != "rolebindings" || atom.name.is_none()) {
+                out.push(format!("RBAC writes beyond the named kube-system RoleBinding: {atom}"));
             }
             if atom.resource == "customresourcedefinitions" && write {
                 out.push(format!("writes CustomResourceDefinitions: {atom}"));
@@ -521,19 +542,28 @@ pub fn render_needs(install_namespace: &str) -> Result<Needs, BundleError> {
             needs.add(Access::new(place.clone(), &group, &plural, verb, Some(name)), format!("{why} ({kind} {name})"));
         }
         match kind.as_str() {
-            "ClusterRole" | "Role" => needs.add(
-                Access::new(place.clone(), &group, &plural, "escalate", Some(name)),
-                format!("writing {kind} {name} needs escalate on it (else every permission it grants)"),
-            ),
-            "ClusterRoleBinding" | "RoleBinding" => {
-                let ref_kind = object["roleRef"]["kind"].as_str().unwrap_or_default();
+            "ClusterRole" | "Role" | "ClusterRoleBinding" => {
+                return Err(BundleError::Operator(format!(
+                    "render produces {kind} {name}: the operator grants no permissions (KEDA's RBAC is static, manifests/keda-2.20/rbac.yaml)"
+                )));
+            }
+            "RoleBinding" => {
+                // Without bind, the API server accepts a binding only from who holds every permission of the
+                // role it binds, where it binds it.
                 let ref_name = object["roleRef"]["name"].as_str().unwrap_or_default();
-                let ref_plural = if ref_kind == "ClusterRole" { "clusterroles" } else { "roles" };
-                let ref_place = if kind == "ClusterRoleBinding" { Place::Cluster } else { place.clone() };
-                needs.add(
-                    Access::new(ref_place, "rbac.authorization.k8s.io", ref_plural, "bind", Some(ref_name)),
-                    format!("writing {kind} {name} needs bind on {ref_kind} {ref_name}"),
-                );
+                let rules = system_role_rules(ref_name).ok_or_else(|| {
+                    BundleError::Operator(format!(
+                        "RoleBinding {name} binds {ref_name}, whose rules are not known to cma-bundle (see system_role_rules)"
+                    ))
+                })?;
+                for (rule_group, rule_resource, verbs, rule_name) in rules {
+                    for verb in verbs {
+                        needs.add(
+                            Access::new(place.clone(), rule_group, rule_resource, verb, Some(rule_name)),
+                            format!("writing RoleBinding {name} without bind needs what Role {ref_name} grants"),
+                        );
+                    }
+                }
             }
             _ => {}
         }
@@ -563,6 +593,19 @@ pub fn render_needs(install_namespace: &str) -> Result<Needs, BundleError> {
         }
     }
     Ok(needs)
+}
+
+/// One rule of a system Role: group, resource, verbs, resource name.
+type SystemRule = (&'static str, &'static str, [&'static str; 3], &'static str);
+
+/// The rules of the system Roles rendered bindings refer to (the bootstrap policy of Kubernetes).
+fn system_role_rules(role: &str) -> Option<Vec<SystemRule>> {
+    match role {
+        "extension-apiserver-authentication-reader" => {
+            Some(vec![("", "configmaps", ["get", "list", "watch"], "extension-apiserver-authentication")])
+        }
+        _ => None,
+    }
 }
 
 /// The (apiVersion, kind) pairs render produces, for the KedaController's `resources` in the CSV.
@@ -651,14 +694,16 @@ mod tests {
     }
 
     #[test]
-    fn render_needs_include_escalate_and_bind_by_name() {
+    fn render_needs_hold_what_the_one_binding_grants_and_never_escalate_or_bind() {
         let needs = render_needs("openshift-keda").unwrap();
         let has = |verb: &str, resource: &str, name: &str| {
             needs.accesses().any(|a| a.verb == verb && a.resource == resource && a.name.as_deref() == Some(name))
         };
-        assert!(has("escalate", "clusterroles", "keda-operator"));
-        assert!(has("bind", "clusterroles", "system:auth-delegator"));
-        assert!(has("bind", "roles", "extension-apiserver-authentication-reader"));
+        for verb in ["get", "list", "watch"] {
+            assert!(has(verb, "configmaps", "extension-apiserver-authentication"), "{verb}");
+        }
+        assert!(!needs.accesses().any(|a| matches!(a.verb.as_str(), "escalate" | "bind")));
+        assert!(!needs.accesses().any(|a| a.resource == "clusterroles" || a.resource == "clusterrolebindings"));
         assert!(has("create", "apiservices", "v1beta1.external.metrics.k8s.io"));
         assert!(needs.accesses().any(|a| a.resource == "kedacontrollers/finalizers" && a.verb == "update"));
     }

@@ -1160,10 +1160,12 @@ fn service_accounts(bundle: &Bundle, csv: &Value, ctx: &mut Ctx) {
         .flat_map(|k| csv["spec"]["install"]["spec"][k].as_array().into_iter().flatten())
         .filter_map(|p| p["serviceAccountName"].as_str())
         .collect();
-    for sa in perm_sas.difference(&used) {
+    // KEDA's components run as these; the operator deploys them.
+    let components: BTreeSet<&str> = cma_api::Component::ALL.map(cma_api::Component::service_account).into();
+    for sa in perm_sas.difference(&used).filter(|sa| !components.contains(*sa)) {
         ctx.error(
             Rule::ServiceAccounts,
-            format!("permissions are granted to ServiceAccount {sa}, which no deployment runs as"),
+            format!("permissions are granted to ServiceAccount {sa}, which neither a deployment nor a KEDA component runs as"),
         );
     }
 }
@@ -1181,20 +1183,34 @@ fn resource_requests(csv: &Value, ctx: &mut Ctx) {
     }
 }
 
+/// The operator's own permissions follow the strict policy; those of KEDA's components (which KEDA needs as
+/// upstream defines them) may never grant or write RBAC.
 fn permissions(csv: &Value, ctx: &mut Ctx) {
-    let rules = |key: &str| -> Vec<k8s_openapi::api::rbac::v1::PolicyRule> {
+    let operator_accounts: BTreeSet<&str> = csv["spec"]["install"]["spec"]["deployments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["spec"]["template"]["spec"]["serviceAccountName"].as_str())
+        .collect();
+    let rules = |key: &str, operator: bool| -> Vec<k8s_openapi::api::rbac::v1::PolicyRule> {
         csv["spec"]["install"]["spec"][key]
             .as_array()
             .into_iter()
             .flatten()
+            .filter(|p| p["serviceAccountName"].as_str().is_some_and(|sa| operator_accounts.contains(sa)) == operator)
             .flat_map(|p| {
                 serde_json::from_value::<Vec<k8s_openapi::api::rbac::v1::PolicyRule>>(p["rules"].clone())
                     .unwrap_or_default()
             })
             .collect()
     };
-    let p = Permissions { namespaced: rules("permissions"), cluster: rules("clusterPermissions") };
-    for v in p.policy_violations() {
+    let operator = Permissions { namespaced: rules("permissions", true), cluster: rules("clusterPermissions", true) };
+    for v in operator.policy_violations() {
         ctx.error(Rule::Permissions, v);
+    }
+    let components =
+        Permissions { namespaced: rules("permissions", false), cluster: rules("clusterPermissions", false) };
+    for v in components.grant_violations() {
+        ctx.error(Rule::Permissions, format!("a KEDA component's permissions: {v}"));
     }
 }

@@ -14,10 +14,13 @@ fn every_field() -> cma_api::KedaController {
 
 fn bench(c: &mut Criterion) {
     let kc = every_field();
+    let valid = match cma_api::validate(&kc) {
+        Ok(valid) => valid,
+        Err(e) => panic!("fixture every-field.yaml is invalid: {e}"),
+    };
     for (name, platform) in [("kubernetes", Platform::kubernetes()), ("openshift", Platform::openshift())] {
         let ctx = RenderContext::offline(platform);
         c.bench_function(&format!("render every-field ({name})"), |b| {
-            let valid = cma_api::validate(&kc).unwrap();
             b.iter(|| render(std::hint::black_box(valid), &ctx))
         });
     }

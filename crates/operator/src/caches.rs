@@ -12,7 +12,7 @@ use std::time::Duration;
 use cma_api::{Component, KedaController, labels};
 use futures::stream::BoxStream;
 use futures::{FutureExt, Stream, StreamExt};
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret, ServiceAccount};
 use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -53,6 +53,8 @@ crate::kinds::managed_kinds!(managed_stores);
 pub struct Caches {
     /// KedaControllers in the watched namespaces.
     pub kedacontrollers: Store<KedaController>,
+    /// KEDA's ServiceAccounts (static; watched by name to check they exist and to apply workload identity).
+    pub service_accounts: Stores<ServiceAccount>,
     /// PersistentVolumeClaims of the install namespace (the audit log claim the KedaController names).
     pub claims: Store<PersistentVolumeClaim>,
     /// The managed kinds. Secrets hold `kedaorg-certs` and, on OpenShift, the service-ca serving certificates;
@@ -77,14 +79,10 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// The only namespace KEDA is installed in: the single watched namespace in OLM's OwnNamespace and
-    /// SingleNamespace modes (where OLM grants the operator's namespaced permissions), the operator's own
-    /// namespace otherwise (AllNamespaces).
+    /// The only namespace KEDA is installed in: the operator's own. KEDA's ServiceAccounts and permissions are
+    /// installed there with the operator (OLM's OwnNamespace mode, or config/).
     pub fn install_namespace(&self) -> &str {
-        match self.watch_namespaces.as_slice() {
-            [single] => single,
-            _ => &self.operator_namespace,
-        }
+        &self.operator_namespace
     }
 
     /// The KedaController that installs KEDA.
@@ -116,29 +114,24 @@ pub fn build(client: &Client, scope: &Scope, platform: &Platform) -> Watches {
     let mut w = WatchSet { client: client.clone(), touched: Vec::new() };
     let mut m = ManagedStores::default();
 
-    w.by_labels(&mut m.service_accounts, Some(ns), labelled());
     // Secrets are watched by name only: RBAC can restrict named watches, and the operator has no business
     // reading any other Secret.
-    w.to_install(&mut m.secrets, Some(ns), named(GRPC_CERTS_SECRET), &install);
+    w.for_install(&mut m.secrets, Some(ns), named(GRPC_CERTS_SECRET), &install);
     if platform.is_openshift() {
         for component in Component::ALL {
-            w.to_install(&mut m.secrets, Some(ns), named(&serving_cert_secret(component.service_name())), &install);
+            w.for_install(&mut m.secrets, Some(ns), named(&serving_cert_secret(component.service_name())), &install);
         }
     }
     // Every ConfigMap of the install namespace: the CA bundles the components read are not ours.
-    w.to_install(&mut m.config_maps, Some(ns), everything(), &install);
-    w.by_labels(&mut m.roles, Some(ns), labelled());
-    w.by_labels(&mut m.role_bindings, Some(ns), labelled());
+    w.for_install(&mut m.config_maps, Some(ns), everything(), &install);
     w.by_labels(&mut m.role_bindings, Some(KUBE_SYSTEM), named(AUTH_READER_BINDING));
-    w.by_labels(&mut m.cluster_roles, None, labelled());
-    w.by_labels(&mut m.cluster_role_bindings, None, labelled());
     w.by_labels(&mut m.services, Some(ns), labelled());
     w.by_labels(&mut m.network_policies, Some(ns), labelled());
     w.by_labels(&mut m.deployments, Some(ns), labelled());
     w.by_labels(&mut m.pod_disruption_budgets, Some(ns), labelled());
     // By name, whoever owns them: one that belongs to someone else must be seen to be left alone.
-    w.to_install(&mut m.api_services, None, named(API_SERVICE), &install);
-    w.to_install(&mut m.validating_webhook_configurations, None, named(WEBHOOK_CONFIGURATION), &install);
+    w.for_install(&mut m.api_services, None, named(API_SERVICE), &install);
+    w.for_install(&mut m.validating_webhook_configurations, None, named(WEBHOOK_CONFIGURATION), &install);
     if platform.monitoring {
         w.by_labels(&mut m.service_monitors, Some(ns), labelled());
         w.by_labels(&mut m.prometheus_rules, Some(ns), labelled());
@@ -147,6 +140,10 @@ pub fn build(client: &Client, scope: &Scope, platform: &Platform) -> Watches {
         }
     }
 
+    let mut service_accounts = Stores::default();
+    for name in crate::reconcile::service_accounts::watched() {
+        w.for_install(&mut service_accounts, Some(ns), named(name), &install);
+    }
     let (claims, stream) = cached::<PersistentVolumeClaim>(Api::namespaced(client.clone(), ns), everything());
     w.touched.push(to_install(stream, install.clone()));
 
@@ -155,7 +152,11 @@ pub fn build(client: &Client, scope: &Scope, platform: &Platform) -> Watches {
         _ => Api::all(client.clone()),
     };
     let (kedacontrollers, kc_stream) = kc_cache(kc_api, scope.watch_namespaces.clone());
-    Watches { caches: Caches { kedacontrollers, claims, managed: m }, kedacontrollers: kc_stream, touched: w.touched }
+    Watches {
+        caches: Caches { kedacontrollers, service_accounts, claims, managed: m },
+        kedacontrollers: kc_stream,
+        touched: w.touched,
+    }
 }
 
 /// Builds watches and collects their change streams.
@@ -177,7 +178,7 @@ impl WatchSet {
     }
 
     /// A watch whose changes all go to the installing KedaController.
-    fn to_install<K: Managed>(
+    fn for_install<K: Managed>(
         &mut self,
         stores: &mut Stores<K>,
         namespace: Option<&str>,
@@ -284,6 +285,7 @@ impl Caches {
             // A store only errs when its writer was dropped: the watch is gone for good.
             self.kedacontrollers.wait_until_ready().await.is_ok()
                 && self.claims.wait_until_ready().await.is_ok()
+                && self.service_accounts.ready().await
                 && self.managed.ready().await
         };
         tokio::time::timeout(timeout, all).await.unwrap_or(false)

@@ -251,18 +251,20 @@ fn run_settings(args: &RunArgs) -> Result<crate::controller::Settings, CliError>
         .or_else(|| std::env::var("HOSTNAME").ok())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| format!("cma-operator-{}", std::process::id()));
+    let watch_namespaces: Vec<String> =
+        args.watch_namespace.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    if !watch_namespaces.is_empty() && !watch_namespaces.contains(&operator_namespace) {
+        return Err(CliError::Run(format!(
+            "--watch-namespace/WATCH_NAMESPACE ({}) does not include the operator's namespace '{operator_namespace}': KEDA is installed there, by the KedaController 'keda' there, so it must be watched (OLM: install in OwnNamespace mode)",
+            watch_namespaces.join(",")
+        )));
+    }
     let cert_dir = &args.metrics_cert_dir;
     // The mount point exists in the pod even while the optional secret is still missing.
     let metrics_cert_dir = cert_dir.is_dir().then(|| cert_dir.clone());
     Ok(crate::controller::Settings {
         operator_namespace,
-        watch_namespaces: args
-            .watch_namespace
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
+        watch_namespaces,
         leader_elect: args.leader_elect,
         leader_timing: crate::leader::Timing {
             lease_duration: std::time::Duration::from_secs(args.leader_elect_lease_duration),
@@ -370,5 +372,22 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    fn run_args(extra: &[&str]) -> RunArgs {
+        let mut argv = vec!["cma-operator", "run", "--operator-namespace", "openshift-keda"];
+        argv.extend(extra);
+        match Cli::try_parse_from(argv).map(|c| c.command) {
+            Ok(Command::Run(args)) => *args,
+            other => panic!("not a run command: {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn a_watch_namespace_without_the_operator_namespace_is_refused_with_the_reason() {
+        let error = run_settings(&run_args(&["--watch-namespace", "team-a"])).unwrap_err().to_string();
+        assert!(error.contains("does not include the operator's namespace 'openshift-keda'"), "{error}");
+        assert!(run_settings(&run_args(&["--watch-namespace", "openshift-keda"])).is_ok());
+        assert!(run_settings(&run_args(&[])).is_ok());
     }
 }

@@ -6,10 +6,11 @@
 //! must-gather and tests), so adding a kind is one line here and the compiler follows it everywhere.
 //!
 //! Waves: objects of a wave are applied concurrently, a wave starts when the previous one succeeded.
-//! 1. identities, RBAC rules, configuration, Services, policies: nothing they need comes from us;
-//! 2. bindings (the API server checks the rules they bind) and workloads (their pods need the
-//!    ServiceAccount);
-//! 3. the API registrations, which route the API server's traffic to the workloads' Services.
+//! 1. configuration, Services, policies, the kube-system binding (of a system Role) and the workloads: KEDA's
+//!    ServiceAccounts and RBAC are installed with the operator, and a pod waits for its ConfigMaps and
+//!    Secrets on its own;
+//! 2. the API registrations, which route the API server's traffic to the workloads' Services: applied
+//!    once those Services exist, so no request is routed to nothing.
 
 use std::fmt::Debug;
 
@@ -23,28 +24,24 @@ use serde::de::DeserializeOwned;
 macro_rules! managed_kinds {
     ($callback:ident) => {
         $callback! {
-            service_accounts: k8s_openapi::api::core::v1::ServiceAccount => 1,
             secrets: k8s_openapi::api::core::v1::Secret => 1,
             config_maps: k8s_openapi::api::core::v1::ConfigMap => 1,
-            roles: k8s_openapi::api::rbac::v1::Role => 1,
-            cluster_roles: k8s_openapi::api::rbac::v1::ClusterRole => 1,
             services: k8s_openapi::api::core::v1::Service => 1,
             network_policies: k8s_openapi::api::networking::v1::NetworkPolicy => 1,
             pod_disruption_budgets: k8s_openapi::api::policy::v1::PodDisruptionBudget => 1,
             service_monitors: crate::render::monitoring_types::ServiceMonitor => 1,
             prometheus_rules: crate::render::monitoring_types::PrometheusRule => 1,
-            role_bindings: k8s_openapi::api::rbac::v1::RoleBinding => 2,
-            cluster_role_bindings: k8s_openapi::api::rbac::v1::ClusterRoleBinding => 2,
-            deployments: k8s_openapi::api::apps::v1::Deployment => 2,
-            api_services: k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService => 3,
-            validating_webhook_configurations: k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration => 3,
+            role_bindings: k8s_openapi::api::rbac::v1::RoleBinding => 1,
+            deployments: k8s_openapi::api::apps::v1::Deployment => 1,
+            api_services: k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService => 2,
+            validating_webhook_configurations: k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration => 2,
         }
     };
 }
 pub(crate) use managed_kinds;
 
 /// The number of apply waves.
-pub const WAVES: usize = 3;
+pub const WAVES: usize = 2;
 
 /// A kind the operator applies: knows how to address its objects.
 pub trait Managed:
@@ -79,13 +76,12 @@ macro_rules! scopes {
 
 scopes!(
     namespaced: k8s_openapi::api::core::v1::ServiceAccount, k8s_openapi::api::core::v1::Secret,
-        k8s_openapi::api::core::v1::ConfigMap, k8s_openapi::api::rbac::v1::Role,
-        k8s_openapi::api::rbac::v1::RoleBinding, k8s_openapi::api::core::v1::Service,
+        k8s_openapi::api::core::v1::ConfigMap, k8s_openapi::api::rbac::v1::RoleBinding,
+        k8s_openapi::api::core::v1::Service,
         k8s_openapi::api::networking::v1::NetworkPolicy, k8s_openapi::api::apps::v1::Deployment,
         k8s_openapi::api::policy::v1::PodDisruptionBudget, crate::render::monitoring_types::ServiceMonitor,
         crate::render::monitoring_types::PrometheusRule;
-    cluster: k8s_openapi::api::rbac::v1::ClusterRole, k8s_openapi::api::rbac::v1::ClusterRoleBinding,
-        k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService,
+    cluster: k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService,
         k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration
 );
 
@@ -175,6 +171,6 @@ mod tests {
         let names: std::collections::BTreeSet<_> = kinds.iter().map(|k| k.resource.kind.clone()).collect();
         assert_eq!(names.len(), kinds.len());
         let cluster: Vec<_> = kinds.iter().filter(|k| !k.namespaced).map(|k| k.resource.kind.as_str()).collect();
-        assert_eq!(cluster, ["ClusterRole", "ClusterRoleBinding", "APIService", "ValidatingWebhookConfiguration"]);
+        assert_eq!(cluster, ["APIService", "ValidatingWebhookConfiguration"]);
     }
 }

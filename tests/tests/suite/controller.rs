@@ -7,7 +7,7 @@ use cma_tests::*;
 use serde_json::{Value, json};
 
 /// Objects of a default installation on plain Kubernetes.
-const DEFAULT_OBJECTS: usize = 23;
+const DEFAULT_OBJECTS: usize = 15;
 
 #[tokio::test]
 async fn creating_the_kedacontroller_installs_every_object_with_server_side_apply() {
@@ -108,12 +108,8 @@ async fn deleting_any_managed_object_is_reverted() {
     let victims = [
         (kinds::DEPLOYMENT, ns, "keda-metrics-apiserver"),
         (kinds::SERVICE, ns, "keda-operator"),
-        (kinds::SERVICE_ACCOUNT, ns, "keda-operator"),
         (kinds::CONFIG_MAP, ns, "keda-metrics-server-audit-policy"),
-        (kinds::ROLE, ns, "keda-operator"),
         (kinds::ROLE_BINDING, "kube-system", "keda-auth-reader"),
-        (kinds::CLUSTER_ROLE, "", "keda-operator"),
-        (kinds::CLUSTER_ROLE_BINDING, "", "keda-hpa-controller-external-metrics"),
         (kinds::NETWORK_POLICY, ns, "keda-default-deny"),
         (kinds::PDB, ns, "keda-metrics-apiserver"),
         (kinds::API_SERVICE, "", "v1beta1.external.metrics.k8s.io"),
@@ -152,19 +148,27 @@ async fn editing_a_managed_object_is_reverted_and_reported_as_drift() {
         d["spec"]["replicas"] == 1 && d["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/os"] == "linux"
     })
     .await;
-    env.cluster.merge_patch_as("kubectl-edit", &kinds::CLUSTER_ROLE, "", "keda-operator", &json!({"rules": []})).await;
-    eventually(WAIT, "the ClusterRole's rules are restored", async || {
+    env.cluster
+        .merge_patch_as(
+            "kubectl-edit",
+            &kinds::API_SERVICE,
+            "",
+            "v1beta1.external.metrics.k8s.io",
+            &json!({"spec": {"versionPriority": 5}}),
+        )
+        .await;
+    eventually(WAIT, "the APIService is restored", async || {
         env.cluster
-            .get(&kinds::CLUSTER_ROLE, "", "keda-operator")
+            .get(&kinds::API_SERVICE, "", "v1beta1.external.metrics.k8s.io")
             .await
-            .is_some_and(|r| r["rules"].as_array().is_some_and(|a| !a.is_empty()))
+            .is_some_and(|a| a["spec"]["versionPriority"] == 100)
     })
     .await;
     let events = env.events_about("keda").await;
     let drift: Vec<_> = events.iter().filter(|(reason, _)| reason == "DriftReverted").collect();
     assert_eq!(drift.len(), 2, "one DriftReverted event per correction: {events:?}");
     assert!(drift[0].1.contains("Deployment") && drift[0].1.contains("kubectl-edit"), "{drift:?}");
-    assert!(drift[1].1.contains("ClusterRole") && drift[1].1.contains("kubectl-edit"), "{drift:?}");
+    assert!(drift[1].1.contains("APIService") && drift[1].1.contains("kubectl-edit"), "{drift:?}");
     operator.stop().await.unwrap();
 }
 
@@ -341,9 +345,9 @@ async fn watches_survive_compaction_and_an_api_server_restart() {
         env.get(&kinds::SERVICE, "keda-metrics-apiserver").await.is_some()
     })
     .await;
-    env.cluster.delete(&kinds::CLUSTER_ROLE, "", "keda-operator").await;
-    eventually(WAIT, "the ClusterRole is restored", async || {
-        env.cluster.get(&kinds::CLUSTER_ROLE, "", "keda-operator").await.is_some()
+    env.cluster.delete(&kinds::ROLE_BINDING, "kube-system", "keda-auth-reader").await;
+    eventually(WAIT, "the kube-system RoleBinding is restored", async || {
+        env.cluster.get(&kinds::ROLE_BINDING, "kube-system", "keda-auth-reader").await.is_some()
     })
     .await;
     operator.stop().await.unwrap();
@@ -460,7 +464,7 @@ async fn metrics_and_probes_are_served() {
     for expected in [
         "keda_controller_ready 0",
         "keda_controller_reconcile_total{result=\"success\"}",
-        "keda_controller_managed_objects 23",
+        "keda_controller_managed_objects 15",
         "keda_controller_info{",
     ] {
         assert!(metrics.contains(expected), "missing {expected:?} in\n{metrics}");
@@ -480,22 +484,6 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     response
-}
-
-#[tokio::test]
-async fn single_namespace_mode_installs_into_the_target_namespace() {
-    let env = env().await;
-    let target = env.cluster.namespace("team-keda").await;
-    let options = Options { watch_namespaces: vec![target.clone()], ..Options::default() };
-    let operator = env.start(options).await;
-    env.create_kedacontroller(&target, "keda", json!({})).await;
-    eventually(WAIT, "KEDA installed in the target namespace", async || {
-        env.cluster.get(&kinds::DEPLOYMENT, &target, "keda-operator").await.is_some()
-            && env.cluster.get(&kinds::VALIDATING_WEBHOOK, "", "keda-admission").await.is_some()
-    })
-    .await;
-    assert!(env.cluster.list(&kinds::DEPLOYMENT, &env.ns, "").await.is_empty());
-    operator.stop().await.unwrap();
 }
 
 /// What a KedaController field can change: the three Deployments' specs, the ServiceAccount's metadata and
@@ -529,7 +517,7 @@ async fn removing_a_field_restores_exactly_what_an_empty_kedacontroller_renders(
         json!({"metricsServer": {"auditConfig": {"policy": {"rules": [{"level": "Metadata"}]}, "logFormat": "legacy"}}}),
         json!({"operator": {"volumes": [{"name": "extra", "emptyDir": {}}], "volumeMounts": [{"name": "extra", "mountPath": "/extra"}]}}),
         json!({"networkPolicy": {"enabled": false}}),
-        json!({"serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/keda"}}}),
+        json!({"serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/keda"}, "labels": {"azure.workload.identity/use": "true"}}}),
     ];
     for change in changes {
         env.update_spec(change.clone()).await;

@@ -6,3 +6,4 @@
 
 mod controller;
 mod openshift;
+mod rbac;

@@ -77,8 +77,12 @@ async fn a_first_install_rolls_each_deployment_once_and_reports_no_drift() {
     let writes = env.writes_since(&operator, mark);
     for name in DEPLOYMENTS {
         let deployment = env.deployment(name).await;
-        assert_eq!(deployment["metadata"]["generation"], 1, "{name} was written twice: {:?}",
-            writes.iter().map(|w| w.describe()).collect::<Vec<_>>());
+        assert_eq!(
+            deployment["metadata"]["generation"],
+            1,
+            "{name} was written twice: {:?}",
+            writes.iter().map(|w| w.describe()).collect::<Vec<_>>()
+        );
         let applies = writes.iter().filter(|w| w.object.resource == "deployments" && w.object.name == name).count();
         assert_eq!(applies, 1, "{name}: {applies} writes");
     }
@@ -93,9 +97,9 @@ async fn without_the_service_ca_the_deployments_wait_and_say_for_what() {
     let operator = env.start(Options::default()).await;
     env.create_keda(json!({})).await;
     eventually(WAIT, "Progressing names the missing serving certificate", async || {
-        env.condition("Progressing").await.is_some_and(|c| {
-            c.0 == "True" && c.1 == "WaitingForInputs" && c.2.contains("Secret keda-operator-certs")
-        })
+        env.condition("Progressing")
+            .await
+            .is_some_and(|c| c.0 == "True" && c.1 == "WaitingForInputs" && c.2.contains("Secret keda-operator-certs"))
     })
     .await;
     for name in DEPLOYMENTS {
@@ -189,7 +193,11 @@ async fn a_tls_profile_change_reaches_the_components() {
     .await;
     let args = container(&env, "keda-metrics-apiserver").await["args"].clone();
     assert!(args.as_array().unwrap().contains(&json!("--tls-min-version=VersionTLS13")), "{args}");
-    assert_eq!(env_var(&env, "keda-operator", "KEDA_SERVICE_TLS_CIPHER_LIST").await, None, "TLS 1.3 takes no cipher list");
+    assert_eq!(
+        env_var(&env, "keda-operator", "KEDA_SERVICE_TLS_CIPHER_LIST").await,
+        None,
+        "TLS 1.3 takes no cipher list"
+    );
     operator.stop().await.unwrap();
 }
 
@@ -200,8 +208,10 @@ async fn a_rotated_serving_certificate_rolls_its_component_only() {
     let webhooks = config_hash(&env, "keda-admission").await.unwrap();
     let operator_hash = config_hash(&env, "keda-operator").await.unwrap();
     ca.rotate("keda-admission-webhooks-certs", "keda-admission-webhooks").await;
-    eventually(WAIT, "the webhooks roll", async || config_hash(&env, "keda-admission").await.as_ref() != Some(&webhooks))
-        .await;
+    eventually(WAIT, "the webhooks roll", async || {
+        config_hash(&env, "keda-admission").await.as_ref() != Some(&webhooks)
+    })
+    .await;
     assert_eq!(config_hash(&env, "keda-operator").await.unwrap(), operator_hash, "an unrelated component rolled");
     operator.stop().await.unwrap();
 }
@@ -214,7 +224,9 @@ async fn a_changed_custom_ca_bundle_rolls_the_operator_without_calling_it_drift(
         .await;
     let operator = env.installed(json!({"operator": {"caConfigMaps": ["corp-ca"]}})).await;
     let before = config_hash(&env, "keda-operator").await.unwrap();
-    env.cluster.merge_patch_as("admin", &kinds::CONFIG_MAP, &env.ns, "corp-ca", &json!({"data": {"ca.crt": "two"}})).await;
+    env.cluster
+        .merge_patch_as("admin", &kinds::CONFIG_MAP, &env.ns, "corp-ca", &json!({"data": {"ca.crt": "two"}}))
+        .await;
     eventually(WAIT, "the operator rolls", async || config_hash(&env, "keda-operator").await.as_ref() != Some(&before))
         .await;
     env.settle(&operator).await;
@@ -297,7 +309,9 @@ async fn the_monitoring_api_appearing_restarts_the_operator_to_watch_it() {
     let env = openshift("keda").await;
     let (operator, _ca) = installed_on_openshift(&env, json!({})).await;
     // The monitoring stack gets installed: its CRDs appear.
-    for (kind, plural) in [("ServiceMonitor", "servicemonitors"), ("PodMonitor", "podmonitors"), ("PrometheusRule", "prometheusrules")] {
+    for (kind, plural) in
+        [("ServiceMonitor", "servicemonitors"), ("PodMonitor", "podmonitors"), ("PrometheusRule", "prometheusrules")]
+    {
         env.cluster
             .apply_as("cluster-admin", &json!({
                 "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -312,7 +326,13 @@ async fn the_monitoring_api_appearing_restarts_the_operator_to_watch_it() {
     // Discovery runs hourly in tests; a change of the cluster APIServer configuration makes it run now.
     tokio::time::sleep(Duration::from_secs(2)).await;
     env.cluster
-        .merge_patch_as("cluster-admin", &kinds::OPENSHIFT_APISERVER, "", "cluster", &json!({"metadata": {"labels": {"touched": "yes"}}}))
+        .merge_patch_as(
+            "cluster-admin",
+            &kinds::OPENSHIFT_APISERVER,
+            "",
+            "cluster",
+            &json!({"metadata": {"labels": {"touched": "yes"}}}),
+        )
         .await;
     eventually(WAIT, "the operator stops to restart", async || operator.is_finished()).await;
     let error = operator.stop().await.unwrap_err();
@@ -339,12 +359,21 @@ async fn without_the_right_to_label_the_namespace_the_admin_is_told_the_command(
     let _ca = env.cluster.service_ca(&env.ns);
     let faults = Faults::new();
     let path = format!("/api/v1/namespaces/{}", env.ns);
-    faults.fail_next(1, RequestMatch::default().method(http::Method::PATCH).exact_path(&path), 403, "Forbidden", "namespaces is forbidden");
+    faults.fail_next(
+        1,
+        RequestMatch::default().method(http::Method::PATCH).exact_path(&path),
+        403,
+        "Forbidden",
+        "namespaces is forbidden",
+    );
     let operator = env.start(Options { faults: Some(faults), ..Options::default() }).await;
     env.create_keda(json!({})).await;
     let command = format!("oc label namespace {} openshift.io/cluster-monitoring=true", env.ns);
     eventually(WAIT, "a Warning event with the command", async || {
-        env.events_about("keda").await.iter().any(|(reason, note)| reason == "MonitoringNotCollected" && note.contains(&command))
+        env.events_about("keda")
+            .await
+            .iter()
+            .any(|(reason, note)| reason == "MonitoringNotCollected" && note.contains(&command))
     })
     .await;
     operator.stop().await.unwrap();

@@ -135,8 +135,12 @@ fn olm_deployment_watches_the_target_namespaces_and_carries_related_images() {
         .iter()
         .map(|m| (m["type"].as_str().unwrap().to_string(), m["supported"].as_bool().unwrap()))
         .collect();
-    for supported in ["OwnNamespace", "SingleNamespace", "AllNamespaces"] {
-        assert!(modes.contains(&(supported.to_string(), true)), "{supported}");
+    // Only OwnNamespace: KEDA's ServiceAccounts and the namespaced permissions live in the install
+    // namespace, and no other mode would keep the operator's writes there.
+    for (mode, supported) in
+        [("OwnNamespace", true), ("SingleNamespace", false), ("MultiNamespace", false), ("AllNamespaces", false)]
+    {
+        assert!(modes.contains(&(mode.to_string(), supported)), "{mode}: {modes:?}");
     }
     assert_eq!(csv["spec"]["minKubeVersion"], "1.33.0");
     assert_eq!(csv["metadata"]["annotations"]["operatorframework.io/suggested-namespace"], "openshift-keda");
@@ -230,6 +234,7 @@ fn cli_generate_check_passes_on_the_committed_bundle() {
 fn a_release_pinned_by_digest_is_disconnected_and_passes_release_validation() {
     let tmp = tempfile::tempdir().unwrap();
     copy_dir(&repo().join("config"), &tmp.path().join("config"));
+    copy_dir(&repo().join("manifests"), &tmp.path().join("manifests"));
     let release_file = tmp.path().join("config/manifests/release.yaml");
     let digest = |c: char| format!("@sha256:{}", c.to_string().repeat(64));
     let text = std::fs::read_to_string(&release_file)

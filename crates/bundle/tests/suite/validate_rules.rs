@@ -676,16 +676,29 @@ fn cluster_wide_secret_write() {
 }
 
 #[test]
-fn wildcard_verbs_and_unnamed_escalate() {
+fn wildcard_verbs_and_any_escalate_or_bind() {
     let copy = Copy::new();
     copy.edit_csv(|csv| {
         let rules = csv["spec"]["install"]["spec"]["permissions"][0]["rules"].as_array_mut().unwrap();
         rules.push(json!({"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["*"]}));
-        rules.push(json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate"]}));
+        rules.push(json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "resourceNames": ["keda-operator"], "verbs": ["escalate"]}));
     });
     let report = copy.validate();
     caught(&report, Rule::Permissions, "wildcard");
-    caught(&report, Rule::Permissions, "escalate without resourceNames");
+    caught(&report, Rule::Permissions, "may not grant what it does not hold");
+}
+
+#[test]
+fn a_keda_component_that_could_grant_permissions() {
+    let copy = Copy::new();
+    copy.edit_csv(|csv| {
+        let entries = csv["spec"]["install"]["spec"]["clusterPermissions"].as_array_mut().unwrap();
+        let keda = entries.iter_mut().find(|e| e["serviceAccountName"] == "keda-operator").unwrap();
+        keda["rules"].as_array_mut().unwrap().push(
+            json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"]}),
+        );
+    });
+    caught(&copy.validate(), Rule::Permissions, "a KEDA component's permissions");
 }
 
 #[test]

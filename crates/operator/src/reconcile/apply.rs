@@ -182,7 +182,7 @@ fn cause<K: Managed>(live: Option<&K>, desired: &K, digest: &str, applied: &Appl
 }
 
 /// Applies one object unless the cluster holds it exactly as intended. Returns what was written.
-async fn apply_one<K: Managed>(
+pub async fn apply_one<K: Managed>(
     client: Client,
     stores: Stores<K>,
     mut obj: K,

@@ -17,6 +17,7 @@ pub mod observe;
 pub mod ownership;
 pub mod prune;
 pub mod report;
+pub mod service_accounts;
 pub mod status;
 
 use std::sync::Arc;
@@ -237,10 +238,14 @@ async fn install_keda(kc: &KedaController, ctx: &Context, namespace: &str) -> Re
     let conflicts = ownership::leave_foreign_objects_alone(&ctx.caches, &mut to_apply, namespace);
     let waiting = hold_back(&mut to_apply, &inputs.waiting);
 
-    let written = match apply::apply(&ctx.client, &ctx.caches.managed, &to_apply, &ctx.applied).await {
+    let mut written = match apply::apply(&ctx.client, &ctx.caches.managed, &to_apply, &ctx.applied).await {
         Ok(written) => written,
         Err(errors) => return failed(kc, ctx, namespace, errors, now).await,
     };
+    match service_accounts::apply(&ctx.client, &ctx.caches, kc, namespace, &ctx.applied).await {
+        Ok(identity) => written.extend(identity),
+        Err(error) => return failed(kc, ctx, namespace, vec![error], now).await,
+    }
     let owner = Owner::of(kc, namespace, &kc.name_any());
     // What is held back or left to others is still rendered: prune keeps it.
     let pruned = match prune::prune(&ctx.client, &ctx.caches.managed, &owner, &rendered, &ctx.applied).await {
@@ -248,7 +253,9 @@ async fn install_keda(kc: &KedaController, ctx: &Context, namespace: &str) -> Re
         Err(errors) => return failed(kc, ctx, namespace, errors, now).await,
     };
 
-    let outcome = Outcome::Applied { namespace: namespace.into(), conflicts, waiting, missing: inputs.missing };
+    let mut missing = inputs.missing;
+    missing.extend(service_accounts::missing(&ctx.caches, namespace));
+    let outcome = Outcome::Applied { namespace: namespace.into(), conflicts, waiting, missing };
     let status = compute_status(kc, ctx, namespace, &outcome, &written, now);
     report::transitions(kc, ctx, kc.status.as_ref(), &status, &written, now).await;
     if platform.is_openshift() && platform.monitoring && kc.spec.monitoring.is_enabled() {

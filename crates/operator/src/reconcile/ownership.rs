@@ -54,8 +54,6 @@ pub fn another_installation(caches: &Caches, desired: &Desired, namespace: &str)
                 namespace,
             )
         })
-        .or_else(|| other_installation(&m.cluster_roles, &desired.cluster_roles, namespace))
-        .or_else(|| other_installation(&m.cluster_role_bindings, &desired.cluster_role_bindings, namespace))
         .or_else(|| other_installation(&m.role_bindings, &system_bindings, namespace))
 }
 

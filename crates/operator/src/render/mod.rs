@@ -173,8 +173,6 @@ pub fn render(kc: Valid<'_>, ctx: &RenderContext) -> Result<Desired, RenderError
     desired.prometheus_rules = monitoring.prometheus_rules;
     desired.services.extend(monitoring.services);
     desired.config_maps.extend(monitoring.config_maps);
-    desired.roles.extend(monitoring.roles);
-    desired.role_bindings.extend(monitoring.role_bindings);
     Ok(desired)
 }
 
@@ -190,45 +188,19 @@ fn image(kc: &KedaController, ctx: &RenderContext, component: Component, templat
         .to_string()
 }
 
-/// ServiceAccount, RBAC and the certificate Secret.
-fn general(desired: &mut Desired, t: &Templates, kc: &KedaController, owner: &Owner) {
-    let mut sa = t.service_account.clone();
-    own(&mut sa.metadata, owner, Scope::Install);
-    metadata::merge(&mut sa.metadata.labels, &kc.spec.service_account.labels);
-    metadata::merge(&mut sa.metadata.annotations, &kc.spec.service_account.annotations);
-    desired.service_accounts.push(sa);
-
+/// The certificate Secret and the kube-system RoleBinding of the metrics server. KEDA's ServiceAccounts and
+/// permissions are static (installed with the operator, see manifests/keda-2.20/rbac.yaml): the operator
+/// grants nothing.
+fn general(desired: &mut Desired, t: &Templates, _kc: &KedaController, owner: &Owner) {
     let mut secret = t.certs_secret.clone();
     own(&mut secret.metadata, owner, Scope::Install);
     desired.secrets.push(secret);
 
-    let mut role = t.operator_role.clone();
-    own(&mut role.metadata, owner, Scope::Install);
-    desired.roles.push(role);
-
-    for template in [&t.operator_cluster_role, &t.external_metrics_reader] {
-        let mut role = template.clone();
-        own(&mut role.metadata, owner, Scope::Cluster);
-        desired.cluster_roles.push(role);
-    }
-
-    let mut binding = t.operator_role_binding.clone();
-    own(&mut binding.metadata, owner, Scope::Install);
-    point_subjects_at(&mut binding.subjects, &owner.namespace);
-    desired.role_bindings.push(binding);
-
     // extension-apiserver-authentication-reader exists only in kube-system: the binding must live there.
     let mut binding = t.auth_reader_binding.clone();
-    own(&mut binding.metadata, owner, Scope::Namespace("kube-system"));
+    own(&mut binding.metadata, owner, Scope::Namespace(cma_api::names::KUBE_SYSTEM));
     point_subjects_at(&mut binding.subjects, &owner.namespace);
     desired.role_bindings.push(binding);
-
-    for template in [&t.operator_cluster_role_binding, &t.hpa_external_metrics_binding, &t.auth_delegator_binding] {
-        let mut binding = template.clone();
-        own(&mut binding.metadata, owner, Scope::Cluster);
-        point_subjects_at(&mut binding.subjects, &owner.namespace);
-        desired.cluster_role_bindings.push(binding);
-    }
 }
 
 /// ServiceAccount subjects without a namespace are ours: they live in the install namespace. Subjects

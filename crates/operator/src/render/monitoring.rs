@@ -7,7 +7,6 @@ use std::sync::LazyLock;
 
 use cma_api::KedaControllerSpec;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServicePort, ServiceSpec};
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{Map, Value, json};
@@ -33,7 +32,8 @@ pub const OPERATOR_METRICS_PORT: i32 = 8443;
 pub const OPERATOR_POD_LABEL: (&str, &str) = ("app.kubernetes.io/name", "cma-operator");
 /// Secret the service-ca fills with the operator's metrics certificate (mounted by its Deployment).
 pub const OPERATOR_METRICS_TLS_SECRET: &str = "cma-operator-metrics-tls";
-/// Role letting the cluster Prometheus discover and scrape targets in the install namespace.
+/// Role letting the cluster Prometheus discover and scrape targets in the install namespace (static, shipped
+/// with the operator: manifests/keda-2.20/rbac.yaml).
 pub const PROMETHEUS_ROLE: &str = "cma-operator-prometheus-k8s";
 
 /// What the monitoring render adds to an installation.
@@ -47,10 +47,6 @@ pub struct Monitoring {
     pub services: Vec<Service>,
     /// The console dashboard.
     pub config_maps: Vec<ConfigMap>,
-    /// The Role for the cluster Prometheus.
-    pub roles: Vec<Role>,
-    /// Its RoleBinding.
-    pub role_bindings: Vec<RoleBinding>,
 }
 
 static ALERT_GROUPS: LazyLock<Result<Value, String>> = LazyLock::new(|| {
@@ -114,9 +110,6 @@ pub fn render(spec: &KedaControllerSpec, ctx: &RenderContext, owner: &Owner) -> 
     out.prometheus_rules.push(rule);
 
     if ctx.platform.is_openshift() {
-        let (role, binding) = prometheus_rbac(owner);
-        out.roles.push(role);
-        out.role_bindings.push(binding);
         out.config_maps.push(dashboard(owner)?);
     }
     Ok(out)
@@ -172,44 +165,6 @@ fn operator_metrics_service(ctx: &RenderContext, owner: &Owner) -> Service {
 }
 
 /// Lets `openshift-monitoring/prometheus-k8s` discover and scrape the targets of the install namespace.
-fn prometheus_rbac(owner: &Owner) -> (Role, RoleBinding) {
-    let read = || Some(vec!["get".to_string(), "list".to_string(), "watch".to_string()]);
-    let mut role = Role {
-        metadata: ObjectMeta { name: Some(PROMETHEUS_ROLE.into()), ..ObjectMeta::default() },
-        rules: Some(vec![
-            PolicyRule {
-                api_groups: Some(vec![String::new()]),
-                resources: Some(vec!["endpoints".into(), "pods".into(), "services".into()]),
-                verbs: read().unwrap_or_default(),
-                ..PolicyRule::default()
-            },
-            PolicyRule {
-                api_groups: Some(vec!["discovery.k8s.io".into()]),
-                resources: Some(vec!["endpointslices".into()]),
-                verbs: read().unwrap_or_default(),
-                ..PolicyRule::default()
-            },
-        ]),
-    };
-    own(&mut role.metadata, owner, Scope::Install);
-    let mut binding = RoleBinding {
-        metadata: ObjectMeta { name: Some(PROMETHEUS_ROLE.into()), ..ObjectMeta::default() },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "Role".into(),
-            name: PROMETHEUS_ROLE.into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: "prometheus-k8s".into(),
-            namespace: Some("openshift-monitoring".into()),
-            api_group: None,
-        }]),
-    };
-    own(&mut binding.metadata, owner, Scope::Install);
-    (role, binding)
-}
-
 fn dashboard(owner: &Owner) -> Result<ConfigMap, RenderError> {
     let json = DASHBOARD_JSON
         .as_ref()

@@ -7,8 +7,8 @@ use std::sync::LazyLock;
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -17,8 +17,7 @@ use serde_json::Value;
 pub const KEDA_VERSION: &str = "2.20.2";
 
 /// The template files of [`KEDA_VERSION`], with their names for error messages.
-const FILES: [(&str, &str); 4] = [
-    ("general.yaml", include_str!("../../../../manifests/keda-2.20/general.yaml")),
+const FILES: [(&str, &str); 3] = [
     ("operator.yaml", include_str!("../../../../manifests/keda-2.20/operator.yaml")),
     ("metrics-apiserver.yaml", include_str!("../../../../manifests/keda-2.20/metrics-apiserver.yaml")),
     ("admission-webhooks.yaml", include_str!("../../../../manifests/keda-2.20/admission-webhooks.yaml")),
@@ -55,28 +54,12 @@ pub enum TemplateError {
 /// Every object of one KEDA release, by role.
 #[derive(Clone, Debug)]
 pub struct Templates {
-    /// ServiceAccount `keda-operator`, shared by the three Deployments.
-    pub service_account: ServiceAccount,
-    /// Role `keda-operator` (Secrets and Leases in the install namespace).
-    pub operator_role: Role,
-    /// RoleBinding `keda-operator`.
-    pub operator_role_binding: RoleBinding,
-    /// ClusterRole `keda-operator`.
-    pub operator_cluster_role: ClusterRole,
-    /// ClusterRoleBinding `keda-operator`.
-    pub operator_cluster_role_binding: ClusterRoleBinding,
     /// Secret `kedaorg-certs`, the gRPC certificates.
     pub certs_secret: Secret,
     /// Service `keda-operator`.
     pub operator_service: Service,
     /// Deployment `keda-operator`.
     pub operator_deployment: Deployment,
-    /// ClusterRole `keda-external-metrics-reader`.
-    pub external_metrics_reader: ClusterRole,
-    /// ClusterRoleBinding `keda-hpa-controller-external-metrics`.
-    pub hpa_external_metrics_binding: ClusterRoleBinding,
-    /// ClusterRoleBinding `keda-system-auth-delegator`.
-    pub auth_delegator_binding: ClusterRoleBinding,
     /// RoleBinding `keda-auth-reader` in kube-system.
     pub auth_reader_binding: RoleBinding,
     /// Service `keda-metrics-apiserver`.
@@ -147,17 +130,9 @@ impl Templates {
         }
         let mut inv = Inventory { objects };
         let templates = Templates {
-            service_account: inv.take("ServiceAccount", "keda-operator")?,
-            operator_role: inv.take("Role", "keda-operator")?,
-            operator_role_binding: inv.take("RoleBinding", "keda-operator")?,
-            operator_cluster_role: inv.take("ClusterRole", "keda-operator")?,
-            operator_cluster_role_binding: inv.take("ClusterRoleBinding", "keda-operator")?,
             certs_secret: inv.take("Secret", "kedaorg-certs")?,
             operator_service: inv.take("Service", "keda-operator")?,
             operator_deployment: inv.take("Deployment", "keda-operator")?,
-            external_metrics_reader: inv.take("ClusterRole", "keda-external-metrics-reader")?,
-            hpa_external_metrics_binding: inv.take("ClusterRoleBinding", "keda-hpa-controller-external-metrics")?,
-            auth_delegator_binding: inv.take("ClusterRoleBinding", "keda-system-auth-delegator")?,
             auth_reader_binding: inv.take("RoleBinding", "keda-auth-reader")?,
             metrics_service: inv.take("Service", "keda-metrics-apiserver")?,
             metrics_deployment: inv.take("Deployment", "keda-metrics-apiserver")?,
@@ -201,7 +176,7 @@ mod tests {
 
     #[test]
     fn a_missing_object_is_named() {
-        let files: Vec<(&'static str, &'static str)> = FILES[..3].to_vec();
+        let files: Vec<(&'static str, &'static str)> = FILES[..2].to_vec();
         let err = Templates::parse(&files).unwrap_err();
         assert!(err.to_string().contains("Service keda-admission-webhooks is missing"), "{err}");
     }

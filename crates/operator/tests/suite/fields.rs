@@ -440,20 +440,6 @@ field!(
 );
 
 field!(
-    service_account_annotations,
-    "serviceAccount: {annotations: {azure.workload.identity/client-id: abc}}",
-    set: |d| assert_eq!(d.service_accounts[0].metadata.annotations.as_ref().unwrap()["azure.workload.identity/client-id"], "abc"),
-    default: |d| assert!(d.service_accounts[0].metadata.annotations.is_none()),
-);
-
-field!(
-    service_account_labels,
-    "serviceAccount: {labels: {team: platform}}",
-    set: |d| assert_eq!(d.service_accounts[0].metadata.labels.as_ref().unwrap()["team"], "platform"),
-    default: |d| assert!(!d.service_accounts[0].metadata.labels.as_ref().unwrap().contains_key("team")),
-);
-
-field!(
     image_pull_secrets,
     "imagePullSecrets: [{name: pull}]",
     set: |d| {
