@@ -210,7 +210,10 @@ impl Validator {
         if let Some(level) = spec.log_level.as_deref()
             && !PATTERNS.klog_level.is_match(level)
         {
-            self.error(format!("{base}.logLevel"), format!("{level:?} is not a klog verbosity: use \"0\" to \"10\""));
+            self.error(
+                format!("{base}.logLevel"),
+                format!("{level:?} is not a log verbosity: use \"0\" (info) to \"10\" (\"4\" is debug)"),
+            );
         }
         self.audit(&spec.audit_config);
         self.string_bool(&format!("{base}.networkEgressAllowAll"), spec.network_egress_allow_all.as_deref());
