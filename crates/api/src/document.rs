@@ -31,6 +31,22 @@ pub enum DocumentError {
     /// Fields the API does not have (typos, fields of a newer version).
     #[error("unknown field{}: {}", if .0.len() > 1 { "s" } else { "" }, .0.join(", "))]
     UnknownFields(Vec<String>),
+    /// A single value where the API takes a list, such as the product documentation's
+    /// `omitStages: "RequestReceived"`. The API server refuses it too, with a type error.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    NotAList(Vec<NotAList>),
+}
+
+/// A field given one value where its schema takes a list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path} must be a list, e.g. {field}: [{example}]")]
+pub struct NotAList {
+    /// JSON path of the field, such as `spec.metricsServer.auditConfig.policy.omitStages`.
+    pub path: String,
+    /// The field's own name (the last element of `path`).
+    pub field: String,
+    /// The value given, written as the one item of a YAML flow list.
+    pub example: String,
 }
 
 /// Parses exactly one KedaController from YAML (JSON is YAML too).
@@ -53,9 +69,14 @@ pub fn from_yaml(text: &str) -> Result<KedaController, DocumentError> {
         return Err(DocumentError::WrongKind { api_version, kind });
     }
     let json = serde_json::to_value(&value).map_err(|e| DocumentError::Syntax(e.to_string()))?;
-    let unknown = unknown_fields(&json)?;
-    if !unknown.is_empty() {
-        return Err(DocumentError::UnknownFields(unknown));
+    let shape = shape_problems(&json)?;
+    // A value where a list belongs is reported first: the typed load below would only say "expected a
+    // sequence", without the field or the fix.
+    if !shape.not_lists.is_empty() {
+        return Err(DocumentError::NotAList(shape.not_lists));
+    }
+    if !shape.unknown.is_empty() {
+        return Err(DocumentError::UnknownFields(shape.unknown));
     }
     serde_json::from_value(json).map_err(|e| DocumentError::Syntax(e.to_string()))
 }
@@ -67,18 +88,31 @@ static SCHEMA: LazyLock<Result<Value, String>> = LazyLock::new(|| {
     serde_json::to_value(schema).map_err(|e| e.to_string())
 });
 
-/// Paths of the fields of `document` its schema does not have: the fields the API server would prune
-/// (or refuse, with strict field validation).
-fn unknown_fields(document: &Value) -> Result<Vec<String>, DocumentError> {
-    let schema = SCHEMA.as_ref().map_err(|e| DocumentError::Syntax(e.clone()))?;
-    let mut unknown = Vec::new();
-    walk(document, schema, "", &mut unknown);
-    Ok(unknown)
+/// Where `document` does not have the shape of its schema.
+#[derive(Default)]
+struct Shape {
+    /// Fields the schema does not have: the API server would prune them (or refuse them, with strict field
+    /// validation).
+    unknown: Vec<String>,
+    /// Single values where the schema takes a list: the API server refuses them.
+    not_lists: Vec<NotAList>,
 }
 
-fn walk(value: &Value, schema: &Value, path: &str, unknown: &mut Vec<String>) {
+fn shape_problems(document: &Value) -> Result<Shape, DocumentError> {
+    let schema = SCHEMA.as_ref().map_err(|e| DocumentError::Syntax(e.clone()))?;
+    let mut shape = Shape::default();
+    walk(document, schema, "", &mut shape);
+    Ok(shape)
+}
+
+fn walk(value: &Value, schema: &Value, path: &str, shape: &mut Shape) {
     let open = |key: &str| schema.get(key).and_then(Value::as_bool).unwrap_or(false);
     if open("x-kubernetes-preserve-unknown-fields") || open("x-kubernetes-int-or-string") {
+        return;
+    }
+    let wants_list = schema.get("type").and_then(Value::as_str) == Some("array");
+    if wants_list && matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
+        shape.not_lists.push(not_a_list(path, value));
         return;
     }
     match value {
@@ -95,20 +129,41 @@ fn walk(value: &Value, schema: &Value, path: &str, unknown: &mut Vec<String>) {
                 }
                 let child_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
                 match properties.and_then(|p| p.get(key)).or(additional) {
-                    Some(child_schema) => walk(child, child_schema, &child_path, unknown),
-                    None => unknown.push(child_path),
+                    Some(child_schema) => walk(child, child_schema, &child_path, shape),
+                    None => shape.unknown.push(child_path),
                 }
             }
         }
         Value::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter().enumerate() {
-                    walk(item, item_schema, &format!("{path}[{i}]"), unknown);
+                    walk(item, item_schema, &format!("{path}[{i}]"), shape);
                 }
             }
         }
         _ => {}
     }
+}
+
+/// The finding for `value` at `path`, with the one-item list the user meant.
+fn not_a_list(path: &str, value: &Value) -> NotAList {
+    let field = path.rsplit('.').next().unwrap_or(path);
+    let field = field.split('[').next().unwrap_or(field).to_string();
+    let example = match value {
+        // Plain words stay plain; anything YAML would read differently inside `[...]` is quoted.
+        Value::String(text) if is_plain(text) => text.clone(),
+        other => other.to_string(),
+    };
+    NotAList { path: path.to_string(), field, example }
+}
+
+/// Whether `text` reads back as the same string inside a YAML flow list without quotes.
+fn is_plain(text: &str) -> bool {
+    !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+        && text.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && !["true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"]
+            .contains(&text.to_ascii_lowercase().as_str())
 }
 
 #[cfg(test)]
@@ -147,6 +202,27 @@ mod tests {
         assert_eq!(from_yaml(two), Err(DocumentError::Several(2)));
         assert_eq!(from_yaml(""), Err(DocumentError::Empty));
         assert!(matches!(from_yaml("spec: ["), Err(DocumentError::Syntax(_))));
+    }
+
+    #[test]
+    fn a_single_value_where_a_list_belongs_names_the_field_and_the_list_form() {
+        let err = from_yaml(
+            "apiVersion: keda.sh/v1alpha1\nkind: KedaController\nspec:\n  metricsServer:\n    auditConfig:\n      policy:\n        rules: [{level: Metadata, omitStages: ResponseStarted}]\n        omitStages: \"RequestReceived\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "spec.metricsServer.auditConfig.policy.omitStages must be a list, e.g. omitStages: [RequestReceived]; \
+             spec.metricsServer.auditConfig.policy.rules[0].omitStages must be a list, e.g. omitStages: [ResponseStarted]"
+        );
+    }
+
+    #[test]
+    fn list_examples_quote_what_yaml_would_misread() {
+        assert_eq!(not_a_list("spec.a", &Value::String("true".into())).example, "\"true\"");
+        assert_eq!(not_a_list("spec.a", &Value::String("a, b".into())).example, "\"a, b\"");
+        assert_eq!(not_a_list("spec.a", &serde_json::json!(443)).example, "443");
+        assert_eq!(not_a_list("spec.x[2].a", &Value::String("ok".into())).field, "a");
     }
 
     #[test]

@@ -305,7 +305,7 @@ pub struct OperatorSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsServerSpec {
-    /// klog verbosity from `"0"` (default) to `"10"`, passed as `--v`.
+    /// Log verbosity from `"0"` (info, the default) to `"10"`; `"4"` is debug. Rendered as `--zap-log-level`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = rules::KLOG_LEVEL))]
     pub log_level: Option<String>,

@@ -12,7 +12,7 @@ pub const LOG_ENCODERS: [&str; 2] = ["json", "console"];
 /// zap time encodings.
 pub const LOG_TIME_ENCODINGS: [&str; 6] = ["epoch", "millis", "nano", "iso8601", "rfc3339", "rfc3339nano"];
 
-/// klog verbosity of the metrics API server: an integer from 0 to 10.
+/// Log verbosity of the metrics API server: an integer from 0 (info) to 10.
 pub const KLOG_LEVEL: &str = r"^([0-9]|10)$";
 
 /// The string booleans the Go operators used for `networkEgressAllowAll`.

@@ -210,7 +210,10 @@ impl Validator {
         if let Some(level) = spec.log_level.as_deref()
             && !PATTERNS.klog_level.is_match(level)
         {
-            self.error(format!("{base}.logLevel"), format!("{level:?} is not a klog verbosity: use \"0\" to \"10\""));
+            self.error(
+                format!("{base}.logLevel"),
+                format!("{level:?} is not a log verbosity: use \"0\" (info) to \"10\" (\"4\" is debug)"),
+            );
         }
         self.audit(&spec.audit_config);
         self.string_bool(&format!("{base}.networkEgressAllowAll"), spec.network_egress_allow_all.as_deref());
@@ -256,8 +259,17 @@ impl Validator {
     fn audit(&mut self, audit: &AuditConfig) {
         let base = "spec.metricsServer.auditConfig";
         self.one_of(&format!("{base}.logFormat"), audit.log_format.as_deref(), &rules::AUDIT_LOG_FORMATS);
-        if let Some(claim) = audit.log_output_volume_claim.as_deref() {
-            self.dns_subdomain(&format!("{base}.logOutputVolumeClaim"), claim);
+        if let Some(claim) = audit.log_output_volume_claim.as_deref()
+            && !is_dns_subdomain(claim)
+        {
+            // The documentation's example names the claim "persistentVolumeClaimName": say what belongs here.
+            self.error(
+                format!("{base}.logOutputVolumeClaim"),
+                format!(
+                    "{claim:?} is not a valid object name (lower case letters, digits, '-' and '.'): \
+                     name an existing PersistentVolumeClaim in the KedaController's namespace"
+                ),
+            );
         }
         for (i, rule) in audit.policy.rules.iter().enumerate() {
             let path = format!("{base}.policy.rules[{i}]");
@@ -446,7 +458,7 @@ impl Validator {
     }
 
     fn dns_subdomain(&mut self, path: &str, name: &str) {
-        if name.len() > rules::DNS1123_SUBDOMAIN_MAX || !PATTERNS.dns1123_subdomain.is_match(name) {
+        if !is_dns_subdomain(name) {
             self.error(path, format!("{name:?} is not a valid object name (lower case letters, digits, '-' and '.')"));
         }
     }
@@ -456,6 +468,11 @@ impl Validator {
             self.error(path, format!("{name:?} is not a valid name (at most 63 lower case letters, digits and '-')"));
         }
     }
+}
+
+/// Whether `name` is a valid name for most kinds of object (RFC 1123 subdomain).
+fn is_dns_subdomain(name: &str) -> bool {
+    name.len() <= rules::DNS1123_SUBDOMAIN_MAX && PATTERNS.dns1123_subdomain.is_match(name)
 }
 
 fn is_reserved_volume(name: &str) -> bool {

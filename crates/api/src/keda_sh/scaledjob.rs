@@ -105,6 +105,9 @@ pub struct JobTrigger {
     /// Authentication of the scaler.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication_ref: Option<AuthenticationRef>,
+    /// Metric target type: Value, AverageValue or Utilization (KEDA shares the trigger type with ScaledObject).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_type: Option<String>,
     /// Serve the metric from KEDA's cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_cached_metrics: Option<bool>,
@@ -146,6 +149,8 @@ pub struct Rollout {
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum JobScalingStrategy {
+    /// The default strategy, written out (KEDA 2.20.2 accepts it as well as leaving the field unset).
+    Default,
     /// Tuned by customScalingQueueLengthDeduction and customScalingRunningJobPercentage.
     Custom,
     /// Accounts for pending Jobs when the queue does not include in-flight messages.
@@ -172,7 +177,7 @@ pub enum MultipleScalersCalculation {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScalingStrategy {
-    /// default (when unset), custom, accurate or eager.
+    /// default (also when unset), custom, accurate or eager.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<JobScalingStrategy>,
     /// custom: subtracted from the queue length.

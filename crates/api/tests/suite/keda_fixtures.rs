@@ -203,13 +203,38 @@ fn fields_outside_the_schema_are_reported() {
 }
 
 #[test]
-fn template_metadata_keeps_fields_the_schema_does_not_list() {
-    let mut doc = fixture("keda-sj-rollout.yaml", 0);
-    doc["spec"]["jobTargetRef"]["template"]["metadata"]["generateName"] = json!("encoder-");
+fn job_template_metadata_keeps_the_five_fields_keda_lists_and_drops_the_rest() {
+    // As with KEDA 2.20.2's own CRD: labels, annotations, finalizers, name and namespace are kept; any other
+    // metadata field of the Job template is pruned by the API server.
+    let mut doc = fixture("keda-sj-default-strategy.yaml", 0);
     let mut pruned = Vec::new();
     pruned_fields(schema("ScaledJob"), &doc, "", &mut pruned);
     assert!(pruned.is_empty(), "{pruned:?}");
+    doc["spec"]["jobTargetRef"]["template"]["metadata"]["generateName"] = json!("encoder-");
+    pruned_fields(schema("ScaledJob"), &doc, "", &mut pruned);
+    assert_eq!(pruned, [".spec.jobTargetRef.template.metadata.generateName"]);
     assert!(schema_errors(&doc).is_empty());
+}
+
+#[test]
+fn job_template_metadata_values_are_typed() {
+    for (field, value) in [("labels", json!({"app": 1})), ("finalizers", json!("one")), ("name", json!(["a"]))] {
+        let mut doc = fixture("keda-sj-default-strategy.yaml", 0);
+        doc["spec"]["jobTargetRef"]["template"]["metadata"][field] = value;
+        assert!(!schema_errors(&doc).is_empty(), "{field}: accepted");
+    }
+}
+
+#[test]
+fn scaled_job_triggers_take_a_metric_type_and_the_default_strategy_can_be_named() {
+    let job: ScaledJob = serde_json::from_value(fixture("keda-sj-default-strategy.yaml", 0)).unwrap();
+    assert_eq!(job.spec.triggers[0].metric_type.as_deref(), Some("AverageValue"));
+    let strategy = job.spec.scaling_strategy.and_then(|s| s.strategy);
+    assert_eq!(strategy, Some(cma_api::keda_sh::JobScalingStrategy::Default));
+
+    let mut doc = fixture("keda-sj-default-strategy.yaml", 0);
+    doc["spec"]["scalingStrategy"]["strategy"] = json!("fastest");
+    assert!(!schema_errors(&doc).is_empty());
 }
 
 #[test]

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod crd_drift;
+mod documented_kedacontrollers;
 mod invalid_crs;
 mod keda_fixtures;
 mod structural_schemas;

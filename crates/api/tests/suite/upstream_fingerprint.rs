@@ -1,7 +1,7 @@
 //! KEDA's images read the CRDs we ship: every field path, type, format, required list, enum, default,
 //! bound, printer column, short name and scope must be those of KEDA 2.20.
 //!
-//! `tests/upstream/keda-2.20.fingerprint` holds those facts, transcribed from KEDA 2.20.1's CRDs (its header
+//! `tests/upstream/keda-2.20.fingerprint` holds those facts, transcribed from KEDA 2.20.x CRDs (its header
 //! says from which files and how). This test computes the same fingerprint from the CRDs the code generates
 //! and reports every line that differs.
 

@@ -78,9 +78,7 @@ pub fn metrics_server(
 ) -> Result<(Changes, Option<ConfigMap>), RenderError> {
     let ms = &spec.metrics_server;
     let mut changes = Changes::default();
-    if let Some(level) = &ms.log_level {
-        changes.args.push(format!("--v={level}"));
-    }
+    changes.args.push(format!("--zap-log-level={}", metrics_server_zap_level(ms.log_level.as_deref())));
     if ctx.platform.is_openshift() {
         changes.volumes.push(projected(
             "certificates",
@@ -110,6 +108,17 @@ pub fn metrics_server(
     platform_env(&mut changes.env, ctx);
     config_hash(&mut changes, Component::MetricsServer, ctx);
     Ok((changes, policy))
+}
+
+/// The `--zap-log-level` for the metrics server's `logLevel`, a klog-style verbosity (documented as "0 for
+/// info, 4 for debug, default 0"). KEDA 2.20's metrics server applies its deprecated `--v` only above 0 and
+/// otherwise keeps the template's `error` level, so "0" and the default are translated to `info` here and
+/// `--v` is never rendered; a verbosity N above 0 is zap's level N (what `--v=N` meant).
+fn metrics_server_zap_level(level: Option<&str>) -> &str {
+    match level {
+        None | Some("0") => "info",
+        Some(n) => n,
+    }
 }
 
 /// The metrics server is a Kubernetes API server: its HTTPS endpoint takes the profile as flags.

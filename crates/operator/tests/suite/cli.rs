@@ -107,6 +107,20 @@ fn unknown_fields_are_named() {
 }
 
 #[test]
+fn the_documented_install_example_is_told_to_write_omit_stages_as_a_list() {
+    let file = repo("crates/api/tests/fixtures/kedacontroller/seed-install.yaml").display().to_string();
+    let out = cmd().args(["render", "-f", &file]).assert().code(1).get_output().clone();
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(
+            "spec.metricsServer.auditConfig.policy.omitStages must be a list, e.g. omitStages: [RequestReceived]"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn an_unreadable_file_is_a_clear_error_not_a_panic() {
     cmd()
         .args(["render", "-f", "/nonexistent/kc.yaml"])

@@ -325,9 +325,31 @@ field!(
 field!(
     metrics_server_log_level,
     "metricsServer: {logLevel: \"4\"}",
-    set: |d| assert!(args(d, "keda-metrics-apiserver").contains(&"--v=4".to_string())),
-    default: |d| assert!(!args(d, "keda-metrics-apiserver").iter().any(|a| a.starts_with("--v="))),
+    set: |d| assert_eq!(metrics_server_log_flags(d), ["--zap-log-level=4"]),
+    default: |d| assert_eq!(metrics_server_log_flags(d), ["--zap-log-level=info"]),
 );
+
+/// The metrics server's log level flags: `--zap-log-level` and the deprecated klog `--v`.
+fn metrics_server_log_flags(d: &Desired) -> Vec<String> {
+    args(d, "keda-metrics-apiserver")
+        .into_iter()
+        .filter(|a| a.starts_with("--zap-log-level=") || a.starts_with("--v=") || a == "--v")
+        .collect()
+}
+
+#[test]
+fn metrics_server_log_level_zero_logs_at_info_as_documented() {
+    // "0 for info": KEDA ignores --v=0 and would stay at its template's error level.
+    assert_eq!(metrics_server_log_flags(&render_spec("metricsServer: {logLevel: \"0\"}")), ["--zap-log-level=info"]);
+}
+
+#[test]
+fn metrics_server_log_levels_above_zero_become_zap_verbosity() {
+    for level in 1..=10 {
+        let d = render_spec(&format!("metricsServer: {{logLevel: \"{level}\"}}"));
+        assert_eq!(metrics_server_log_flags(&d), [format!("--zap-log-level={level}")]);
+    }
+}
 
 field!(
     ca_config_maps,

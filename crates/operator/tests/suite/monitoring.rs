@@ -1,5 +1,6 @@
-//! The alert rules and the dashboard use only metrics that exist (KEDA 2.20's or the operator's own),
-//! and the dashboard stays within the Grafana subset the OpenShift console renders.
+//! The alert rules, the recording rules and the dashboard use only metrics that exist (KEDA 2.20's or the
+//! operator's own), every metric name the product documentation lists answers a query, and the dashboard
+//! stays within the Grafana subset the OpenShift console renders.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -123,18 +124,42 @@ fn strip_groupings(expr: &str) -> String {
     out
 }
 
+/// The metric names the product documentation lists under Observe -> Metrics (operator, then webhooks).
+const DOCUMENTED_METRICS: [&str; 10] = [
+    "keda_scaler_activity",
+    "keda_scaler_metrics_value",
+    "keda_scaler_metrics_latency",
+    "keda_scaler_errors",
+    "keda_scaler_errors_total",
+    "keda_scaled_object_errors",
+    "keda_resource_totals",
+    "keda_trigger_totals",
+    "keda_scaled_object_validation_total",
+    "keda_scaled_object_validation_errors",
+];
+
 fn known() -> BTreeSet<String> {
     KEDA_METRICS.iter().map(|m| m.to_string()).chain(operator_metrics()).collect()
 }
 
-fn alert_expressions() -> Vec<(String, String)> {
+fn rules() -> Vec<Value> {
     let rules: Value = serde_yaml::from_str(ALERT_RULES).unwrap();
-    rules["groups"]
-        .as_array()
-        .unwrap()
+    rules["groups"].as_array().unwrap().iter().flat_map(|g| g["rules"].as_array().unwrap().clone()).collect()
+}
+
+/// (alert name, expression) of every alerting rule.
+fn alert_expressions() -> Vec<(String, String)> {
+    rules()
         .iter()
-        .flat_map(|g| g["rules"].as_array().unwrap().iter())
-        .map(|r| (r["alert"].as_str().unwrap().to_string(), r["expr"].as_str().unwrap().to_string()))
+        .filter_map(|r| Some((r["alert"].as_str()?.to_string(), r["expr"].as_str().unwrap().to_string())))
+        .collect()
+}
+
+/// (recorded name, expression) of every recording rule.
+fn recording_rules() -> Vec<(String, String)> {
+    rules()
+        .iter()
+        .filter_map(|r| Some((r["record"].as_str()?.to_string(), r["expr"].as_str().unwrap().to_string())))
         .collect()
 }
 
@@ -169,10 +194,63 @@ fn every_alert_uses_existing_metrics() {
 }
 
 #[test]
-fn every_alert_follows_the_conventions() {
-    let rules: Value = serde_yaml::from_str(ALERT_RULES).unwrap();
+fn every_rule_is_either_an_alert_or_a_recording() {
+    for rule in rules() {
+        assert!(rule["alert"].is_string() != rule["record"].is_string(), "{rule}");
+    }
+}
+
+#[test]
+fn every_recording_rule_reads_existing_metrics() {
+    let known = known();
+    for (record, expr) in recording_rules() {
+        let used = metric_names(&expr);
+        assert!(!used.is_empty(), "{record}: no metric found in {expr}");
+        for name in used {
+            assert!(known.contains(&name), "{record} reads {name}, which neither KEDA 2.20 nor the operator exposes");
+        }
+    }
+}
+
+#[test]
+fn every_documented_metric_name_answers_a_query() {
+    let known = known();
+    let recorded: Vec<String> = recording_rules().into_iter().map(|(record, _)| record).collect();
+    for name in DOCUMENTED_METRICS {
+        let exposed = known.contains(name);
+        let records = recorded.iter().filter(|r| *r == name).count();
+        assert!(exposed || records == 1, "{name}: documented, not exposed by KEDA 2.20 and recorded {records} times");
+    }
+}
+
+#[test]
+fn no_recording_rule_writes_a_name_something_already_exposes() {
+    let known = known();
+    let mut seen = BTreeSet::new();
+    for (record, _) in recording_rules() {
+        assert!(!known.contains(&record), "{record} is exposed already: a rule would write a second series");
+        assert!(seen.insert(record.clone()), "{record} is recorded twice");
+        assert!(DOCUMENTED_METRICS.contains(&record.as_str()), "{record} is not a documented name");
+    }
+}
+
+#[test]
+fn the_metrics_page_maps_every_recorded_name() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for rule in rules["groups"].as_array().unwrap().iter().flat_map(|g| g["rules"].as_array().unwrap()) {
+    let page = std::fs::read_to_string(root.join("docs/metrics.md")).unwrap();
+    for (record, expr) in recording_rules() {
+        let row = page
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{record}` |")))
+            .unwrap_or_else(|| panic!("docs/metrics.md has no row for {record}"));
+        assert!(row.contains(&format!("`{expr}`")), "docs/metrics.md: the row of {record} does not show `{expr}`");
+    }
+}
+
+#[test]
+fn every_alert_follows_the_conventions() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for rule in rules().iter().filter(|r| r["alert"].is_string()) {
         let name = rule["alert"].as_str().unwrap();
         assert!(
             name.starts_with("Keda") && name.chars().all(|c| c.is_ascii_alphanumeric()),
