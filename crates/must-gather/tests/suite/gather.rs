@@ -393,17 +393,14 @@ async fn the_archive_round_trips() {
     let fake = crate::common::populated();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    // A file of an earlier run in the destination is left alone and kept out of the archive.
-    std::fs::write(root.join("stale.txt"), "earlier run").unwrap();
     let summary = run(&fake, &options(root)).await;
-    assert!(read(root, "gather-debug.log").contains("is not empty: files of an earlier run"));
     let archive = summary.archive.unwrap();
     assert_eq!(archive, root.join("must-gather.tar.gz"));
     let out = tempfile::tempdir().unwrap();
     tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(&archive).unwrap())).unpack(out.path()).unwrap();
     let unpacked = out.path().join("must-gather");
     let mut tree = crate::common::files(root);
-    tree.retain(|f| f != Path::new("must-gather.tar.gz") && f != Path::new("stale.txt"));
+    tree.retain(|f| f != Path::new("must-gather.tar.gz"));
     assert_eq!(summary.files, tree.len());
     assert_eq!(crate::common::files(&unpacked), tree);
     for rel in &tree {
@@ -414,6 +411,83 @@ async fn the_archive_round_trips() {
             rel.display()
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_into_the_same_directory_is_refused_and_changes_nothing() {
+    let fake = crate::common::populated();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut opts = options(root);
+    opts.archive = false;
+    run(&fake, &opts).await;
+    let before: Vec<(std::path::PathBuf, Vec<u8>)> =
+        crate::common::files(root).into_iter().map(|f| (f.clone(), std::fs::read(root.join(&f)).unwrap())).collect();
+    let requests = fake.requests().len();
+    let err = gather(fake.client(), &opts).await.unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("is not empty (it holds apis, cluster-scoped-resources, gather-debug.log and"), "{message}");
+    assert!(message.contains("Give an empty or new directory with --dest-dir"), "{message}");
+    // Refused before anything was asked or written.
+    assert_eq!(fake.requests().len(), requests);
+    let after: Vec<(std::path::PathBuf, Vec<u8>)> =
+        crate::common::files(root).into_iter().map(|f| (f.clone(), std::fs::read(root.join(&f)).unwrap())).collect();
+    assert_eq!(before, after);
+    // Any other file counts too; an empty directory (what `oc adm must-gather` mounts) is fine.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("notes.txt"), "mine").unwrap();
+    assert!(matches!(
+        gather(fake.client(), &options(other.path())).await,
+        Err(cma_must_gather::GatherError::DestinationNotEmpty { .. })
+    ));
+    assert_eq!(std::fs::read_to_string(other.path().join("notes.txt")).unwrap(), "mine");
+    let empty = tempfile::tempdir().unwrap();
+    run(&fake, &options(&empty.path().join("new/dir"))).await;
+}
+
+/// When KEDA's metrics server is down the APIService says so; the API it registers is then asked with a
+/// short limit, so a server that does not answer at all costs seconds, not the per-request limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unavailable_metrics_api_is_asked_briefly_and_both_findings_are_kept() {
+    use cma_must_gather::collect::{EXTERNAL_METRICS_ERROR_FILE, EXTERNAL_METRICS_PATH, UNAVAILABLE_API_TIMEOUT};
+    let fake = crate::common::populated();
+    fake.delay(Matcher::when(|r| r.path == EXTERNAL_METRICS_PATH), Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.timeout = Duration::from_secs(60);
+    opts.archive = false;
+    let started = std::time::Instant::now();
+    let summary = run(&fake, &opts).await;
+    assert!(started.elapsed() < UNAVAILABLE_API_TIMEOUT + Duration::from_secs(4), "{:?}", started.elapsed());
+    assert_eq!(summary.outcome(), Outcome::Complete, "{}", summary.report());
+    let error = read(dir.path(), EXTERNAL_METRICS_ERROR_FILE);
+    assert_eq!(
+        error,
+        "GET /apis/external.metrics.k8s.io/v1beta1: timed out after 5s\n\
+         APIService v1beta1.external.metrics.k8s.io is not Available: FailedDiscoveryCheck: failing or missing response from https://10.0.0.2:6443\n"
+    );
+    assert!(exists(
+        dir.path(),
+        "cluster-scoped-resources/apiregistration.k8s.io/apiservices/v1beta1.external.metrics.k8s.io.yaml"
+    ));
+    let debug = read(dir.path(), "gather-debug.log");
+    assert!(debug.contains("is not Available: FailedDiscoveryCheck"), "{debug}");
+    assert!(debug.contains("with a 5s limit"), "{debug}");
+    // An available APIService gets the full limit (and the fixture's answer).
+    let fake = crate::common::populated();
+    fake.set_condition(
+        &cma_testkit::Gvr::new("apiregistration.k8s.io", "v1", "apiservices"),
+        "",
+        "v1beta1.external.metrics.k8s.io",
+        "Available",
+        "True",
+        "Passed",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    run(&fake, &options(dir.path())).await;
+    assert!(exists(dir.path(), "apis/external.metrics.k8s.io/v1beta1.json"));
+    assert!(!read(dir.path(), "gather-debug.log").contains("is not Available"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
