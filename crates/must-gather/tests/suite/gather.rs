@@ -617,3 +617,36 @@ async fn a_log_that_times_out_is_recorded_and_the_rest_continues() {
         &format!("namespaces/{NS}/pods/keda-operator-5d4f8-x1/keda-operator/keda-operator/logs/current.log")
     ));
 }
+
+/// The metrics server's audit log: on standard output (no `logOutputVolumeClaim`) it is the container's log
+/// and is collected with it, event lines intact; on a claim it cannot be read, and the summary says where it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_log_on_standard_output_is_collected_and_one_on_a_claim_is_pointed_to() {
+    let event = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"6f1c2a9e-3b1d-4c55-9a0e-1f2e3d4c5b6a","stage":"ResponseComplete","requestURI":"/apis/external.metrics.k8s.io/v1beta1/namespaces/app/s0-redis-jobs?labelSelector=scaledobject.keda.sh%2Fname%3Dso-1","verb":"get","user":{"username":"system:serviceaccount:kube-system:horizontal-pod-autoscaler","groups":["system:serviceaccounts","system:authenticated"]},"sourceIPs":["10.128.0.1"],"userAgent":"kube-controller-manager/v1.33.0","objectRef":{"resource":"s0-redis-jobs","namespace":"app","apiGroup":"external.metrics.k8s.io","apiVersion":"v1beta1"},"responseStatus":{"metadata":{},"code":200},"annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":"RBAC: allowed by ClusterRoleBinding \"keda-hpa-controller-external-metrics\""}}"#;
+    let gvr = cma_testkit::Gvr::new("keda.sh", "v1alpha1", "kedacontrollers");
+    let audit = |fake: &FakeApiServer, config: Value| {
+        fake.patch_direct(&gvr, NS, "keda", &serde_json::json!({"spec": {"metricsServer": {"auditConfig": config}}}))
+            .unwrap();
+    };
+    let policy = serde_json::json!({"rules": [{"level": "Metadata"}]});
+
+    let fake = crate::common::populated();
+    audit(&fake, serde_json::json!({"policy": policy, "logFormat": "json"}));
+    let pod = "keda-metrics-apiserver-5d4f8-x1";
+    fake.set_pod_log(NS, pod, "keda-metrics-apiserver", false, format!("2025-01-01T00:00:02.010000Z {event}\n"));
+    let dir = tempfile::tempdir().unwrap();
+    let summary = run(&fake, &options(dir.path())).await;
+    let log = read(dir.path(), &format!("namespaces/{NS}/pods/{pod}/keda-metrics-apiserver/keda-metrics-apiserver/logs/current.log"));
+    assert_eq!(log, format!("2025-01-01T00:00:02.010000Z {event}\n"));
+    assert!(summary.audit_log_claims.is_empty());
+
+    let fake = crate::common::populated();
+    audit(&fake, serde_json::json!({"policy": policy, "logOutputVolumeClaim": "audit-log"}));
+    let dir = tempfile::tempdir().unwrap();
+    let summary = run(&fake, &options(dir.path())).await;
+    assert_eq!(summary.audit_log_claims, vec![format!("{NS}/audit-log")]);
+    assert!(summary.report().contains(&format!("audit log on claim {NS}/audit-log")), "{}", summary.report());
+    assert!(read(dir.path(), "gather-debug.log").contains(&format!("audit log to claim {NS}/audit-log: not collected")));
+    // The claim itself is collected, so support sees its size, class and phase.
+    assert!(read(dir.path(), &format!("namespaces/{NS}/core/persistentvolumeclaims.yaml")).contains("name: audit-log"));
+}
