@@ -677,10 +677,8 @@ async fn external_metrics(fetcher: &Fetcher) -> Collected {
     };
     let timeout = match &availability {
         Some(a) if a.is_false() => {
-            let finding = format!(
-                "APIService {EXTERNAL_METRICS_APISERVICE} is not Available: {}: {}",
-                a.reason, a.message
-            );
+            let finding =
+                format!("APIService {EXTERNAL_METRICS_APISERVICE} is not Available: {}: {}", a.reason, a.message);
             let limit = fetcher.timeout().min(UNAVAILABLE_API_TIMEOUT);
             fetcher.log().note(&format!("{finding} (asking {EXTERNAL_METRICS_PATH} with a {limit:?} limit)"));
             findings.push(finding);
@@ -776,7 +774,8 @@ mod tests {
         assert!(a.is_false());
         assert_eq!(a.reason, "MissingEndpoints");
         assert!(Availability::of(&json!({"status": {}})).is_none());
-        let available = json!({"status": {"conditions": [{"type": "Available", "status": "True", "reason": "Passed"}]}});
+        let available =
+            json!({"status": {"conditions": [{"type": "Available", "status": "True", "reason": "Passed"}]}});
         assert!(!Availability::of(&available).unwrap().is_false());
     }
 

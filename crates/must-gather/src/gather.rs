@@ -194,7 +194,8 @@ fn write_err(root: &Path, rel: &str) -> impl FnOnce(std::io::Error) -> GatherErr
 /// would risk deleting a user's files when `--dest-dir` points at the wrong folder.
 fn require_empty(root: &Path) -> Result<(), GatherError> {
     let read = std::fs::read_dir(root).map_err(|source| GatherError::Write { path: root.to_path_buf(), source })?;
-    let mut names: Vec<String> = read.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> =
+        read.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     if names.is_empty() {
         return Ok(());
     }
@@ -420,9 +421,11 @@ pub fn redactions_text(redactions: &[Redaction]) -> String {
     let mut text = String::from(
         "# cma-must-gather redactions: file, object, field, rule. Values are never listed.\n\
          # Rules: secret-data (every Secret value; certificates keep a summary), secret-annotation,\n\
-         # last-applied-configuration, credential-field (KEDA resources: inline tokens, passwords, keys),\n\
-         # credential-env (env values named or shaped like credentials), known-secret-value (a redacted\n\
-         # value seen again), private-key, jwt, bearer-token, url-password, inline-credential (key=value).\n",
+         # last-applied-configuration, credential-field (credential-named keys: KEDA resources, ConfigMap\n\
+         # data, annotations), credential-env (env values named or shaped like credentials), credential-arg\n\
+         # (the argument after --password and the like), known-secret-value (a redacted value seen again),\n\
+         # private-key (PEM or base64 PEM), jwt, bearer-token, url-password, inline-credential (key=value),\n\
+         # credential-flag (--password VALUE in text), webhook-url, token-format (provider tokens).\n",
     );
     for r in redactions {
         text.push_str(&format!("{}\t{}\t{}\t{}\n", r.file, r.object, r.field, r.rule.name()));

@@ -75,7 +75,9 @@ async fn metrics_server_down_is_recorded_as_the_servers_503_within_seconds() {
     assert!(elapsed < std::time::Duration::from_secs(10), "took {elapsed:?}\n{stderr}");
     assert!(!stderr.contains("failed with status"), "kube's own error lines reached the terminal:\n{stderr}");
     assert!(
-        stderr.contains("failed: GET /apis/external.metrics.k8s.io/v1beta1: 503 Service Unavailable: service unavailable"),
+        stderr.contains(
+            "failed: GET /apis/external.metrics.k8s.io/v1beta1: 503 Service Unavailable: service unavailable"
+        ),
         "{stderr}"
     );
     // One request, answered and recorded as it was.

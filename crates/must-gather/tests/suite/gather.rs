@@ -426,7 +426,10 @@ async fn a_second_run_into_the_same_directory_is_refused_and_changes_nothing() {
     let requests = fake.requests().len();
     let err = gather(fake.client(), &opts).await.unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("is not empty (it holds apis, cluster-scoped-resources, gather-debug.log and"), "{message}");
+    assert!(
+        message.contains("is not empty (it holds apis, cluster-scoped-resources, gather-debug.log and"),
+        "{message}"
+    );
     assert!(message.contains("Give an empty or new directory with --dest-dir"), "{message}");
     // Refused before anything was asked or written.
     assert_eq!(fake.requests().len(), requests);
@@ -636,7 +639,10 @@ async fn an_audit_log_on_standard_output_is_collected_and_one_on_a_claim_is_poin
     fake.set_pod_log(NS, pod, "keda-metrics-apiserver", false, format!("2025-01-01T00:00:02.010000Z {event}\n"));
     let dir = tempfile::tempdir().unwrap();
     let summary = run(&fake, &options(dir.path())).await;
-    let log = read(dir.path(), &format!("namespaces/{NS}/pods/{pod}/keda-metrics-apiserver/keda-metrics-apiserver/logs/current.log"));
+    let log = read(
+        dir.path(),
+        &format!("namespaces/{NS}/pods/{pod}/keda-metrics-apiserver/keda-metrics-apiserver/logs/current.log"),
+    );
     assert_eq!(log, format!("2025-01-01T00:00:02.010000Z {event}\n"));
     assert!(summary.audit_log_claims.is_empty());
 
@@ -646,7 +652,9 @@ async fn an_audit_log_on_standard_output_is_collected_and_one_on_a_claim_is_poin
     let summary = run(&fake, &options(dir.path())).await;
     assert_eq!(summary.audit_log_claims, vec![format!("{NS}/audit-log")]);
     assert!(summary.report().contains(&format!("audit log on claim {NS}/audit-log")), "{}", summary.report());
-    assert!(read(dir.path(), "gather-debug.log").contains(&format!("audit log to claim {NS}/audit-log: not collected")));
+    assert!(
+        read(dir.path(), "gather-debug.log").contains(&format!("audit log to claim {NS}/audit-log: not collected"))
+    );
     // The claim itself is collected, so support sees its size, class and phase.
     assert!(read(dir.path(), &format!("namespaces/{NS}/core/persistentvolumeclaims.yaml")).contains("name: audit-log"));
 }
