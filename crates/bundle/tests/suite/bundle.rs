@@ -197,7 +197,10 @@ fn operator_image_doubles_as_the_must_gather_image() {
     let copied_to = |dest: &str| copies.iter().find(|c| c.dest == dest);
     let gather = copied_to("/usr/bin/gather").expect("the image has no /usr/bin/gather");
     assert_eq!(gather.from.as_deref(), Some("builder"));
-    assert!(text.contains("install -D -m 0755 must-gather/gather /out/gather"), "gather is not the repository's script");
+    assert!(
+        text.contains("install -D -m 0755 must-gather/gather /out/gather"),
+        "gather is not the repository's script"
+    );
     assert_eq!(gather.sources, vec!["/out/gather".to_string()]);
     let binary = copied_to("/usr/bin/cma-must-gather").expect("the image has no cma-must-gather binary");
     assert_eq!(binary.sources, vec!["/out/cma-must-gather".to_string()]);
