@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine;
-use regex::bytes::{Captures, Regex};
+use regex::bytes::{Captures, Regex, RegexSet};
 use serde_json::Value;
 
 /// What replaces a redacted value.
@@ -702,6 +702,9 @@ pub struct Detectors {
     inline: Regex,
     flag: Regex,
     log_timestamp: Regex,
+    /// Matches every text any detector above could change (one pass): most log lines match none, and then
+    /// the detectors are not run one by one.
+    gate: RegexSet,
 }
 
 impl std::fmt::Debug for Detectors {
@@ -715,7 +718,22 @@ impl Detectors {
     pub fn new() -> Result<Self, regex::Error> {
         let re = Regex::new;
         let key = format!(r"([a-z0-9_.-]*{CREDENTIAL_WORDS}[a-z0-9_.-]*)");
+        let url_password = r#"(\b[a-zA-Z][a-zA-Z0-9+.-]*:(?:\\?/){2}[^:/@\s"'<>\\]*:)([^/\s"'<>]+)(@)"#;
+        let webhook_url = r#"(?i)(\bhttps?://(?:hooks\.slack\.com/(?:services|workflows|triggers)/|(?:[a-z0-9-]+\.)?discord(?:app)?\.com/api/webhooks/|[a-z0-9-]+\.webhook\.office\.com/webhookb2/|outlook\.office(?:365)?\.com/webhook/|chat\.googleapis\.com/v1/spaces/))([^\s"'<>\\]+)"#;
+        let token_format = r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|glpat-[A-Za-z0-9_-]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35})";
+        let base64_pem_begin = r"LS0tLS1CRUdJT|0tLS0tQkVHSU|tLS0tLUJFR0lO";
+        let gate = RegexSet::new([
+            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY",
+            base64_pem_begin,
+            r"eyJ[A-Za-z0-9_-]{8,}\.eyJ",
+            r"(?i)bearer|authorization",
+            url_password,
+            webhook_url,
+            token_format,
+            &format!("(?i){CREDENTIAL_WORDS}"),
+        ])?;
         Ok(Self {
+            gate,
             // A whole block; a header without its END is handled by `redact_unterminated_keys`.
             private_key_block: re(
                 r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----.*?-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----",
@@ -725,7 +743,7 @@ impl Detectors {
             // `-----BEGIN` base64-encoded at each of the three byte alignments (a PEM file in Secret data,
             // `client-key-data`, or one embedded in a larger encoded document); the run is decoded to tell
             // keys from certificates.
-            base64_pem_begin: re(r"LS0tLS1CRUdJT|0tLS0tQkVHSU|tLS0tLUJFR0lO")?,
+            base64_pem_begin: re(base64_pem_begin)?,
             jwt: re(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")?,
             bearer: re(r"(?i)(\bbearer[ \t]+)([A-Za-z0-9._~+/:-]{8,}=*)")?,
             authorization: re(
@@ -734,14 +752,10 @@ impl Detectors {
             // The password may hold `@` (the last `@` before the host ends it) but not `/`, so a port and a
             // path (`https://host:8443/users/bob@example.com`) are never taken for one. `:\/\/` is the
             // JSON-escaped `://`.
-            url_password: re(r#"(\b[a-zA-Z][a-zA-Z0-9+.-]*:(?:\\?/){2}[^:/@\s"'<>\\]*:)([^/\s"'<>]+)(@)"#)?,
+            url_password: re(url_password)?,
             // Chat webhooks whose URL path is the credential.
-            webhook_url: re(
-                r#"(?i)(\bhttps?://(?:hooks\.slack\.com/(?:services|workflows|triggers)/|(?:[a-z0-9-]+\.)?discord(?:app)?\.com/api/webhooks/|[a-z0-9-]+\.webhook\.office\.com/webhookb2/|outlook\.office(?:365)?\.com/webhook/|chat\.googleapis\.com/v1/spaces/))([^\s"'<>\\]+)"#,
-            )?,
-            token_format: re(
-                r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|glpat-[A-Za-z0-9_-]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35})",
-            )?,
+            webhook_url: re(webhook_url)?,
+            token_format: re(token_format)?,
             // `"password": "..."`, `{\"password\":\"...\"}` (JSON inside a JSON string), `password='...'`:
             // the whole quoted value, whatever it holds.
             inline_double_quoted: re(&format!(
@@ -1022,6 +1036,9 @@ impl Scrubber {
             }
         }
         let d = &self.detectors;
+        if !d.gate.is_match(&out) {
+            return (out, rules);
+        }
         let marker = || Some(MARKER.as_bytes().to_vec());
         replace(&mut out, &mut rules, Rule::PrivateKey, &d.private_key_block, |_| marker());
         redact_unterminated_keys(d, &mut out, &mut rules);
