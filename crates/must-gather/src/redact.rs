@@ -397,8 +397,11 @@ pub fn is_credential_env(name: &str) -> bool {
     let words: Vec<&str> = upper.split(['_', '-', '.']).collect();
     let word = |w: &str| words.contains(&w);
     let joined: String = upper.chars().filter(char::is_ascii_alphanumeric).collect();
-    // A chat webhook URL is itself the credential (`SLACK_WEBHOOK_URL`), a password is one wherever it is.
-    let always = ["PASSWORD", "WEBHOOK"].iter().any(|w| joined.contains(w));
+    // A password is one wherever it is; a chat webhook's URL is itself the credential (`SLACK_WEBHOOK_URL`,
+    // `TEAMS_WEBHOOK`), unlike settings of webhooks (`WEBHOOK_PORT`, `RELATED_IMAGE_KEDA_ADMISSION_WEBHOOKS`).
+    let webhook_url =
+        word("WEBHOOK") && (words.last() == Some(&"WEBHOOK") || upper.ends_with("_URL") || upper.ends_with("_URI"));
+    let always = joined.contains("PASSWORD") || webhook_url;
     if ["_FILE", "_PATH", "_DIR", "_NAME", "_URL", "_ENDPOINT"].iter().any(|s| upper.ends_with(s)) && !always {
         return false;
     }
@@ -1544,7 +1547,15 @@ mod tests {
         for name in ["GITHUB_PAT", "SLACK_WEBHOOK_URL", "TEAMS_WEBHOOK", "SENTRY_DSN", "WEBHOOK_HMAC"] {
             assert!(is_credential_env(name), "{name}");
         }
-        for name in ["PATH", "PATCH_LEVEL", "KEYCLOAK_URL", "DSN_HOST_NAME"] {
+        for name in [
+            "PATH",
+            "PATCH_LEVEL",
+            "KEYCLOAK_URL",
+            "DSN_HOST_NAME",
+            "WEBHOOK_PORT",
+            "RELATED_IMAGE_KEDA_ADMISSION_WEBHOOKS",
+            "KEDA_ADMISSION_WEBHOOKS_IMAGE",
+        ] {
             assert!(!is_credential_env(name), "{name}");
         }
         let (out, rules) = scrub("posting to https://hooks.slack.com/services/T0001/B0002/hookSecret123 failed");
