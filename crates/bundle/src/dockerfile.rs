@@ -1,7 +1,8 @@
-//! A small reader of Dockerfile instructions: enough to compare labels with the bundle annotations and the
-//! operator image's entrypoint and user with its Deployment.
+//! A small reader of Dockerfile instructions: enough to compare labels with the bundle annotations, the
+//! operator image's entrypoint and user with its Deployment, and to check what the image carries for
+//! `oc adm must-gather` (its base, the files it copies, the packages it installs).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One instruction: keyword (upper case) and its arguments, continuation lines joined.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,6 +108,63 @@ pub fn exec_form(args: &str) -> Option<Vec<String>> {
     serde_json::from_str(args).ok()
 }
 
+/// The image the final stage starts from (`FROM [--platform=...] image [AS name]`).
+pub fn base_image(text: &str) -> Option<String> {
+    let from = instructions(text).into_iter().rev().find(|i| i.keyword == "FROM")?;
+    from.args.split_whitespace().find(|a| !a.starts_with("--")).map(str::to_string)
+}
+
+/// One `COPY` of the final stage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Copy {
+    /// The stage (or image) of `--from=`; `None` copies from the build context.
+    pub from: Option<String>,
+    /// Source paths.
+    pub sources: Vec<String>,
+    /// Destination path.
+    pub dest: String,
+}
+
+/// The `COPY` instructions of the final stage (shell form; flags other than `--from` are skipped).
+pub fn copies(text: &str) -> Vec<Copy> {
+    final_stage(text)
+        .into_iter()
+        .filter(|i| i.keyword == "COPY")
+        .filter_map(|i| {
+            let mut from = None;
+            let mut paths = Vec::new();
+            for word in i.args.split_whitespace() {
+                match word.strip_prefix("--from=") {
+                    Some(stage) => from = Some(stage.to_string()),
+                    None if word.starts_with("--") => {}
+                    None => paths.push(word.to_string()),
+                }
+            }
+            let dest = paths.pop()?;
+            Some(Copy { from, sources: paths, dest })
+        })
+        .collect()
+}
+
+/// Packages the final stage installs with `microdnf`, `dnf` or `yum install` (options left out).
+pub fn installed_packages(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for run in final_stage(text).into_iter().filter(|i| i.keyword == "RUN") {
+        // Each shell command of the RUN on its own: `a && b; c`.
+        for command in run.args.split("&&").flat_map(|c| c.split(';')) {
+            let words: Vec<&str> = command.split_whitespace().collect();
+            let Some(tool) = words.iter().position(|w| matches!(*w, "microdnf" | "dnf" | "yum")) else {
+                continue;
+            };
+            let mut args = words[tool + 1..].iter().filter(|w| !w.starts_with('-'));
+            if args.next() == Some(&"install") {
+                out.extend(args.map(|w| w.to_string()));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +187,22 @@ mod tests {
             Some(vec!["/bin/x".to_string(), "run".to_string()])
         );
         assert_eq!(last(text, "USER").as_deref(), Some("1:1"));
+    }
+
+    #[test]
+    fn base_copies_and_installed_packages_of_the_final_stage_are_read() {
+        let text = "FROM rust AS builder\nRUN dnf install -y gcc\nFROM --platform=linux/amd64 ubi-minimal:9 AS final\n\
+                    RUN microdnf install -y --nodocs tar gawk \\\n && microdnf clean all\n\
+                    COPY --from=builder --chmod=0755 /out/a /usr/bin/a\nCOPY gather /usr/bin/gather\n";
+        assert_eq!(base_image(text).as_deref(), Some("ubi-minimal:9"));
+        assert_eq!(
+            copies(text),
+            vec![
+                Copy { from: Some("builder".into()), sources: vec!["/out/a".into()], dest: "/usr/bin/a".into() },
+                Copy { from: None, sources: vec!["gather".into()], dest: "/usr/bin/gather".into() },
+            ]
+        );
+        let packages: Vec<String> = installed_packages(text).into_iter().collect();
+        assert_eq!(packages, vec!["gawk".to_string(), "tar".to_string()], "gcc is the builder's, not the image's");
     }
 }

@@ -353,7 +353,9 @@ pub fn csv(root: &Path, release: &Release, crds: &[Value]) -> Result<Value, Bund
     put("alm-examples", &alm_examples);
     put("containerImage", &release.images.operator);
     put("createdAt", &release.created_at);
-    put("operators.openshift.io/must-gather-image", &release.images.must_gather);
+    // The operator image doubles as the must-gather image (`oc adm must-gather --all-images` reads this
+    // annotation; the product documentation reads `containerImage`): both name the same image.
+    put("operators.openshift.io/must-gather-image", &release.images.operator);
     if let Some(range) = &release.skip_range {
         put("olm.skipRange", range);
     }

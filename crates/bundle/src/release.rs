@@ -38,10 +38,8 @@ pub struct Release {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Images {
-    /// The operator's image.
+    /// The operator's image, which is also the must-gather image (it carries `/usr/bin/gather`).
     pub operator: String,
-    /// The must-gather image.
-    pub must_gather: String,
     /// KEDA operator image; `None`: the operator's pinned default.
     pub keda_operator: Option<String>,
     /// KEDA metrics API server image; `None`: the pinned default.
@@ -87,8 +85,8 @@ impl Release {
         format!("{}.v{}", crate::PACKAGE, self.version)
     }
 
-    /// Every image of the release: the operator, must-gather, and KEDA's three (from the release file or
-    /// the operator's pinned defaults), with the variables that carry them.
+    /// Every image of the release: the operator (also the must-gather image) and KEDA's three (from the
+    /// release file or the operator's pinned defaults), with the variables that carry them.
     pub fn related_images(&self) -> Result<Vec<RelatedImage>, BundleError> {
         let t: &Templates = templates().map_err(|e| BundleError::Operator(e.to_string()))?;
         let keda =
@@ -108,7 +106,6 @@ impl Release {
             };
         Ok(vec![
             RelatedImage { name: "cma-operator", image: self.images.operator.clone(), env: None },
-            RelatedImage { name: "cma-operator-must-gather", image: self.images.must_gather.clone(), env: None },
             keda(Component::Operator, "keda-operator", &self.images.keda_operator)?,
             keda(Component::MetricsServer, "keda-metrics-apiserver", &self.images.keda_metrics_apiserver)?,
             keda(Component::AdmissionWebhooks, "keda-admission-webhooks", &self.images.keda_admission_webhooks)?,

@@ -107,14 +107,24 @@ impl Cli {
     }
 }
 
-/// Progress on stderr. Only this crate's events are shown at the chosen level; the libraries' at `warn`,
-/// so no request or response body of the client can reach the terminal whatever the environment says.
+/// The log filter for stderr: this crate's events at the chosen level, the libraries' at `warn`, so no
+/// request or response body of the client can reach the terminal whatever the environment says, and kube's
+/// client not at all: its HTTP trace layer logs every 5xx answer at `error` ("failed with status 503")
+/// without naming the request, while `gather-debug.log` and the summary name each failed request.
+pub fn log_filter(level: &str) -> String {
+    format!("warn,kube_client=off,kube=off,cma_must_gather={level}")
+}
+
+/// Progress on stderr, filtered by [`log_filter`].
 fn init_logging(level: &str) -> Result<(), String> {
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("warn,cma_must_gather={level}"))
+    let filter = tracing_subscriber::EnvFilter::try_new(log_filter(level))
         .map_err(|e| format!("invalid log level {level:?}: {e}"))?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal: `oc adm must-gather` keeps the gather container's output
+        // in gather.logs, where escape codes are noise.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .compact()
         .try_init()
@@ -137,12 +147,23 @@ fn client_secrets(config: &kube::Config) -> Vec<String> {
     secrets
 }
 
+/// The client configuration a run uses: kube's default retry policy off. It retries 429, 503 and 504 with
+/// backoff, so an unavailable aggregated API (`GET /apis/external.metrics.k8s.io/v1beta1` answering `503`
+/// in a fraction of a second when KEDA's metrics server is down) was retried until the per-request time
+/// limit and recorded as "timed out" instead of the server's answer. Every request is made once and its
+/// answer recorded as it is.
+pub fn client_config(mut config: kube::Config) -> kube::Config {
+    config.default_retry = false;
+    config
+}
+
 async fn run(mut opts: Options) -> Result<Summary, String> {
     let config = kube::Config::infer()
         .await
         .map_err(|e| format!("cannot configure the Kubernetes client (in-cluster or KUBECONFIG): {e}"))?;
     opts.known_secrets.extend(client_secrets(&config));
-    let client = kube::Client::try_from(config).map_err(|e| format!("cannot build the Kubernetes client: {e}"))?;
+    let client = kube::Client::try_from(client_config(config))
+        .map_err(|e| format!("cannot build the Kubernetes client: {e}"))?;
     gather(client, &opts).await.map_err(|e: GatherError| e.to_string())
 }
 
@@ -182,6 +203,16 @@ pub fn main() -> ExitCode {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn requests_are_not_retried_and_kube_errors_stay_off_the_terminal() {
+        let config = kube::Config::new("https://api.example:6443".parse().unwrap());
+        assert!(config.default_retry, "kube retries by default");
+        assert!(!client_config(config).default_retry);
+        let filter = log_filter("debug");
+        assert!(filter.contains("kube_client=off") && filter.contains("cma_must_gather=debug"), "{filter}");
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap();
+    }
 
     #[test]
     fn cli_definition_is_valid() {

@@ -2,6 +2,7 @@
 //! everything support needs, requested concurrently. Nothing is written here; see [`crate::gather`].
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
@@ -124,6 +125,12 @@ pub const EXTERNAL_METRICS_APISERVICE: &str = "v1beta1.external.metrics.k8s.io";
 pub const EXTERNAL_METRICS_PATH: &str = "/apis/external.metrics.k8s.io/v1beta1";
 /// Where the answer of [`EXTERNAL_METRICS_PATH`] is written.
 pub const EXTERNAL_METRICS_FILE: &str = "apis/external.metrics.k8s.io/v1beta1.json";
+/// Where the error of [`EXTERNAL_METRICS_PATH`] is written instead (with the APIService's condition).
+pub const EXTERNAL_METRICS_ERROR_FILE: &str = "apis/external.metrics.k8s.io/v1beta1.error.txt";
+/// Time limit of [`EXTERNAL_METRICS_PATH`] when the APIService is not `Available`: the API server's own
+/// answer (usually `503` at once, or why it cannot reach the metrics server) is still worth recording, the
+/// full per-request limit is not worth waiting.
+pub const UNAVAILABLE_API_TIMEOUT: Duration = Duration::from_secs(5);
 /// ValidatingWebhookConfigurations.
 pub const VWCS: Kind = cluster_kind("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations");
 /// ClusterRoles.
@@ -386,7 +393,6 @@ pub async fn collect(fetcher: &Fetcher, opts: &Options, inst: &Installations) ->
     for crd in KEDA_CRDS {
         tasks.push(single(fetcher, CRDS, None, (*crd).to_string()).boxed());
     }
-    tasks.push(single(fetcher, APISERVICES, None, EXTERNAL_METRICS_APISERVICE.to_string()).boxed());
     tasks.push(external_metrics(fetcher).boxed());
     let op_ns = ops.clone();
     tasks.push(
@@ -621,16 +627,94 @@ async fn cluster_rbac(fetcher: &Fetcher, ops: BTreeSet<String>, package: &str) -
     Collected { outputs, ..Collected::default() }
 }
 
+/// The `Available` condition of an APIService.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Availability {
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// Machine-readable reason (`FailedDiscoveryCheck`, `MissingEndpoints`, `ServiceNotFound`, ...).
+    pub reason: String,
+    /// What the API server's availability check saw.
+    pub message: String,
+}
+
+impl Availability {
+    /// The condition of an APIService; `None` when it has none yet.
+    pub fn of(apiservice: &Value) -> Option<Self> {
+        let condition = apiservice
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)?
+            .iter()
+            .find(|c| c.get("type").and_then(Value::as_str) == Some("Available"))?;
+        Some(Self {
+            status: str_at(condition, "/status").to_string(),
+            reason: str_at(condition, "/reason").to_string(),
+            message: str_at(condition, "/message").to_string(),
+        })
+    }
+
+    /// Whether the API server reports the API as unavailable.
+    pub fn is_false(&self) -> bool {
+        self.status == "False"
+    }
+}
+
+/// The APIService first, then what the API it registers answers: when the APIService says it is not
+/// available, the answer is asked for with a short time limit and both are recorded.
 async fn external_metrics(fetcher: &Fetcher) -> Collected {
-    let doc = match fetcher.get(EXTERNAL_METRICS_PATH).await {
-        Ok(v) => Output { path: EXTERNAL_METRICS_FILE.to_string(), doc: Document::Json(v) },
-        // The failure is the finding (typically 503 when the metrics server is unreachable): keep it.
-        Err(e) => Output {
-            path: EXTERNAL_METRICS_FILE.replace(".json", ".error.txt"),
-            doc: Document::Text(format!("GET {EXTERNAL_METRICS_PATH}: {e}\n")),
-        },
+    let mut out = Collected::default();
+    let mut findings = Vec::new();
+    let availability = match fetcher.get(&APISERVICES.object_path(None, EXTERNAL_METRICS_APISERVICE)).await {
+        Ok(apiservice) => {
+            let availability = Availability::of(&apiservice);
+            out.outputs.extend(per_object(&APISERVICES, [apiservice]));
+            availability
+        }
+        Err(e) => {
+            findings.push(format!("GET APIService {EXTERNAL_METRICS_APISERVICE}: {e}"));
+            None
+        }
     };
-    Collected { outputs: vec![doc], ..Collected::default() }
+    let timeout = match &availability {
+        Some(a) if a.is_false() => {
+            let finding =
+                format!("APIService {EXTERNAL_METRICS_APISERVICE} is not Available: {}: {}", a.reason, a.message);
+            let limit = fetcher.timeout().min(UNAVAILABLE_API_TIMEOUT);
+            fetcher.log().note(&format!("{finding} (asking {EXTERNAL_METRICS_PATH} with a {limit:?} limit)"));
+            findings.push(finding);
+            limit
+        }
+        _ => fetcher.timeout(),
+    };
+    let doc = match fetcher.get_within(EXTERNAL_METRICS_PATH, timeout).await {
+        Ok(v) => Output { path: EXTERNAL_METRICS_FILE.to_string(), doc: Document::Json(v) },
+        // The failure is the finding (typically 503 when the metrics server is unreachable): keep it as the
+        // server gave it, with what the APIService says.
+        Err(e) => {
+            let mut text = format!("GET {EXTERNAL_METRICS_PATH}: {e}\n");
+            for f in &findings {
+                text.push_str(f);
+                text.push('\n');
+            }
+            Output { path: EXTERNAL_METRICS_ERROR_FILE.to_string(), doc: Document::Text(text) }
+        }
+    };
+    out.outputs.push(doc);
+    out
+}
+
+/// Claims the metrics server writes its audit log to (`spec.metricsServer.auditConfig.logOutputVolumeClaim`
+/// of the KedaControllers), as `namespace/claim`: must-gather cannot read a claim, the README says how to.
+/// Without a claim the audit log is the metrics server's standard output, collected as its container log.
+pub fn audit_log_claims(inst: &Installations) -> Vec<String> {
+    inst.kedacontrollers
+        .iter()
+        .flatten()
+        .filter_map(|kc| {
+            let claim = str_at(kc, "/spec/metricsServer/auditConfig/logOutputVolumeClaim");
+            (!claim.is_empty()).then(|| format!("{}/{claim}", namespace(kc)))
+        })
+        .collect()
 }
 
 /// The installed version(s) of the package: Subscription `status.installedCSV` (never `currentCSV`, which
@@ -680,6 +764,33 @@ mod tests {
         for kind in KEDA_KINDS {
             assert!(listed.contains(&format!("{}.{}", kind.resource, kind.group)));
         }
+    }
+
+    #[test]
+    fn an_apiservice_reports_why_it_is_unavailable() {
+        let apiservice = json!({"status": {"conditions": [{"type": "Available", "status": "False",
+            "reason": "MissingEndpoints", "message": "endpoints for service/keda-metrics-apiserver in \"keda\" have no addresses"}]}});
+        let a = Availability::of(&apiservice).unwrap();
+        assert!(a.is_false());
+        assert_eq!(a.reason, "MissingEndpoints");
+        assert!(Availability::of(&json!({"status": {}})).is_none());
+        let available =
+            json!({"status": {"conditions": [{"type": "Available", "status": "True", "reason": "Passed"}]}});
+        assert!(!Availability::of(&available).unwrap().is_false());
+    }
+
+    #[test]
+    fn audit_log_claims_are_found_on_the_kedacontrollers() {
+        let inst = Installations {
+            kedacontrollers: Some(vec![
+                json!({"metadata": {"name": "keda", "namespace": "k1"},
+                    "spec": {"metricsServer": {"auditConfig": {"logOutputVolumeClaim": "audit"}}}}),
+                json!({"metadata": {"name": "keda", "namespace": "k2"},
+                    "spec": {"metricsServer": {"auditConfig": {"policy": {"rules": [{"level": "Metadata"}]}}}}}),
+            ]),
+            ..Installations::default()
+        };
+        assert_eq!(audit_log_claims(&inst), vec!["k1/audit".to_string()]);
     }
 
     #[test]

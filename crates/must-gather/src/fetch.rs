@@ -14,6 +14,13 @@ use serde_json::Value;
 /// Page size of list requests (the API server paginates with `limit` and `continue`).
 pub const PAGE_SIZE: u32 = 500;
 
+/// `User-Agent` of every request, so the API server's audit log and request metrics name the collector.
+pub const USER_AGENT: &str = concat!("cma-must-gather/", env!("CARGO_PKG_VERSION"));
+
+/// The `reason` kube gives an error answer whose body is not a Kubernetes `Status` (plain text from the
+/// aggregation proxy, HTML from a load balancer): the HTTP reason phrase says more.
+const KUBE_UNPARSED_REASON: &str = "Failed to parse error data";
+
 /// Why a request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
@@ -59,7 +66,16 @@ impl From<kube::Error> for FetchError {
     fn from(e: kube::Error) -> Self {
         match e {
             kube::Error::Api(status) => {
-                FetchError::Api { code: status.code, reason: status.reason.clone(), message: status.message.clone() }
+                let reason = if status.reason.is_empty() || status.reason == KUBE_UNPARSED_REASON {
+                    http::StatusCode::from_u16(status.code)
+                        .ok()
+                        .and_then(|c| c.canonical_reason())
+                        .unwrap_or("error")
+                        .to_string()
+                } else {
+                    status.reason.clone()
+                };
+                FetchError::Api { code: status.code, reason, message: status.message.trim().to_string() }
             }
             kube::Error::SerdeError(e) => FetchError::Decode(e.to_string()),
             other => FetchError::Transport(other.to_string()),
@@ -123,9 +139,10 @@ impl DebugLog {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes a free-form line (run header, phase changes), scrubbed like everything else.
+    /// Writes a free-form line (run header, phase changes), scrubbed like everything else; a line break
+    /// inside `text` (a multi-line error body) is written as `\n` so each entry stays one line.
     pub fn note(&self, text: &str) {
-        let line = format!("{} {text}\n", jiff::Timestamp::now());
+        let line = format!("{} {}\n", jiff::Timestamp::now(), text.replace('\n', "\\n"));
         let mut inner = self.lock();
         let (line, rules) = inner.scrubber.scrub_bytes(line.as_bytes());
         for rule in rules {
@@ -231,6 +248,7 @@ pub fn url(path: &str, query: &[(&str, String)]) -> String {
 
 fn get_request(url: &str) -> Result<http::Request<Vec<u8>>, FetchError> {
     http::Request::get(url)
+        .header(http::header::USER_AGENT, USER_AGENT)
         .body(Vec::new())
         .map_err(|e| FetchError::Transport(format!("cannot build the request for {url}: {e}")))
 }
@@ -266,17 +284,22 @@ impl Fetcher {
 
     /// GET of one JSON document (an object, a discovery document).
     pub async fn get(&self, path: &str) -> Result<Value, FetchError> {
+        self.get_within(path, self.timeout).await
+    }
+
+    /// [`Fetcher::get`] with another time limit.
+    pub async fn get_within(&self, path: &str, timeout: Duration) -> Result<Value, FetchError> {
         let started = Instant::now();
-        let result = self.get_once(path).await;
+        let result = self.get_once(path, timeout).await;
         self.record(&format!("GET {path}"), started, &result, |(_, len)| format!("{len} bytes"));
         result.map(|(v, _)| v)
     }
 
-    async fn get_once(&self, url: &str) -> Result<(Value, usize), FetchError> {
+    async fn get_once(&self, url: &str, timeout: Duration) -> Result<(Value, usize), FetchError> {
         let request = get_request(url)?;
-        let text = tokio::time::timeout(self.timeout, self.client.request_text(request))
+        let text = tokio::time::timeout(timeout, self.client.request_text(request))
             .await
-            .map_err(|_| FetchError::Timeout(self.timeout))??;
+            .map_err(|_| FetchError::Timeout(timeout))??;
         let value = serde_json::from_str(&text).map_err(|e| FetchError::Decode(e.to_string()))?;
         Ok((value, text.len()))
     }
@@ -293,7 +316,7 @@ impl Fetcher {
             }
             let url = url(path, &q);
             let started = Instant::now();
-            let page = self.get_once(&url).await;
+            let page = self.get_once(&url, self.timeout).await;
             self.record(&format!("GET {url}"), started, &page, |(v, len)| {
                 let items = v.get("items").and_then(Value::as_array).map_or(0, Vec::len);
                 format!("{items} items, {len} bytes")
@@ -334,5 +357,29 @@ impl Fetcher {
             .await
             .map_err(|_| FetchError::Timeout(self.timeout))??;
         Ok(Box::pin(reader))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_text_error_answer_is_recorded_with_its_status_and_body() {
+        // What kube makes of the aggregation proxy's `503` with the text body `service unavailable`.
+        let status = kube::core::Status::failure("service unavailable\n", KUBE_UNPARSED_REASON).with_code(503);
+        let e = FetchError::from(kube::Error::Api(status.boxed()));
+        assert_eq!(e.to_string(), "503 Service Unavailable: service unavailable");
+        assert!(e.server_answered());
+        // A Kubernetes Status keeps its own reason.
+        let status = kube::core::Status::failure("pods is forbidden", "Forbidden").with_code(403);
+        assert_eq!(FetchError::from(kube::Error::Api(status.boxed())).to_string(), "403 Forbidden: pods is forbidden");
+    }
+
+    #[test]
+    fn requests_name_the_collector_and_its_version() {
+        let request = get_request("/api/v1/pods").unwrap();
+        assert_eq!(request.headers()[http::header::USER_AGENT], USER_AGENT);
+        assert_eq!(USER_AGENT, format!("cma-must-gather/{}", env!("CARGO_PKG_VERSION")));
     }
 }

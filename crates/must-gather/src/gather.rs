@@ -38,6 +38,18 @@ pub enum GatherError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The destination already holds files (an earlier run's): this run's would be mixed with them, and
+    /// the archive would hold only some of what the folder shows.
+    #[error(
+        "{path} is not empty (it holds {entries}): a second run there would mix its files with the earlier ones. \
+         Give an empty or new directory with --dest-dir, or move the earlier output away first"
+    )]
+    DestinationNotEmpty {
+        /// The destination directory.
+        path: PathBuf,
+        /// A few of its entries, for the message.
+        entries: String,
+    },
     /// A document could not be serialised.
     #[error("cannot serialise {path}: {source}")]
     Serialise {
@@ -100,6 +112,8 @@ pub struct Summary {
     pub missing_essentials: Vec<(String, String)>,
     /// Failed requests (request, error), as in `gather-debug.log`.
     pub failures: Vec<String>,
+    /// Claims holding the metrics server's audit log (`namespace/claim`), which must-gather cannot read.
+    pub audit_log_claims: Vec<String>,
 }
 
 impl Summary {
@@ -153,6 +167,11 @@ impl Summary {
         for (what, why) in &self.missing_essentials {
             lines.push(format!("missing: {what}: {why}"));
         }
+        for claim in &self.audit_log_claims {
+            lines.push(format!(
+                "not collected: the metrics server's audit log on claim {claim} (read it with a pod mounting the claim, see the README)"
+            ));
+        }
         const SHOWN: usize = 10;
         for f in self.failures.iter().take(SHOWN) {
             lines.push(format!("failed: {f}"));
@@ -169,13 +188,33 @@ fn write_err(root: &Path, rel: &str) -> impl FnOnce(std::io::Error) -> GatherErr
     move |source| GatherError::Write { path, source }
 }
 
-/// Runs the whole gather with `client`, writing under `opts.dest_dir`.
+/// Refuses a destination that holds anything: re-running into the same folder used to leave the earlier
+/// run's files (logs of pods gone since, objects deleted since) beside this run's, indistinguishable from
+/// them, while the archive held only this run's. Deleting what looks like an earlier run's output instead
+/// would risk deleting a user's files when `--dest-dir` points at the wrong folder.
+fn require_empty(root: &Path) -> Result<(), GatherError> {
+    let read = std::fs::read_dir(root).map_err(|source| GatherError::Write { path: root.to_path_buf(), source })?;
+    let mut names: Vec<String> =
+        read.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    names.sort();
+    const SHOWN: usize = 3;
+    let mut entries = names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > SHOWN {
+        entries.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    Err(GatherError::DestinationNotEmpty { path: root.to_path_buf(), entries })
+}
+
+/// Runs the whole gather with `client`, writing under `opts.dest_dir`, which must be empty or absent.
 pub async fn gather(client: kube::Client, opts: &Options) -> Result<Summary, GatherError> {
     let root = opts.dest_dir.clone();
     std::fs::create_dir_all(&root).map_err(|source| GatherError::Write { path: root.clone(), source })?;
+    require_empty(&root)?;
     let started_at = jiff::Timestamp::now();
     let started = Instant::now();
-    let earlier_files = std::fs::read_dir(&root).map(|mut d| d.next().is_some()).unwrap_or(false);
     let mut redactor = Redactor::new()?;
     for s in &opts.known_secrets {
         redactor.add_known(s);
@@ -189,20 +228,18 @@ pub async fn gather(client: kube::Client, opts: &Options) -> Result<Summary, Gat
         opts.concurrency,
         opts.since.as_ref().map_or_else(|| "the beginning".to_string(), |s| format!("{}={}", s.query().0, s.query().1)),
     ));
-    if earlier_files {
-        let warning = format!(
-            "{} is not empty: files of an earlier run stay beside this run's (the archive holds only this run's)",
-            root.display()
-        );
-        tracing::warn!("{warning}");
-        log.note(&warning);
-    }
     let fetcher = Fetcher::new(client, opts.timeout, log.clone());
 
     tracing::info!(package = %opts.package, "looking for installations");
     let inst = collect::find_installations(&fetcher, opts).await;
     for reason in &inst.reasons {
         log.note(&format!("installation: {reason}"));
+    }
+    // With a claim the audit log never reaches the container log; without one it is the metrics server's
+    // standard output, collected with its container log.
+    let audit_log_claims = collect::audit_log_claims(&inst);
+    for claim in &audit_log_claims {
+        log.note(&format!("the metrics server writes its audit log to claim {claim}: not collected"));
     }
     tracing::info!(namespaces = ?inst.namespaces, "gathering");
     let counts = log.counts();
@@ -309,6 +346,7 @@ pub async fn gather(client: kube::Client, opts: &Options) -> Result<Summary, Gat
         redactions: redactions.len(),
         missing_essentials: collected.missing_essentials,
         failures,
+        audit_log_claims,
     })
 }
 
@@ -383,9 +421,11 @@ pub fn redactions_text(redactions: &[Redaction]) -> String {
     let mut text = String::from(
         "# cma-must-gather redactions: file, object, field, rule. Values are never listed.\n\
          # Rules: secret-data (every Secret value; certificates keep a summary), secret-annotation,\n\
-         # last-applied-configuration, credential-field (KEDA resources: inline tokens, passwords, keys),\n\
-         # credential-env (env values named or shaped like credentials), known-secret-value (a redacted\n\
-         # value seen again), private-key, jwt, bearer-token, url-password, inline-credential (key=value).\n",
+         # last-applied-configuration, credential-field (credential-named keys: KEDA resources, ConfigMap\n\
+         # data, annotations), credential-env (env values named or shaped like credentials), credential-arg\n\
+         # (the argument after --password and the like), known-secret-value (a redacted value seen again),\n\
+         # private-key (PEM or base64 PEM), jwt, bearer-token, url-password, inline-credential (key=value),\n\
+         # credential-flag (--password VALUE in text), webhook-url, token-format (provider tokens).\n",
     );
     for r in redactions {
         text.push_str(&format!("{}\t{}\t{}\t{}\n", r.file, r.object, r.field, r.rule.name()));

@@ -134,13 +134,21 @@ pub const CONTROLLER_MANAGER: &str = "kube-controller-manager";
 /// Events kept for watch resumption by default.
 const DEFAULT_HISTORY: usize = 10_000;
 
+/// The body of a raw answer (see [`FakeApiServer::set_raw_get`]).
+pub(crate) enum RawBody {
+    /// `application/json`.
+    Json(Value),
+    /// `text/plain`.
+    Text(String),
+}
+
 /// Shared state behind every handle and client.
 pub(crate) struct Inner {
     state: Mutex<State>,
     records: Mutex<Vec<RequestRecord>>,
     faults: Mutex<Faults>,
     logs: Mutex<logs::Logs>,
-    raw: Mutex<BTreeMap<String, (u16, Value)>>,
+    raw: Mutex<BTreeMap<String, (u16, RawBody)>>,
     reviews: Mutex<review::Reviews>,
 }
 
@@ -452,7 +460,13 @@ impl FakeApiServer {
 
     /// Answers `GET path` with this status and JSON body (takes precedence over everything else).
     pub fn set_raw_get(&self, path: &str, status: u16, body: Value) {
-        lock(&self.inner.raw).insert(path.to_string(), (status, body));
+        lock(&self.inner.raw).insert(path.to_string(), (status, RawBody::Json(body)));
+    }
+
+    /// Answers `GET path` with this status and a `text/plain` body, as the API server's aggregation proxy
+    /// does for an APIService whose service is unavailable (`503`, `service unavailable`).
+    pub fn set_raw_get_text(&self, path: &str, status: u16, body: &str) {
+        lock(&self.inner.raw).insert(path.to_string(), (status, RawBody::Text(body.to_string())));
     }
 
     /// TokenReviews of `token` answer: authenticated as `user` in `groups`. Unknown tokens are not authenticated.

@@ -78,6 +78,8 @@ pub struct RequestRecord {
     pub subresource: Option<String>,
     /// `Content-Type` header.
     pub content_type: Option<String>,
+    /// `User-Agent` header.
+    pub user_agent: Option<String>,
     /// `fieldManager` query parameter.
     pub field_manager: Option<String>,
     /// `force=true` on an apply.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use http::header::{ACCEPT, CONTENT_TYPE};
+use http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -65,6 +65,7 @@ struct Call {
     query: BTreeMap<String, String>,
     accept: String,
     content_type: Option<String>,
+    user_agent: Option<String>,
     body: Option<Value>,
     route: Route,
 }
@@ -137,6 +138,7 @@ fn parse_call(parts: &http::request::Parts, bytes: &Bytes) -> Result<Call, ApiEr
         query,
         accept: header(ACCEPT).unwrap_or_default(),
         content_type: header(CONTENT_TYPE),
+        user_agent: header(USER_AGENT),
         body,
     })
 }
@@ -212,6 +214,7 @@ fn record_of(call: &Call, client: &str) -> RequestRecord {
         name: res.and_then(|r| r.name.clone()),
         subresource: res.and_then(|r| r.sub.clone()),
         content_type: call.content_type.clone(),
+        user_agent: call.user_agent.clone(),
         field_manager: call.query.get("fieldManager").cloned(),
         force: call.query.get("force").is_some_and(|f| f == "true"),
         body: call.body.clone(),
@@ -223,7 +226,12 @@ fn dispatch(inner: &Inner, call: &Call, record: &RequestRecord) -> Response<Resp
     if call.method == Method::GET
         && let Some((code, body)) = crate::lock(&inner.raw).get(&call.path)
     {
-        return json_response(*code, body);
+        return match body {
+            crate::RawBody::Json(v) => json_response(*code, v),
+            crate::RawBody::Text(t) => {
+                response(*code, "text/plain; charset=utf-8", Full::new(Bytes::from(t.clone())).boxed_unsync())
+            }
+        };
     }
     let result = match &call.route {
         Route::Resource(res) => resource(inner, call, record, res),

@@ -57,7 +57,6 @@ fn release_version_is_the_workspace_version() {
         "the operator image is tagged with another version: {}",
         release.images.operator
     );
-    assert!(release.images.must_gather.ends_with(&format!(":{}", release.version)), "{}", release.images.must_gather);
 }
 
 #[test]
@@ -185,6 +184,52 @@ fn operator_dockerfile_agrees_with_the_deployment() {
     assert!(text.contains("unknown-linux-musl"), "not a static (musl) build");
 }
 
+/// `oc adm must-gather --image=<containerImage>` (the product documentation's command) runs
+/// `/bin/bash -c '... /usr/bin/gather ...'` in the operator image and copies /must-gather out with tar.
+#[test]
+fn operator_image_doubles_as_the_must_gather_image() {
+    let text = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    // A base with bash and coreutils (oc's pod command is bash; its disk watcher uses df, sleep) and a
+    // package manager to add tar: not scratch, distroless or ubi-micro.
+    let base = dockerfile::base_image(&text).expect("a FROM");
+    assert!(base.contains("/ubi9/ubi-minimal:"), "the final stage starts from {base}, which lacks bash or tar");
+    let packages = dockerfile::installed_packages(&text);
+    for package in ["tar", "gawk", "sed"] {
+        assert!(packages.contains(package), "the image does not install {package} (installs {packages:?})");
+    }
+    let copies = dockerfile::copies(&text);
+    let copied_to = |dest: &str| copies.iter().find(|c| c.dest == dest);
+    let gather = copied_to("/usr/bin/gather").expect("the image has no /usr/bin/gather");
+    assert_eq!(gather.from.as_deref(), Some("builder"));
+    assert!(
+        text.contains("install -D -m 0755 must-gather/gather /out/gather"),
+        "gather is not the repository's script"
+    );
+    assert_eq!(gather.sources, vec!["/out/gather".to_string()]);
+    let binary = copied_to("/usr/bin/cma-must-gather").expect("the image has no cma-must-gather binary");
+    assert_eq!(binary.sources, vec!["/out/cma-must-gather".to_string()]);
+    assert!(text.contains("-p cma-must-gather --bin cma-must-gather"), "the builder does not build cma-must-gather");
+    // The script runs the binary where the image puts it.
+    let script = std::fs::read_to_string(repo().join("must-gather/gather")).unwrap();
+    assert!(script.contains("bin=\"${CMA_MUST_GATHER_BIN:-/usr/bin/cma-must-gather}\""), "{script}");
+    assert!(script.starts_with("#!/usr/bin/env bash\n"));
+    // The CSV names this image for must-gather too, and lists it once in relatedImages.
+    let release = Release::load(&repo()).unwrap();
+    let csv = yaml(&format!("bundle/manifests/{}", cma_bundle::CSV_FILE));
+    let annotations = &csv["metadata"]["annotations"];
+    assert_eq!(annotations["containerImage"], release.images.operator.as_str());
+    assert_eq!(annotations["operators.openshift.io/must-gather-image"], release.images.operator.as_str());
+    let related: Vec<&str> = csv["spec"]["relatedImages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["image"] == release.images.operator.as_str())
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(related, vec!["cma-operator"]);
+    assert!(!repo().join("must-gather/Dockerfile").exists(), "a second must-gather image to build and mirror");
+}
+
 #[test]
 fn dockerignore_keeps_the_build_context_small() {
     let text = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
@@ -240,7 +285,6 @@ fn a_release_pinned_by_digest_is_disconnected_and_passes_release_validation() {
     let text = std::fs::read_to_string(&release_file)
         .unwrap()
         .replace("cma-operator:0.1.0", &format!("cma-operator{}", digest('a')))
-        .replace("cma-operator-must-gather:0.1.0", &format!("cma-operator-must-gather{}", digest('b')))
         .replace("kedaOperator: null", &format!("kedaOperator: ghcr.io/kedacore/keda{}", digest('c')))
         .replace(
             "kedaMetricsApiserver: null",

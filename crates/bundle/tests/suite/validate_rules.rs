@@ -520,6 +520,11 @@ fn cluster_monitoring_outside_an_openshift_namespace() {
     caught(&copy.validate(), Rule::CsvAnnotations, "openshift-");
 }
 
+/// The `relatedImages` entry with this name.
+fn related_image<'a>(csv: &'a mut Value, name: &str) -> &'a mut Value {
+    csv["spec"]["relatedImages"].as_array_mut().unwrap().iter_mut().find(|r| r["name"] == name).unwrap()
+}
+
 fn operator_container(csv: &mut Value) -> &mut Value {
     &mut csv["spec"]["install"]["spec"]["deployments"][0]["spec"]["template"]["spec"]["containers"][0]
 }
@@ -528,7 +533,7 @@ fn operator_container(csv: &mut Value) -> &mut Value {
 fn image_with_latest_tag() {
     let copy = Copy::new();
     copy.edit_csv(|csv| {
-        csv["spec"]["relatedImages"][2]["image"] = json!("ghcr.io/kedacore/keda:latest");
+        related_image(csv, "keda-operator")["image"] = json!("ghcr.io/kedacore/keda:latest");
     });
     caught(&copy.validate(), Rule::Images, "latest");
 }
@@ -537,7 +542,7 @@ fn image_with_latest_tag() {
 fn image_without_tag() {
     let copy = Copy::new();
     copy.edit_csv(|csv| {
-        csv["spec"]["relatedImages"][3]["image"] = json!("ghcr.io/kedacore/keda-metrics-apiserver");
+        related_image(csv, "keda-metrics-apiserver")["image"] = json!("ghcr.io/kedacore/keda-metrics-apiserver");
     });
     caught(&copy.validate(), Rule::Images, "neither tag nor digest");
 }

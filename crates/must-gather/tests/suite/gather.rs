@@ -393,17 +393,14 @@ async fn the_archive_round_trips() {
     let fake = crate::common::populated();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    // A file of an earlier run in the destination is left alone and kept out of the archive.
-    std::fs::write(root.join("stale.txt"), "earlier run").unwrap();
     let summary = run(&fake, &options(root)).await;
-    assert!(read(root, "gather-debug.log").contains("is not empty: files of an earlier run"));
     let archive = summary.archive.unwrap();
     assert_eq!(archive, root.join("must-gather.tar.gz"));
     let out = tempfile::tempdir().unwrap();
     tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(&archive).unwrap())).unpack(out.path()).unwrap();
     let unpacked = out.path().join("must-gather");
     let mut tree = crate::common::files(root);
-    tree.retain(|f| f != Path::new("must-gather.tar.gz") && f != Path::new("stale.txt"));
+    tree.retain(|f| f != Path::new("must-gather.tar.gz"));
     assert_eq!(summary.files, tree.len());
     assert_eq!(crate::common::files(&unpacked), tree);
     for rel in &tree {
@@ -414,6 +411,86 @@ async fn the_archive_round_trips() {
             rel.display()
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_into_the_same_directory_is_refused_and_changes_nothing() {
+    let fake = crate::common::populated();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut opts = options(root);
+    opts.archive = false;
+    run(&fake, &opts).await;
+    let before: Vec<(std::path::PathBuf, Vec<u8>)> =
+        crate::common::files(root).into_iter().map(|f| (f.clone(), std::fs::read(root.join(&f)).unwrap())).collect();
+    let requests = fake.requests().len();
+    let err = gather(fake.client(), &opts).await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("is not empty (it holds apis, cluster-scoped-resources, gather-debug.log and"),
+        "{message}"
+    );
+    assert!(message.contains("Give an empty or new directory with --dest-dir"), "{message}");
+    // Refused before anything was asked or written.
+    assert_eq!(fake.requests().len(), requests);
+    let after: Vec<(std::path::PathBuf, Vec<u8>)> =
+        crate::common::files(root).into_iter().map(|f| (f.clone(), std::fs::read(root.join(&f)).unwrap())).collect();
+    assert_eq!(before, after);
+    // Any other file counts too; an empty directory (what `oc adm must-gather` mounts) is fine.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("notes.txt"), "mine").unwrap();
+    assert!(matches!(
+        gather(fake.client(), &options(other.path())).await,
+        Err(cma_must_gather::GatherError::DestinationNotEmpty { .. })
+    ));
+    assert_eq!(std::fs::read_to_string(other.path().join("notes.txt")).unwrap(), "mine");
+    let empty = tempfile::tempdir().unwrap();
+    run(&fake, &options(&empty.path().join("new/dir"))).await;
+}
+
+/// When KEDA's metrics server is down the APIService says so; the API it registers is then asked with a
+/// short limit, so a server that does not answer at all costs seconds, not the per-request limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unavailable_metrics_api_is_asked_briefly_and_both_findings_are_kept() {
+    use cma_must_gather::collect::{EXTERNAL_METRICS_ERROR_FILE, EXTERNAL_METRICS_PATH, UNAVAILABLE_API_TIMEOUT};
+    let fake = crate::common::populated();
+    fake.delay(Matcher::when(|r| r.path == EXTERNAL_METRICS_PATH), Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.timeout = Duration::from_secs(60);
+    opts.archive = false;
+    let started = std::time::Instant::now();
+    let summary = run(&fake, &opts).await;
+    assert!(started.elapsed() < UNAVAILABLE_API_TIMEOUT + Duration::from_secs(4), "{:?}", started.elapsed());
+    assert_eq!(summary.outcome(), Outcome::Complete, "{}", summary.report());
+    let error = read(dir.path(), EXTERNAL_METRICS_ERROR_FILE);
+    assert_eq!(
+        error,
+        "GET /apis/external.metrics.k8s.io/v1beta1: timed out after 5s\n\
+         APIService v1beta1.external.metrics.k8s.io is not Available: FailedDiscoveryCheck: failing or missing response from https://10.0.0.2:6443\n"
+    );
+    assert!(exists(
+        dir.path(),
+        "cluster-scoped-resources/apiregistration.k8s.io/apiservices/v1beta1.external.metrics.k8s.io.yaml"
+    ));
+    let debug = read(dir.path(), "gather-debug.log");
+    assert!(debug.contains("is not Available: FailedDiscoveryCheck"), "{debug}");
+    assert!(debug.contains("with a 5s limit"), "{debug}");
+    // An available APIService gets the full limit (and the fixture's answer).
+    let fake = crate::common::populated();
+    fake.set_condition(
+        &cma_testkit::Gvr::new("apiregistration.k8s.io", "v1", "apiservices"),
+        "",
+        "v1beta1.external.metrics.k8s.io",
+        "Available",
+        "True",
+        "Passed",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    run(&fake, &options(dir.path())).await;
+    assert!(exists(dir.path(), "apis/external.metrics.k8s.io/v1beta1.json"));
+    assert!(!read(dir.path(), "gather-debug.log").contains("is not Available"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -542,4 +619,42 @@ async fn a_log_that_times_out_is_recorded_and_the_rest_continues() {
         dir.path(),
         &format!("namespaces/{NS}/pods/keda-operator-5d4f8-x1/keda-operator/keda-operator/logs/current.log")
     ));
+}
+
+/// The metrics server's audit log: on standard output (no `logOutputVolumeClaim`) it is the container's log
+/// and is collected with it, event lines intact; on a claim it cannot be read, and the summary says where it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_log_on_standard_output_is_collected_and_one_on_a_claim_is_pointed_to() {
+    let event = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"6f1c2a9e-3b1d-4c55-9a0e-1f2e3d4c5b6a","stage":"ResponseComplete","requestURI":"/apis/external.metrics.k8s.io/v1beta1/namespaces/app/s0-redis-jobs?labelSelector=scaledobject.keda.sh%2Fname%3Dso-1","verb":"get","user":{"username":"system:serviceaccount:kube-system:horizontal-pod-autoscaler","groups":["system:serviceaccounts","system:authenticated"]},"sourceIPs":["10.128.0.1"],"userAgent":"kube-controller-manager/v1.33.0","objectRef":{"resource":"s0-redis-jobs","namespace":"app","apiGroup":"external.metrics.k8s.io","apiVersion":"v1beta1"},"responseStatus":{"metadata":{},"code":200},"annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":"RBAC: allowed by ClusterRoleBinding \"keda-hpa-controller-external-metrics\""}}"#;
+    let gvr = cma_testkit::Gvr::new("keda.sh", "v1alpha1", "kedacontrollers");
+    let audit = |fake: &FakeApiServer, config: Value| {
+        fake.patch_direct(&gvr, NS, "keda", &serde_json::json!({"spec": {"metricsServer": {"auditConfig": config}}}))
+            .unwrap();
+    };
+    let policy = serde_json::json!({"rules": [{"level": "Metadata"}]});
+
+    let fake = crate::common::populated();
+    audit(&fake, serde_json::json!({"policy": policy, "logFormat": "json"}));
+    let pod = "keda-metrics-apiserver-5d4f8-x1";
+    fake.set_pod_log(NS, pod, "keda-metrics-apiserver", false, format!("2025-01-01T00:00:02.010000Z {event}\n"));
+    let dir = tempfile::tempdir().unwrap();
+    let summary = run(&fake, &options(dir.path())).await;
+    let log = read(
+        dir.path(),
+        &format!("namespaces/{NS}/pods/{pod}/keda-metrics-apiserver/keda-metrics-apiserver/logs/current.log"),
+    );
+    assert_eq!(log, format!("2025-01-01T00:00:02.010000Z {event}\n"));
+    assert!(summary.audit_log_claims.is_empty());
+
+    let fake = crate::common::populated();
+    audit(&fake, serde_json::json!({"policy": policy, "logOutputVolumeClaim": "audit-log"}));
+    let dir = tempfile::tempdir().unwrap();
+    let summary = run(&fake, &options(dir.path())).await;
+    assert_eq!(summary.audit_log_claims, vec![format!("{NS}/audit-log")]);
+    assert!(summary.report().contains(&format!("audit log on claim {NS}/audit-log")), "{}", summary.report());
+    assert!(
+        read(dir.path(), "gather-debug.log").contains(&format!("audit log to claim {NS}/audit-log: not collected"))
+    );
+    // The claim itself is collected, so support sees its size, class and phase.
+    assert!(read(dir.path(), &format!("namespaces/{NS}/core/persistentvolumeclaims.yaml")).contains("name: audit-log"));
 }
