@@ -23,8 +23,6 @@ use cma_tests::*;
 use serde_json::{Value, json};
 
 const SUGGESTED: &str = cma_api::names::SUGGESTED_NAMESPACE;
-/// The operator's ServiceAccount, as config/rbac and the CSV name it.
-const OPERATOR_SA: &str = "cma-operator";
 
 /// What one scenario made the operator do.
 struct Observed {
@@ -117,40 +115,8 @@ async fn observe(env: &Env, mark: AuditMark, agents: &[&str], name: &'static str
     observed
 }
 
-/// Binds exactly `permissions` to ServiceAccount `cma-operator` in the test namespace, as OLM does in
-/// OwnNamespace mode (a Role there, a ClusterRole).
 async fn grant(env: &Env, permissions: &Permissions) {
-    let text = |value: Value| serde_json::to_string(&value).unwrap().replace(SUGGESTED, &env.ns);
-    let parse = |t: String| serde_json::from_str::<Value>(&t).unwrap();
-    env.cluster
-        .apply_as("cma-install", &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": OPERATOR_SA, "namespace": env.ns}}))
-        .await;
-    let mut role = parse(text(permissions.role(SUGGESTED)));
-    role["metadata"]["name"] = json!(OPERATOR_SA);
-    env.cluster.apply_as("cma-install", &role).await;
-    let mut cluster_role = parse(text(permissions.cluster_role()));
-    cluster_role["metadata"]["name"] = json!(format!("{OPERATOR_SA}-{}", env.ns));
-    env.cluster.apply_as("cma-install", &cluster_role).await;
-    let subject = json!([{"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": env.ns}]);
-    env.cluster
-        .apply_as(
-            "cma-install",
-            &json!({
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                "metadata": {"name": OPERATOR_SA, "namespace": env.ns},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": OPERATOR_SA},
-                "subjects": subject,
-            }),
-        )
-        .await;
-    env.cluster
-        .apply_as("cma-install", &json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": format!("{OPERATOR_SA}-{}", env.ns)},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": format!("{OPERATOR_SA}-{}", env.ns)},
-            "subjects": subject,
-        }))
-        .await;
+    env.grant_operator(permissions).await;
 }
 
 fn options(identity: &str, env: &Env, enforced: bool) -> Options {
