@@ -99,6 +99,11 @@ struct Scanner<'a> {
     found: Scanned,
 }
 
+/// Whether a line break may start with byte `b` (CR, LF, or the first byte of NEL, LS or PS).
+fn starts_break(b: u8) -> bool {
+    matches!(b, b'\n' | b'\r' | 0xC2 | 0xE2)
+}
+
 /// Scans `text`; `Err` names the first limit it exceeds.
 pub(super) fn scan(text: &str, allowance: &Allowance) -> Result<Scanned, Stop> {
     let mut s = Scanner {
@@ -403,11 +408,11 @@ impl Scanner<'_> {
     /// A quoted scalar, up to its closing quote.
     fn quoted(&mut self, quote: u8) {
         self.advance();
-        while let Some(c) = self.peek(0) {
-            if self.column == 0 && (self.document_marker(b'-') || self.document_marker(b'.')) {
-                // libyaml refuses a document marker inside a quoted scalar; what follows is read as tokens.
+        loop {
+            self.skip_run(|b| b == quote || b == b'\\' || starts_break(b));
+            let Some(c) = self.peek(0) else {
                 return;
-            }
+            };
             if c == quote {
                 self.advance();
                 if quote == b'\'' && self.peek(0) == Some(b'\'') {
@@ -422,6 +427,10 @@ impl Scanner<'_> {
             }
             if self.break_len(0) > 0 {
                 self.advance_break();
+                if self.document_marker(b'-') || self.document_marker(b'.') {
+                    // libyaml refuses a document marker inside a quoted scalar; what follows is read as tokens.
+                    return;
+                }
             } else if self.peek(0).is_some() {
                 self.advance();
             }
@@ -468,9 +477,7 @@ impl Scanner<'_> {
             return;
         }
         while self.column == indent && self.peek(0).is_some() {
-            while self.peek(0).is_some() && self.break_len(0) == 0 {
-                self.advance();
-            }
+            self.skip_line();
             if self.peek(0).is_none() {
                 return;
             }
@@ -544,18 +551,31 @@ impl Scanner<'_> {
             if self.peek(0) == Some(b'#') {
                 break;
             }
-            while let Some(c) = self.peek(0) {
+            let flow = self.flow > 0;
+            loop {
+                let start = self.pos;
+                self.skip_run(|b| {
+                    matches!(b, b' ' | b'\t' | b':')
+                        || starts_break(b)
+                        || (flow && matches!(b, b',' | b'[' | b']' | b'{' | b'}'))
+                });
+                if self.pos > start {
+                    after_break = false;
+                }
+                let Some(c) = self.peek(0) else {
+                    break;
+                };
                 if self.is_blankz(0) {
                     break;
                 }
-                if self.flow > 0 && c == b':' && matches!(self.peek(1), Some(b',' | b'?' | b'[' | b']' | b'{' | b'}')) {
+                if flow && c == b':' && matches!(self.peek(1), Some(b',' | b'?' | b'[' | b']' | b'{' | b'}')) {
                     // libyaml stops with an error; what follows is read as tokens.
                     return after_break;
                 }
-                if (c == b':' && self.is_blankz(1)) || (self.flow > 0 && matches!(c, b',' | b'[' | b']' | b'{' | b'}'))
-                {
+                if (c == b':' && self.is_blankz(1)) || (flow && matches!(c, b',' | b'[' | b']' | b'{' | b'}')) {
                     break;
                 }
+                // A `:` inside the scalar, or a character that starts like a Unicode line break but is not one.
                 self.advance();
                 after_break = false;
             }
@@ -634,8 +654,26 @@ impl Scanner<'_> {
 
     /// Steps to the end of the line (not over its break).
     fn skip_line(&mut self) {
-        while self.peek(0).is_some() && self.break_len(0) == 0 {
+        loop {
+            self.skip_run(starts_break);
+            if self.peek(0).is_none() || self.break_len(0) > 0 {
+                return;
+            }
+            // A character that starts like a Unicode line break but is not one.
             self.advance();
         }
+    }
+
+    /// Steps over the bytes before the first one `stop` holds for, counting characters as [`Self::advance`]
+    /// does: one tight loop over the long runs of text in comments and scalars instead of a call per
+    /// character. `stop` must hold for every byte that starts a line break ([`starts_break`]).
+    fn skip_run(&mut self, stop: impl Fn(u8) -> bool) {
+        let rest = &self.text[self.pos..];
+        let len = rest.iter().position(|&b| stop(b)).unwrap_or(rest.len());
+        // UTF-8 continuation bytes are not characters.
+        let chars = rest[..len].iter().filter(|&&b| b & 0xC0 != 0x80).count();
+        self.pos += len;
+        self.column += chars;
+        self.index += chars;
     }
 }
