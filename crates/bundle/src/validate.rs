@@ -377,11 +377,12 @@ pub const MAX_FILE_SIZE: SizeLimit =
     SizeLimit { bytes: 3 * 1024 * 1024, why: "the API server refuses larger requests, so OLM could not apply it" };
 
 /// The most bytes the files of a bundle may add up to. OLM refuses a bundle over 1 MiB compressed, and
-/// bundle YAML compresses about 13 times (ours: 543 KB to 42 KB), so a bundle OLM accepts stays well under.
+/// bundle YAML compresses about 13 times (ours: 543 KB to 42 KB), so a bundle OLM accepts holds about 13 MiB
+/// at most.
 pub const MAX_BUNDLE_BYTES: usize = 16 * 1024 * 1024;
 
 /// What reading a bundle's YAML may cost, all its files together: a manifest file's depth and aliases,
-/// [`MAX_BUNDLE_BYTES`], and 200,000 nodes (ours has about 22,000; the limit keeps validation of any
+/// [`MAX_BUNDLE_BYTES`], and a manifest file's 150,000 nodes (ours has 22,000; the limit keeps validation of any
 /// bundle under 100 MB of memory).
 pub const BUNDLE_LIMITS: Limits = Limits { subject: "a bundle", max_bytes: MAX_BUNDLE_BYTES, ..Limits::MANIFEST };
 
@@ -486,20 +487,7 @@ fn load(dir: &Path, ctx: &mut Ctx) -> Option<Bundle> {
     }
     let mut reader =
         Reader { root, budget: Budget::new(BUNDLE_LIMITS), bytes: 0, exhausted: false, contents: Vec::new() };
-    let mut manifests = Vec::new();
-    for path in entries(&manifests_dir) {
-        let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if path.is_dir() {
-            ctx.error(Rule::Layout, format!("manifests/{file} is a directory; OLM reads files only"));
-            continue;
-        }
-        let name = format!("manifests/{file}");
-        for document in reader.documents(&path, &name, ctx).unwrap_or_default() {
-            if !document.is_null() {
-                manifests.push((file.clone(), document));
-            }
-        }
-    }
+    // metadata/ first: a few small files, read even when the manifests spend the whole budget.
     let metadata = metadata_dir.join("annotations.yaml");
     if !metadata.exists() {
         ctx.error(Rule::Layout, "metadata/annotations.yaml: no such file");
@@ -528,6 +516,23 @@ fn load(dir: &Path, ctx: &mut Ctx) -> Option<Bundle> {
             })
             .unwrap_or_default();
     }
+    let metadata_contents = std::mem::take(&mut reader.contents);
+    let mut manifests = Vec::new();
+    for path in entries(&manifests_dir) {
+        let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if path.is_dir() {
+            ctx.error(Rule::Layout, format!("manifests/{file} is a directory; OLM reads files only"));
+            continue;
+        }
+        let name = format!("manifests/{file}");
+        for document in reader.documents(&path, &name, ctx).unwrap_or_default() {
+            if !document.is_null() {
+                manifests.push((file.clone(), document));
+            }
+        }
+    }
+    // The size rule compresses manifests/ then metadata/, the order it always had (the same bundle, the same size).
+    reader.contents.extend(metadata_contents);
     Some(Bundle { dir: dir.to_path_buf(), manifests, annotations, contents: reader.contents })
 }
 
