@@ -1,10 +1,11 @@
-//! Reading YAML within a budget. Every YAML document the operator, the bundle tool and the tests read goes
-//! through here, so that no input, however hostile, costs more than a known amount of time and memory
-//! before it is refused with a message naming the line and the limit.
+//! Reading YAML within a budget. Every YAML document the operator and the bundle tool read goes through
+//! here (must-gather reads none; kube reads the kubeconfig), so that no input, however hostile, costs more
+//! than a known amount of time and memory before it is refused with a message naming the line and the
+//! limit.
 //!
 //! serde_yaml alone is not enough: its repetition limit counts alias jumps, not the nodes they replay (a
-//! 60 KB document whose one 200-key anchor is used 20,000 times builds four million nodes); libyaml checks
-//! every open flow collection on every token (`[[[[...` 100,000 deep takes half a minute); and the parser
+//! 60 KB document whose one 200-key anchor is used 20,000 times builds eight million nodes); libyaml checks
+//! every open flow collection on every token (`[[[[...` 100,000 deep took 36 s in a debug build); and the parser
 //! holds every event of a document in memory before the first value is built.
 //!
 //! Reading happens in two steps:
@@ -63,7 +64,7 @@ impl Limits {
     /// server refuses request bodies over 3 MiB, so no object in a larger file could be created. The
     /// largest file we write, the KedaController CRD, is 216 KB with 8,900 nodes, 29 levels deep
     /// (CRD schemas nest two levels per field); our whole bundle has 22,000 nodes. 150,000 nodes keeps the
-    /// worst case, a file of nothing but empty keys (`?`, two nodes from one character), at 70 MB while
+    /// worst case, a file of nothing but empty keys (`?`: two nodes from two bytes), at 70 MB while
     /// the parser holds its events.
     pub const MANIFEST: Limits = Limits {
         subject: "a manifest file",

@@ -15,9 +15,9 @@
 //! - nesting depth: block collections (the indentation stack) plus flow collections. The flow depth is the
 //!   one that must be capped before parsing: libyaml checks every open flow level on every token, so
 //!   `[[[[...` costs time quadratic in its depth.
-//! - tokens (scalars, aliases, collection starts and the indicators `-` `?` `:` `,`): every node of a
-//!   document has at most one indicator before it, so a document of N nodes has at most 2N tokens; the
-//!   tokens bound what the parser holds in memory before a single value is built.
+//! - tokens (scalars, aliases, collection starts, document starts and the indicators `-` `?` `:` `,`):
+//!   every node of a document has at most one indicator before it, so a document of N nodes has at most
+//!   2N tokens; the tokens bound what the parser holds in memory before a single value is built.
 //! - documents, and aliases where they are refused.
 
 use super::Location;

@@ -137,7 +137,8 @@ fn a_syntax_error_ends_the_read_at_once_naming_its_line() {
 fn brackets_in_strings_comments_and_scalars_open_nothing() {
     let deep = "[{".repeat(100);
     let text = format!(
-        "a: '{deep}''{deep}'\nb: \"{deep}\\\"{deep}\"\n# {deep}\nc: x {deep}\n  {deep}\nd: |\n  {deep}\n\n  {deep}\ne: >-\n    {deep}\nf: [x, '{deep}', \"{deep}\"] # {deep}\n"
+        "a: '{deep}''{deep}'\nb: \"{deep}\\\"{deep}\"\n# {deep}\nc: x {deep}\n  {deep}\n\
+         d: |\n  {deep}\n\n  {deep}\ne: >-\n    {deep}\nf: [x, '{deep}', \"{deep}\"] # {deep}\n"
     );
     let value: Value = from_str(&text, KC).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(value["a"], format!("{deep}'{deep}"));
