@@ -189,15 +189,10 @@ pub struct KedaRbac {
 /// The objects of [`KEDA_RBAC`].
 pub fn keda_rbac_objects(root: &Path) -> Result<Vec<Value>, BundleError> {
     let text = read(root, KEDA_RBAC)?;
-    let mut out = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(&text) {
-        let value: Value =
-            serde::Deserialize::deserialize(document).map_err(BundleError::yaml(root.join(KEDA_RBAC)))?;
-        if !value.is_null() {
-            out.push(value);
-        }
-    }
-    Ok(out)
+    let mut documents: Vec<Value> =
+        yaml::documents(&text, Limits::MANIFEST).map_err(BundleError::yaml(root.join(KEDA_RBAC)))?;
+    documents.retain(|value| !value.is_null());
+    Ok(documents)
 }
 
 /// Splits [`KEDA_RBAC`] for the CSV and the bundle.
