@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use cma_api::Component;
+use cma_api::document::DocumentError;
+use cma_api::yaml::{Limits, YamlError};
 use serde_json::Value;
 
 use crate::platform::{Flavour, Platform};
@@ -288,7 +290,20 @@ fn run_settings(args: &RunArgs) -> Result<crate::controller::Settings, CliError>
 
 fn render_command(args: &RenderArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let path = args.file.display().to_string();
-    let text = read_input(&args.file).map_err(|source| CliError::Read { path: path.clone(), source })?;
+    let limit = Limits::KEDA_CONTROLLER.max_bytes;
+    let bytes = read_input(&args.file, limit).map_err(|source| CliError::Read { path: path.clone(), source })?;
+    if bytes.len() > limit {
+        let source = DocumentError::Limit(YamlError::TooLarge {
+            bytes: bytes.len(),
+            limit,
+            subject: Limits::KEDA_CONTROLLER.subject,
+        });
+        return Err(CliError::Document { path, source });
+    }
+    let text = String::from_utf8(bytes).map_err(|e| CliError::Read {
+        path: path.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
+    })?;
     let mut kc = cma_api::document::from_yaml(&text).map_err(|source| CliError::Document { path, source })?;
     if kc.metadata.namespace.as_deref().is_none_or(str::is_empty) {
         kc.metadata.namespace = args.namespace.clone();
@@ -305,14 +320,17 @@ fn render_command(args: &RenderArgs, out: &mut dyn Write) -> Result<(), CliError
     write_objects(&objects, args.output, out)
 }
 
-fn read_input(path: &PathBuf) -> std::io::Result<String> {
+/// Reads the file (`-`: standard input), at most one byte past `limit`: enough to tell it is too large
+/// without reading all of an endless or huge input.
+fn read_input(path: &PathBuf, limit: usize) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let take = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     if path.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text)?;
-        Ok(text)
+        std::io::stdin().take(take).read_to_end(&mut bytes)?;
     } else {
-        std::fs::read_to_string(path)
+        std::fs::File::open(path)?.take(take).read_to_end(&mut bytes)?;
     }
+    Ok(bytes)
 }
 
 /// Writes objects as multi-document YAML or a JSON `List`.

@@ -50,7 +50,8 @@ pub struct Monitoring {
 }
 
 static ALERT_GROUPS: LazyLock<Result<Value, String>> = LazyLock::new(|| {
-    let rules: Value = serde_yaml::from_str(ALERT_RULES).map_err(|e| format!("keda-alerts.yaml: {e}"))?;
+    let rules: Value = cma_api::yaml::from_str(ALERT_RULES, cma_api::yaml::Limits::MANIFEST)
+        .map_err(|e| format!("keda-alerts.yaml: {e}"))?;
     Ok(rules["groups"].clone())
 });
 

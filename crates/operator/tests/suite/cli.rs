@@ -141,6 +141,46 @@ fn bad_yaml_is_a_clear_error_not_a_panic() {
         .stderr(predicate::str::contains("panicked").not());
 }
 
+/// The head of a KedaController up to `spec.operator`.
+const HEAD: &str = "apiVersion: keda.sh/v1alpha1\nkind: KedaController\nmetadata:\n  name: keda\n  namespace: keda\nspec:\n  operator:\n";
+
+#[test]
+fn an_alias_bomb_is_refused_at_its_first_alias() {
+    // One 200-key anchor used 20,000 times: 61 KB that used to build four million nodes.
+    let keys: Vec<String> = (0..200).map(|i| format!("k{i}: v{i}")).collect();
+    let bomb =
+        format!("{HEAD}    podAnnotations: &a {{{}}}\n    args: [{}]\n", keys.join(", "), vec!["*a"; 20_000].join(","));
+    cmd()
+        .args(["render", "-f", "-"])
+        .write_stdin(bomb)
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr("error: -: line 9 column 12: YAML aliases (*a) are not accepted in a KedaController\n");
+}
+
+#[test]
+fn deep_nesting_is_refused_naming_the_line() {
+    let deep = format!("{HEAD}    args: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    cmd()
+        .args(["render", "-f", "-"])
+        .write_stdin(deep)
+        .assert()
+        .code(1)
+        .stderr("error: -: line 8 column 72: nesting deeper than 64 levels, the limit for a KedaController\n");
+}
+
+#[test]
+fn a_huge_input_is_refused_without_reading_it_all() {
+    let huge = format!("{HEAD}    args:\n{}", "      - 'x'\n".repeat(2_000_000));
+    cmd()
+        .args(["render", "-f", "-"])
+        .write_stdin(huge)
+        .assert()
+        .code(1)
+        .stderr("error: -: the input is larger than 1.5 MiB, the limit for a KedaController\n");
+}
+
 #[test]
 fn another_kind_is_refused() {
     cmd()
