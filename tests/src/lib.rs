@@ -143,9 +143,15 @@ impl Env {
             sync_timeout: Duration::from_secs(20),
         };
         let agent = format!("{AGENT}{}", options.identity);
-        let client = match &options.service_account {
-            Some((ns, name)) => self.cluster.service_account_client(ns, name, &agent, options.faults.as_ref()).await,
-            None => self.cluster.client_with(&agent, options.faults.as_ref()),
+        let config = match &options.service_account {
+            Some((ns, name)) => self.cluster.service_account_config(ns, name).await,
+            None => self.cluster.config(),
+        };
+        // The operator's own client stack (HTTP/2), with the test's faults in front of it.
+        let stack = cma_operator::client::stack(config, &agent).unwrap_or_else(|e| panic!("{e}"));
+        let client = match &options.faults {
+            Some(faults) => kube::Client::new(tower::Layer::layer(faults, stack), self.ns.clone()),
+            None => kube::Client::new(stack, self.ns.clone()),
         };
         let clock = options.clock.clone().unwrap_or_else(|| Arc::new(Timestamp::now));
         let (stop, stopped) = oneshot::channel::<()>();
@@ -435,8 +441,11 @@ pub fn kedacontroller(namespace: &str, name: &str, spec: Value) -> Value {
 
 /// Installs test logging once (RUST_LOG controls it).
 pub fn logging() {
+    // kube's own error lines name no request (the control plane's /readyz answers 500 while it starts).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,kube_client::client::builder=off"));
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(filter)
         .with_test_writer()
         .try_init();
 }

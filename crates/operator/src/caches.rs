@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use cma_api::names::{API_SERVICE, AUTH_READER_BINDING, KUBE_SYSTEM, WEBHOOK_CONFIGURATION};
 
 macro_rules! managed_stores {
-    ($($field:ident: $ty:ty => $wave:literal,)*) => {
+    ($($field:ident: $ty:ty => $order:ident,)*) => {
         /// The watched objects of every managed kind (see [`crate::kinds`]).
         #[derive(Clone, Default)]
         pub struct ManagedStores {
@@ -74,7 +74,8 @@ pub type KcEvent = Result<KedaController, watcher::Error>;
 pub struct Scope {
     /// The namespace the operator runs in.
     pub operator_namespace: String,
-    /// Namespaces whose KedaControllers are watched (empty: all).
+    /// The namespaces OLM targets (`WATCH_NAMESPACE`); they must include the operator's, where the
+    /// KedaController is watched.
     pub watch_namespaces: Vec<String>,
 }
 
@@ -147,11 +148,10 @@ pub fn build(client: &Client, scope: &Scope, platform: &Platform) -> Watches {
     let (claims, stream) = cached::<PersistentVolumeClaim>(Api::namespaced(client.clone(), ns), everything());
     w.touched.push(to_install(stream, install.clone()));
 
-    let kc_api: Api<KedaController> = match scope.watch_namespaces.as_slice() {
-        [single] => Api::namespaced(client.clone(), single),
-        _ => Api::all(client.clone()),
-    };
-    let (kedacontrollers, kc_stream) = kc_cache(kc_api, scope.watch_namespaces.clone());
+    // Only the install namespace: KEDA is installed from the KedaController there, and the operator's
+    // permissions on KedaControllers are namespaced (OLM's OwnNamespace mode).
+    let kc_api: Api<KedaController> = Api::namespaced(client.clone(), ns);
+    let (kedacontrollers, kc_stream) = kc_cache(kc_api);
     Watches {
         caches: Caches { kedacontrollers, service_accounts, claims, managed: m },
         kedacontrollers: kc_stream,
@@ -202,24 +202,14 @@ fn kc_predicate(kc: &KedaController) -> Option<u64> {
     Some(hasher.finish())
 }
 
-/// Watches KedaControllers; with several watched namespaces (OLM MultiNamespace) the others are filtered
-/// out here.
-fn kc_cache(api: Api<KedaController>, namespaces: Vec<String>) -> (Store<KedaController>, BoxStream<'static, KcEvent>) {
+/// Watches the KedaControllers of the install namespace.
+fn kc_cache(api: Api<KedaController>) -> (Store<KedaController>, BoxStream<'static, KcEvent>) {
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(writer)
         .applied_objects()
         .predicate_filter(kc_predicate, Default::default())
-        .filter(move |kc| {
-            let keep = match kc {
-                Ok(kc) => {
-                    namespaces.len() < 2 || namespaces.iter().any(|n| kc.metadata.namespace.as_deref() == Some(n))
-                }
-                Err(_) => true,
-            };
-            futures::future::ready(keep)
-        })
         .boxed();
     (reader, stream)
 }

@@ -223,9 +223,10 @@ fn run_command(args: RunArgs) -> Result<(), CliError> {
         .build()
         .map_err(|e| CliError::Run(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async move {
-        let client = kube::Client::try_default().await.map_err(|e| {
+        let config = kube::Config::infer().await.map_err(|e| {
             CliError::Run(format!("cannot configure the Kubernetes client (in-cluster or KUBECONFIG): {e}"))
         })?;
+        let client = crate::client::client(config).map_err(|e| CliError::Run(e.to_string()))?;
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
             keda = KEDA_VERSION,

@@ -4,6 +4,7 @@
 
 pub mod caches;
 pub mod certs;
+pub mod client;
 pub mod cli;
 pub mod context;
 pub mod controller;

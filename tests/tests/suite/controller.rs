@@ -234,27 +234,25 @@ async fn deleting_the_kedacontroller_removes_everything_then_releases_it() {
 }
 
 #[tokio::test]
-async fn a_kedacontroller_with_another_name_or_namespace_is_refused_or_ignored() {
+async fn a_kedacontroller_with_another_name_is_refused_and_one_elsewhere_is_left_alone() {
     let env = env().await;
     let elsewhere = env.cluster.namespace("elsewhere").await;
     let operator = env.start(Options::default()).await;
     // Another name: the API server refuses it (the CRD's rule), with the reason.
     let error = env.cluster.try_create(&kedacontroller(&env.ns, "keda-two", json!({}))).await.unwrap_err();
     assert!(error.to_string().contains("must be named 'keda'"), "{error}");
-    // Another namespace: the operator says which namespace installs KEDA.
+    // Another namespace: not the operator's business (it watches its own namespace only).
+    let mark = env.cluster.audit().mark();
     env.create_kedacontroller(&elsewhere, "keda", json!({})).await;
-    eventually(WAIT, "marked ignored", async || {
-        env.cluster
-            .get(&kinds::KEDACONTROLLER, &elsewhere, "keda")
-            .await
-            .is_some_and(|kc| kc["status"]["phase"] == "Installation Ignored")
-    })
-    .await;
-    let (status, reason, message) = env.condition_in(&elsewhere, "keda", "Ready").await.unwrap();
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "Ignored"));
-    assert!(message.contains(&format!("namespace '{}'", env.ns)), "{message}");
-    assert!(env.managed_objects_of(&elsewhere).await.is_empty(), "an ignored KedaController installed something");
-    assert!(env.managed_objects().await.is_empty(), "an ignored KedaController installed something");
+    env.create_keda(json!({})).await;
+    env.wait_installed().await;
+    env.settle(&operator).await;
+    let touched: Vec<_> =
+        env.requests_since(&operator, mark).into_iter().filter(|e| e.object.namespace == elsewhere).map(|e| e.describe()).collect();
+    assert!(touched.is_empty(), "{touched:?}");
+    let other = env.cluster.get(&kinds::KEDACONTROLLER, &elsewhere, "keda").await.unwrap();
+    assert!(other["status"].is_null() && other["metadata"]["finalizers"].is_null(), "{other}");
+    assert!(env.managed_objects_of(&elsewhere).await.is_empty());
     operator.stop().await.unwrap();
 }
 

@@ -80,7 +80,7 @@ pub enum RenderError {
 }
 
 macro_rules! desired {
-    ($($field:ident: $ty:ty => $wave:literal,)*) => {
+    ($($field:ident: $ty:ty => $order:ident,)*) => {
         /// Every object of one KEDA installation, by kind: one field per managed kind of
         /// [`crate::kinds::managed_kinds`], which also generates every consumer (apply, prune, caches).
         #[derive(Clone, Debug, Default, PartialEq)]
@@ -92,12 +92,13 @@ macro_rules! desired {
         }
 
         impl Desired {
-            /// Every object as JSON, in apply order (wave by wave, see [`crate::kinds`]).
+            /// Every object as JSON, in apply order (see [`crate::kinds`]): Services, everything independent,
+            /// then what needs the Services.
             pub fn to_values(&self) -> Result<Vec<Value>, RenderError> {
                 let mut out = Vec::new();
-                for wave in 1..=crate::kinds::WAVES {
+                for order in ["services", "independent", "after_services"] {
                     $(
-                        if $wave == wave {
+                        if stringify!($order) == order {
                             push_all(&mut out, &self.$field)?;
                         }
                     )*

@@ -79,6 +79,11 @@ impl Cluster {
         client_from(self.plane().config.clone(), user_agent, faults)
     }
 
+    /// The admin configuration (for clients built by the code under test).
+    pub fn config(&self) -> Config {
+        self.plane().config.clone()
+    }
+
     /// A client acting with exactly the permissions of ServiceAccount `namespace/name` (a TokenRequest token).
     pub async fn service_account_client(
         &self,
@@ -87,6 +92,11 @@ impl Cluster {
         user_agent: &str,
         faults: Option<&Faults>,
     ) -> Client {
+        client_from(self.service_account_config(namespace, name).await, user_agent, faults)
+    }
+
+    /// A configuration acting as ServiceAccount `namespace/name` (a TokenRequest token).
+    pub async fn service_account_config(&self, namespace: &str, name: &str) -> Config {
         let api: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(self.client(), namespace);
         let request = k8s_openapi::api::authentication::v1::TokenRequest {
             spec: k8s_openapi::api::authentication::v1::TokenRequestSpec {
@@ -102,7 +112,7 @@ impl Cluster {
         let token = token.status.map(|s| s.token).unwrap_or_default();
         let mut config = self.plane().config.clone();
         config.auth_info = kube::config::AuthInfo { token: Some(token.into()), ..Default::default() };
-        client_from(config, user_agent, faults)
+        config
     }
 
     /// The API server's address.
