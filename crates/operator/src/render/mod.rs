@@ -48,6 +48,8 @@ pub struct RenderContext {
     pub operator_namespace: Option<String>,
     /// The cluster proxy variables from the operator's environment, passed on to KEDA's containers.
     pub proxy: Vec<k8s_openapi::api::core::v1::EnvVar>,
+    /// The CA (PEM) of the running operator's self-issued `/metrics` certificate; `None` offline.
+    pub metrics_ca: Option<String>,
 }
 
 impl RenderContext {
