@@ -7,9 +7,9 @@ use rustls::pki_types::pem::PemObject;
 use cma_tests::*;
 use serde_json::{Value, json};
 
-/// Objects of a default installation on plain Kubernetes (with the CA ConfigMap of the operator's `/metrics`
-/// certificate).
-const DEFAULT_OBJECTS: usize = 16;
+/// Objects of a default installation on plain Kubernetes (with the operator's own NetworkPolicy and the CA
+/// ConfigMap of its `/metrics` certificate).
+const DEFAULT_OBJECTS: usize = 17;
 
 #[tokio::test]
 async fn creating_the_kedacontroller_installs_every_object_with_server_side_apply() {

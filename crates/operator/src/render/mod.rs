@@ -169,6 +169,7 @@ pub fn render(kc: Valid<'_>, ctx: &RenderContext) -> Result<Desired, RenderError
     }
     if spec.network_policy.is_enabled() {
         desired.network_policies = network_policy::render(spec, &owner);
+        desired.network_policies.extend(network_policy::operator(spec, ctx, &owner));
     }
     let monitoring = monitoring::render(spec, ctx, &owner)?;
     desired.service_monitors = monitoring.service_monitors;

@@ -40,7 +40,7 @@ fn rendering_the_sample_prints_every_object_as_yaml() {
     let text = String::from_utf8(out).unwrap();
     let docs: Vec<serde_yaml::Value> =
         serde_yaml::Deserializer::from_str(&text).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect();
-    assert_eq!(docs.len(), 15);
+    assert_eq!(docs.len(), 16);
     assert!(docs.iter().any(|d| d["kind"] == "APIService"));
     assert!(docs.iter().all(|d| d["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "cma-operator"));
 }
@@ -50,7 +50,7 @@ fn json_output_is_a_list() {
     let out = cmd().args(["render", "-f", &sample(), "-o", "json"]).assert().success().get_output().stdout.clone();
     let list: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(list["kind"], "List");
-    assert_eq!(list["items"].as_array().unwrap().len(), 15);
+    assert_eq!(list["items"].as_array().unwrap().len(), 16);
 }
 
 #[test]
