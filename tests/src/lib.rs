@@ -71,7 +71,7 @@ pub struct Options {
     pub create_default: bool,
     /// Watched namespaces.
     pub watch_namespaces: Vec<String>,
-    /// Where the `/metrics` serving certificate is mounted (HTTPS and access checks); HTTP when `None`.
+    /// Where a `/metrics` serving certificate is mounted; the operator's self-issued one is served when `None`.
     pub metrics_cert_dir: Option<std::path::PathBuf>,
     /// Act as this ServiceAccount (`namespace`, `name`) instead of as a cluster admin.
     pub service_account: Option<(String, String)>,

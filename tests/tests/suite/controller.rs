@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use cma_testkit::cluster::{Faults, RequestMatch, kinds};
-use rustls::pki_types::pem::PemObject;
 use cma_tests::*;
+use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 
 /// Objects of a default installation on plain Kubernetes (with the operator's own NetworkPolicy and the CA
@@ -469,8 +469,9 @@ async fn metrics_and_probes_are_served() {
     let ca = rustls::pki_types::CertificateDer::from_pem_slice(ca.as_bytes()).unwrap();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let auth = format!("Authorization: Bearer {scraper}\r\n");
-    let metrics =
-        cma_testkit::tls::https_get(operator.metrics_addr, &ca, rustls::DEFAULT_VERSIONS, "/metrics", &auth).await.unwrap();
+    let metrics = cma_testkit::tls::https_get(operator.metrics_addr, &ca, rustls::DEFAULT_VERSIONS, "/metrics", &auth)
+        .await
+        .unwrap();
     for expected in [
         "keda_controller_ready 0",
         "keda_controller_reconcile_total{result=\"success\"}",
