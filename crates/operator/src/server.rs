@@ -74,19 +74,22 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The probe port: the kubelet probes about every 10 s with a 1 s timeout, one connection each.
+    /// The probe port: the kubelet probes about every 10 s, sends its request at once and waits 1 s by
+    /// default. Short limits keep slots free; a few dozen slots cost little memory (16 KiB of request head
+    /// each at most). Pods cannot reach this port at all where the operator's NetworkPolicy is enforced.
     pub const PROBES: Limits = Limits {
-        max_connections: 16,
-        handshake_timeout: Duration::from_secs(5),
-        header_read_timeout: Duration::from_secs(5),
-        request_timeout: Duration::from_secs(5),
+        max_connections: 64,
+        handshake_timeout: Duration::from_secs(2),
+        header_read_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(2),
     };
 
-    /// The metrics port: a few Prometheus replicas, each scraping about every 30 s with a 10 s timeout.
+    /// The metrics port: a few Prometheus replicas, each scraping about every 30 s with a 10 s timeout; the
+    /// access check may wait on the API server.
     pub const METRICS: Limits = Limits {
         max_connections: 32,
-        handshake_timeout: Duration::from_secs(10),
-        header_read_timeout: Duration::from_secs(10),
+        handshake_timeout: Duration::from_secs(5),
+        header_read_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(20),
     };
 

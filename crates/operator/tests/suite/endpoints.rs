@@ -190,3 +190,18 @@ async fn a_request_the_api_server_never_answers_gets_a_503() {
     let response = String::from_utf8_lossy(&response);
     assert!(response.starts_with("HTTP/1.1 503"), "{response}");
 }
+
+#[tokio::test]
+async fn a_request_head_over_16_kib_is_refused_at_once_rather_than_buffered() {
+    // A long header time limit: whatever ends the connection within seconds is the size limit.
+    let addr = probes(limits(16, Duration::from_secs(120))).await;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Pad: ").await.unwrap();
+    // The server may stop reading (and close) before all of it is sent.
+    let _ = tcp.write_all(&vec![b'a'; 64 * 1024]).await;
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut response)).await;
+    assert!(read.is_ok(), "still connected 20 s after sending a 64 KiB request head");
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.is_empty() || response.starts_with("HTTP/1.1 431"), "{response}");
+}
