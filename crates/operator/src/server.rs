@@ -107,6 +107,8 @@ const MAX_REQUEST_HEAD: usize = 16 * 1024;
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(50);
 /// Longest pause after a failed accept.
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Least time between two warnings that a server is at its connection limit.
+const LIMIT_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
 fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -193,24 +195,22 @@ where
 {
     let permits = Arc::new(Semaphore::new(max_connections));
     let mut backoff = ACCEPT_BACKOFF_MIN;
-    let mut at_limit = false;
+    // A client holding the port at its limit must not flood the log either: one warning a minute.
+    let mut warned: Option<tokio::time::Instant> = None;
     loop {
         match accept().await {
             Ok(stream) => {
                 backoff = ACCEPT_BACKOFF_MIN;
                 match permits.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        at_limit = false;
-                        serve(stream, permit);
-                    }
+                    Ok(permit) => serve(stream, permit),
                     Err(_) => {
-                        if !at_limit {
+                        if warned.is_none_or(|at| at.elapsed() >= LIMIT_WARNING_INTERVAL) {
                             tracing::warn!(
                                 server = name,
                                 max_connections,
                                 "connection limit reached: closing new connections"
                             );
-                            at_limit = true;
+                            warned = Some(tokio::time::Instant::now());
                         }
                         drop(stream);
                     }
