@@ -71,7 +71,7 @@ pub struct Options {
     pub create_default: bool,
     /// Watched namespaces.
     pub watch_namespaces: Vec<String>,
-    /// Where the `/metrics` serving certificate is mounted (HTTPS and access checks); HTTP when `None`.
+    /// Where a `/metrics` serving certificate is mounted; the operator's self-issued one is served when `None`.
     pub metrics_cert_dir: Option<std::path::PathBuf>,
     /// Act as this ServiceAccount (`namespace`, `name`) instead of as a cluster admin.
     pub service_account: Option<(String, String)>,
@@ -444,8 +444,5 @@ pub fn logging() {
     // kube's own error lines name no request (the control plane's /readyz answers 500 while it starts).
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,kube_client::client::builder=off"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_test_writer()
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }

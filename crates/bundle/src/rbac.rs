@@ -489,7 +489,9 @@ pub fn rendered_objects(namespace: &str) -> Result<Vec<Value>, BundleError> {
         }))
         .map_err(|e| BundleError::Operator(format!("maximal spec: {e}")))?;
         for platform in platforms() {
-            let ctx = RenderContext::offline(platform);
+            // The running operator always knows its metrics CA (it publishes it in a ConfigMap off OpenShift);
+            // offline render does not, so give it one.
+            let ctx = RenderContext { metrics_ca: Some(String::new()), ..RenderContext::offline(platform) };
             let valid = cma_api::validate(&kc).map_err(|e| BundleError::Operator(format!("maximal spec: {e}")))?;
             let desired = render::render(valid, &ctx).map_err(|e| BundleError::Operator(e.to_string()))?;
             out.extend(desired.to_values().map_err(|e| BundleError::Operator(e.to_string()))?);

@@ -15,8 +15,7 @@ use kube::client::{Body, ConfigExt};
 use kube::{Client, Config};
 use tower::{BoxError, ServiceBuilder};
 
-/// The User-Agent of the operator's requests (the audit log tells them apart by it).
-pub const USER_AGENT: &str = concat!("cma-operator/", env!("CARGO_PKG_VERSION"));
+pub use crate::USER_AGENT;
 
 /// Why the client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +37,7 @@ pub type Stack = tower::util::BoxService<
 
 /// The request stack for `config`, identified as `user_agent`.
 pub fn stack(mut config: Config, user_agent: &str) -> Result<Stack, ClientError> {
-    let agent =
-        http::HeaderValue::from_str(user_agent).map_err(|_| ClientError::UserAgent(user_agent.to_string()))?;
+    let agent = http::HeaderValue::from_str(user_agent).map_err(|_| ClientError::UserAgent(user_agent.to_string()))?;
     config.headers.push((http::header::USER_AGENT, agent));
     // ALPN (h2, then http/1.1) is set by the connector builder below.
     let tls = config.rustls_client_config()?;
@@ -64,9 +62,8 @@ pub fn stack(mut config: Config, user_agent: &str) -> Result<Stack, ClientError>
         .http2_keep_alive_timeout(Duration::from_secs(10))
         .http2_keep_alive_while_idle(true)
         .build(https);
-    let retry = config
-        .default_retry
-        .then(|| tower::retry::RetryLayer::new(kube::client::retry::RetryPolicy::server_retry()));
+    let retry =
+        config.default_retry.then(|| tower::retry::RetryLayer::new(kube::client::retry::RetryPolicy::server_retry()));
     let service = ServiceBuilder::new()
         .layer(config.base_uri_layer())
         .option_layer(retry)

@@ -40,7 +40,6 @@ macro_rules! managed_kinds {
 }
 pub(crate) use managed_kinds;
 
-
 /// A kind the operator applies: knows how to address its objects.
 pub trait Managed:
     Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + Debug + Send + Sync + 'static

@@ -114,11 +114,14 @@ async fn main() {
         .unwrap_or_else(|| panic!("no KedaController create in the audit log"));
     let ours: Vec<&AuditEvent> = events.iter().filter(mine).collect();
     let targets = ["deployments", "apiservices", "validatingwebhookconfigurations"];
-    let writes: Vec<&&AuditEvent> = ours.iter().filter(|e| e.verb == "patch" && targets.contains(&e.object.resource.as_str())).collect();
+    let writes: Vec<&&AuditEvent> =
+        ours.iter().filter(|e| e.verb == "patch" && targets.contains(&e.object.resource.as_str())).collect();
     let last_write = writes.iter().map(|e| e.answered).max().unwrap_or_else(|| panic!("no Deployment written"));
     let first_status = ours
         .iter()
-        .find(|e| e.object.resource == "kedacontrollers" && e.object.subresource == "status" && e.answered >= last_write)
+        .find(|e| {
+            e.object.resource == "kedacontrollers" && e.object.subresource == "status" && e.answered >= last_write
+        })
         .map(|e| e.answered)
         .unwrap_or(last_write);
     let to_reconcile: Vec<&AuditEvent> = ours.iter().copied().filter(|e| e.answered <= first_status).collect();
@@ -160,12 +163,22 @@ async fn main() {
         .to_string();
     let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
 
-    println!("convergence (KedaController create -> last first write of Deployments, APIService, webhooks): {:.3} s", seconds(created.received, last_write));
+    println!(
+        "convergence (KedaController create -> last first write of Deployments, APIService, webhooks): {:.3} s",
+        seconds(created.received, last_write)
+    );
     println!("objects written by then: {}", writes.len());
-    println!("requests from start to the first complete reconcile: {} {:?}", to_reconcile.len(), by_verb(&to_reconcile));
+    println!(
+        "requests from start to the first complete reconcile: {} {:?}",
+        to_reconcile.len(),
+        by_verb(&to_reconcile)
+    );
     println!("requests in {steady} s of steady state: {} {:?}", steady_ours.len(), by_verb(&steady_ours));
     println!("forbidden answers: {forbidden}");
-    println!("peak RSS: {rss} KiB (at the end: {})", resident.join(", ").split_whitespace().collect::<Vec<_>>().join(" "));
+    println!(
+        "peak RSS: {rss} KiB (at the end: {})",
+        resident.join(", ").split_whitespace().collect::<Vec<_>>().join(" ")
+    );
     println!("binary size: {size} bytes");
     if std::env::var_os("BENCH_LOG").is_some() {
         println!("{report}");

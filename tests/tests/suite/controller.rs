@@ -4,10 +4,12 @@ use std::time::Duration;
 
 use cma_testkit::cluster::{Faults, RequestMatch, kinds};
 use cma_tests::*;
+use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 
-/// Objects of a default installation on plain Kubernetes.
-const DEFAULT_OBJECTS: usize = 15;
+/// Objects of a default installation on plain Kubernetes (with the operator's own NetworkPolicy and the CA
+/// ConfigMap of its `/metrics` certificate).
+const DEFAULT_OBJECTS: usize = 17;
 
 #[tokio::test]
 async fn creating_the_kedacontroller_installs_every_object_with_server_side_apply() {
@@ -164,6 +166,11 @@ async fn editing_a_managed_object_is_reverted_and_reported_as_drift() {
             .is_some_and(|a| a["spec"]["versionPriority"] == 100)
     })
     .await;
+    // The event follows the write it reports.
+    eventually(WAIT, "a DriftReverted event per correction", async || {
+        env.event_reasons("keda").await.iter().filter(|r| *r == "DriftReverted").count() >= 2
+    })
+    .await;
     let events = env.events_about("keda").await;
     let drift: Vec<_> = events.iter().filter(|(reason, _)| reason == "DriftReverted").collect();
     assert_eq!(drift.len(), 2, "one DriftReverted event per correction: {events:?}");
@@ -247,8 +254,12 @@ async fn a_kedacontroller_with_another_name_is_refused_and_one_elsewhere_is_left
     env.create_keda(json!({})).await;
     env.wait_installed().await;
     env.settle(&operator).await;
-    let touched: Vec<_> =
-        env.requests_since(&operator, mark).into_iter().filter(|e| e.object.namespace == elsewhere).map(|e| e.describe()).collect();
+    let touched: Vec<_> = env
+        .requests_since(&operator, mark)
+        .into_iter()
+        .filter(|e| e.object.namespace == elsewhere)
+        .map(|e| e.describe())
+        .collect();
     assert!(touched.is_empty(), "{touched:?}");
     let other = env.cluster.get(&kinds::KEDACONTROLLER, &elsewhere, "keda").await.unwrap();
     assert!(other["status"].is_null() && other["metadata"]["finalizers"].is_null(), "{other}");
@@ -458,17 +469,28 @@ async fn create_default_kedacontroller_creates_keda_once() {
 async fn metrics_and_probes_are_served() {
     let env = env().await;
     let operator = env.installed(json!({})).await;
-    let metrics = http_get(operator.metrics_addr, "/metrics").await;
+    // A scraper whose ServiceAccount may `get /metrics`, trusting the CA the operator publishes.
+    let scraper = scraper_token(&env).await;
+    let ca = env.get(&kinds::CONFIG_MAP, "cma-operator-metrics-ca").await.unwrap();
+    let ca = ca["data"]["ca.crt"].as_str().unwrap().to_string();
+    let ca = rustls::pki_types::CertificateDer::from_pem_slice(ca.as_bytes()).unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let auth = format!("Authorization: Bearer {scraper}\r\n");
+    let metrics = cma_testkit::tls::https_get(operator.metrics_addr, &ca, rustls::DEFAULT_VERSIONS, "/metrics", &auth)
+        .await
+        .unwrap();
     for expected in [
         "keda_controller_ready 0",
         "keda_controller_reconcile_total{result=\"success\"}",
-        "keda_controller_managed_objects 15",
+        &format!("keda_controller_managed_objects {DEFAULT_OBJECTS}"),
         "keda_controller_info{",
     ] {
         assert!(metrics.contains(expected), "missing {expected:?} in\n{metrics}");
     }
     assert!(http_get(operator.probe_addr, "/healthz").await.starts_with("HTTP/1.1 200"));
     assert!(http_get(operator.probe_addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+    // Never without TLS and the access check: not on the probe port either.
+    assert!(http_get(operator.probe_addr, "/metrics").await.starts_with("HTTP/1.1 404"));
     operator.stop().await.unwrap();
 }
 
@@ -482,6 +504,33 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     response
+}
+
+/// A token of a ServiceAccount bound to a ClusterRole that may `get` the non-resource URL `/metrics`.
+async fn scraper_token(env: &Env) -> String {
+    let role = format!("metrics-reader-{}", env.ns);
+    env.cluster
+        .create(&json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "scraper", "namespace": env.ns}}))
+        .await;
+    env.cluster
+        .create(&json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": role},
+            "rules": [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}],
+        }))
+        .await;
+    env.cluster
+        .create(&json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": "scraper", "namespace": env.ns}],
+        }))
+        .await;
+    let api: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        kube::Api::namespaced(env.cluster.client(), &env.ns);
+    let request = k8s_openapi::api::authentication::v1::TokenRequest::default();
+    let token: k8s_openapi::api::authentication::v1::TokenRequest =
+        api.create_subresource("token", "scraper", &kube::api::PostParams::default(), &request).await.unwrap();
+    token.status.unwrap().token
 }
 
 /// What a KedaController field can change: the three Deployments' specs, the ServiceAccount's metadata and

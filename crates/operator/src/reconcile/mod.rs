@@ -353,6 +353,7 @@ impl Context {
             proxy: self.proxy.clone(),
             config_hashes,
             operator_namespace: Some(self.scope.operator_namespace.clone()),
+            metrics_ca: self.metrics_ca.clone(),
         }
     }
 }

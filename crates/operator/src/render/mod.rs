@@ -48,6 +48,8 @@ pub struct RenderContext {
     pub operator_namespace: Option<String>,
     /// The cluster proxy variables from the operator's environment, passed on to KEDA's containers.
     pub proxy: Vec<k8s_openapi::api::core::v1::EnvVar>,
+    /// The CA (PEM) of the running operator's self-issued `/metrics` certificate; `None` offline.
+    pub metrics_ca: Option<String>,
 }
 
 impl RenderContext {
@@ -168,6 +170,7 @@ pub fn render(kc: Valid<'_>, ctx: &RenderContext) -> Result<Desired, RenderError
     }
     if spec.network_policy.is_enabled() {
         desired.network_policies = network_policy::render(spec, &owner);
+        desired.network_policies.extend(network_policy::operator(spec, ctx, &owner));
     }
     let monitoring = monitoring::render(spec, ctx, &owner)?;
     desired.service_monitors = monitoring.service_monitors;

@@ -40,7 +40,7 @@ fn rendering_the_sample_prints_every_object_as_yaml() {
     let text = String::from_utf8(out).unwrap();
     let docs: Vec<serde_yaml::Value> =
         serde_yaml::Deserializer::from_str(&text).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect();
-    assert_eq!(docs.len(), 15);
+    assert_eq!(docs.len(), 16);
     assert!(docs.iter().any(|d| d["kind"] == "APIService"));
     assert!(docs.iter().all(|d| d["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "cma-operator"));
 }
@@ -50,7 +50,7 @@ fn json_output_is_a_list() {
     let out = cmd().args(["render", "-f", &sample(), "-o", "json"]).assert().success().get_output().stdout.clone();
     let list: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(list["kind"], "List");
-    assert_eq!(list["items"].as_array().unwrap().len(), 15);
+    assert_eq!(list["items"].as_array().unwrap().len(), 16);
 }
 
 #[test]
@@ -226,70 +226,4 @@ fn version_names_keda_and_the_images() {
 fn usage_errors_exit_2() {
     cmd().args(["render"]).assert().code(2);
     cmd().args(["render", "-f", &sample(), "--platform", "mesos"]).assert().code(2);
-}
-
-/// The binary as a pod runs it: against an API server over HTTP, logging from several threads, stopped
-/// with SIGTERM. It must install KEDA and then exit cleanly (0) on the signal.
-#[test]
-fn run_installs_keda_and_exits_cleanly_on_sigterm() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let fake = runtime.block_on(async { cma_testkit::FakeApiServer::new() });
-    fake.register(cma_testkit::known::kedacontrollers());
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let _server = {
-        // `serve` spawns onto the current runtime.
-        let _guard = runtime.enter();
-        fake.serve(listener, "operator")
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, cma_testkit::FakeApiServer::kubeconfig(addr)).unwrap();
-
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cma-operator"))
-        .args(["run", "--operator-namespace", "keda", "--metrics-bind-address", "127.0.0.1:0"])
-        .args(["--health-probe-bind-address", "127.0.0.1:0", "--log-level", "debug"])
-        .env("KUBECONFIG", &kubeconfig)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Drain the logs as they come: a full pipe would block the child.
-    let mut pipe = child.stderr.take().unwrap();
-    let logs = std::thread::spawn(move || {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut pipe, &mut text).unwrap();
-        text
-    });
-    runtime.block_on(async {
-        fake.insert(&serde_json::json!({
-            "apiVersion": "keda.sh/v1alpha1", "kind": "KedaController",
-            "metadata": {"name": "keda", "namespace": "keda"}, "spec": {},
-        }))
-        .unwrap();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-        let webhooks = cma_testkit::Gvr::new("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations");
-        while fake.get(&webhooks, "", "keda-admission").is_none() {
-            assert!(tokio::time::Instant::now() < deadline, "the binary did not install KEDA within 30 s");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    });
-
-    let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("cma-operator run did not exit within 20 s of SIGTERM");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let stderr = logs.join().unwrap();
-    assert!(status.success(), "exit status {status}; stderr:\n{stderr}");
-    assert!(stderr.contains("SIGTERM: shutting down"), "{stderr}");
-    assert!(stderr.contains("reconciled"), "no reconcile was logged:\n{stderr}");
 }
