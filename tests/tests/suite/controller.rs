@@ -363,27 +363,31 @@ async fn watches_survive_compaction_and_an_api_server_restart() {
 }
 
 #[tokio::test]
-async fn a_foreign_external_metrics_apiservice_is_left_alone_and_reported() {
+async fn another_external_metrics_provider_stops_the_install_and_is_named() {
     let env = env().await;
     env.cluster
-        .create(&json!({
+        .try_create_as("kubectl-client-side-apply", &json!({
             "apiVersion": "apiregistration.k8s.io/v1",
             "kind": "APIService",
             "metadata": {"name": "v1beta1.external.metrics.k8s.io"},
             "spec": {"group": "external.metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100,
                      "service": {"name": "prometheus-adapter", "namespace": "openshift-monitoring"}},
         }))
-        .await;
+        .await
+        .unwrap();
+    let mark = env.cluster.audit().mark();
     let operator = env.start(Options::default()).await;
     env.create_keda(json!({})).await;
-    eventually(WAIT, "Degraded names the current owner", async || {
-        env.condition("Degraded").await.is_some_and(|c| {
-            c.0 == "True" && c.1 == "APIServiceConflict" && c.2.contains("openshift-monitoring/prometheus-adapter")
+    eventually(WAIT, "Ready=False naming the current provider", async || {
+        env.condition("Ready").await.is_some_and(|c| {
+            c.0 == "False" && c.1 == "ForeignInstallation" && c.2.contains("namespace 'openshift-monitoring'")
         })
     })
     .await;
-    eventually(WAIT, "everything else is applied", async || env.managed_objects().await.len() == DEFAULT_OBJECTS - 1)
-        .await;
+    env.settle(&operator).await;
+    // Nothing is written, so no KEDA pod competes for the API (the HPAs keep their metrics).
+    let applied: Vec<_> = env.requests_since(&operator, mark).into_iter().filter(is_operator_apply).map(|e| e.describe()).collect();
+    assert!(applied.is_empty(), "{applied:?}");
     let api = env.cluster.get(&kinds::API_SERVICE, "", "v1beta1.external.metrics.k8s.io").await.unwrap();
     assert_eq!(api["spec"]["service"]["name"], "prometheus-adapter", "the foreign APIService was changed");
     operator.stop().await.unwrap();
