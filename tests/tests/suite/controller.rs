@@ -386,7 +386,8 @@ async fn another_external_metrics_provider_stops_the_install_and_is_named() {
     .await;
     env.settle(&operator).await;
     // Nothing is written, so no KEDA pod competes for the API (the HPAs keep their metrics).
-    let applied: Vec<_> = env.requests_since(&operator, mark).into_iter().filter(is_operator_apply).map(|e| e.describe()).collect();
+    let applied: Vec<_> =
+        env.requests_since(&operator, mark).into_iter().filter(is_operator_apply).map(|e| e.describe()).collect();
     assert!(applied.is_empty(), "{applied:?}");
     let api = env.cluster.get(&kinds::API_SERVICE, "", "v1beta1.external.metrics.k8s.io").await.unwrap();
     assert_eq!(api["spec"]["service"]["name"], "prometheus-adapter", "the foreign APIService was changed");
