@@ -322,6 +322,37 @@ async fn api_errors_are_retried_and_reported() {
 }
 
 #[tokio::test]
+async fn an_operator_restarted_mid_install_finishes_it_without_a_second_rollout() {
+    let env = env().await;
+    // The first operator stops half-way: the API registrations keep failing, the rest is applied.
+    let faults = Faults::new();
+    faults.fail_next(
+        1000,
+        RequestMatch::default().method(http::Method::PATCH).path("/apiservices/"),
+        503,
+        "ServiceUnavailable",
+        "the server is shutting down",
+    );
+    let first = env.start(Options { identity: "first".into(), faults: Some(faults), ..Options::default() }).await;
+    env.create_keda(json!({})).await;
+    env.wait_installed_workloads().await;
+    first.stop().await.unwrap();
+    assert!(env.cluster.get(&kinds::API_SERVICE, "", "v1beta1.external.metrics.k8s.io").await.is_none());
+
+    let second = env.start(Options { identity: "second".into(), ..Options::default() }).await;
+    env.wait_installed().await;
+    env.settle(&second).await;
+    assert_eq!(env.managed_objects().await.len(), DEFAULT_OBJECTS);
+    for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
+        assert_eq!(env.deployment(name).await["metadata"]["generation"], 1, "{name} was written twice");
+    }
+    let events = env.events_about("keda").await;
+    assert!(!events.iter().any(|(reason, _)| reason == "DriftReverted"), "{events:?}");
+    assert_eq!(env.keda().await["metadata"]["finalizers"], json!(["finalizer.kedacontroller.keda.sh"]));
+    second.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn an_immutable_field_change_replaces_the_object() {
     let env = env().await;
     // Left by an older installation: the same Deployment with another selector, which cannot change in place.
