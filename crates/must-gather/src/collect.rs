@@ -684,7 +684,17 @@ async fn external_metrics(fetcher: &Fetcher) -> Collected {
             findings.push(finding);
             limit
         }
-        _ => fetcher.timeout(),
+        Some(a) => {
+            // Recorded only should the API fail: the API server still believed in it when asked.
+            let state =
+                if a.status == "True" { "was Available".to_string() } else { format!("had Available={}", a.status) };
+            findings.push(format!(
+                "APIService {EXTERNAL_METRICS_APISERVICE} {state} when asked: {}: {}",
+                a.reason, a.message
+            ));
+            fetcher.timeout()
+        }
+        None => fetcher.timeout(),
     };
     let doc = match fetcher.get_within(EXTERNAL_METRICS_PATH, timeout).await {
         Ok(v) => Output { path: EXTERNAL_METRICS_FILE.to_string(), doc: Document::Json(v) },
