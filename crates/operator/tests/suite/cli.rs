@@ -188,28 +188,36 @@ fn usage_errors_exit_2() {
     cmd().args(["render", "-f", &sample(), "--platform", "mesos"]).assert().code(2);
 }
 
-/// The binary as a pod runs it: against an API server over HTTP, logging from several threads, stopped
-/// with SIGTERM. It must install KEDA and then exit cleanly (0) on the signal.
+/// KEDA's static RBAC (manifests/keda-2.20/rbac.yaml) for an installation in `namespace`, as the operator's
+/// installation puts it there.
+fn keda_rbac(namespace: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(repo("manifests/keda-2.20/rbac.yaml")).unwrap();
+    let text = text.replace(cma_api::names::SUGGESTED_NAMESPACE, namespace);
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| <serde_json::Value as serde::Deserialize>::deserialize(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// The binary as a pod runs it: against the real API server through a kubeconfig, logging from several threads,
+/// stopped with SIGTERM. It must install KEDA and then exit cleanly (0) on the signal.
 #[test]
 fn run_installs_keda_and_exits_cleanly_on_sigterm() {
+    use cma_testkit::cluster::{self, Apis, kinds};
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let fake = runtime.block_on(async { cma_testkit::FakeApiServer::new() });
-    fake.register(cma_testkit::known::kedacontrollers());
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let _server = {
-        // `serve` spawns onto the current runtime.
-        let _guard = runtime.enter();
-        fake.serve(listener, "operator")
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, cma_testkit::FakeApiServer::kubeconfig(addr)).unwrap();
+    let (cluster, ns) = runtime.block_on(async {
+        let cluster = cluster::acquire(Apis::kubernetes()).await;
+        let ns = cluster.namespace("keda").await;
+        for object in keda_rbac(&ns) {
+            cluster.apply_as("cma-install", &object).await;
+        }
+        (cluster, ns)
+    });
 
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cma-operator"))
-        .args(["run", "--operator-namespace", "keda", "--metrics-bind-address", "127.0.0.1:0"])
+        .args(["run", "--operator-namespace", &ns, "--metrics-bind-address", "127.0.0.1:0"])
         .args(["--health-probe-bind-address", "127.0.0.1:0", "--log-level", "debug"])
-        .env("KUBECONFIG", &kubeconfig)
+        .env("KUBECONFIG", cluster.kubeconfig())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -222,17 +230,18 @@ fn run_installs_keda_and_exits_cleanly_on_sigterm() {
         text
     });
     runtime.block_on(async {
-        fake.insert(&serde_json::json!({
-            "apiVersion": "keda.sh/v1alpha1", "kind": "KedaController",
-            "metadata": {"name": "keda", "namespace": "keda"}, "spec": {},
-        }))
-        .unwrap();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-        let webhooks = cma_testkit::Gvr::new("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations");
-        while fake.get(&webhooks, "", "keda-admission").is_none() {
-            assert!(tokio::time::Instant::now() < deadline, "the binary did not install KEDA within 30 s");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        cluster
+            .create(&serde_json::json!({
+                "apiVersion": "keda.sh/v1alpha1", "kind": "KedaController",
+                "metadata": {"name": "keda", "namespace": ns}, "spec": {},
+            }))
+            .await;
+        cluster
+            .eventually(std::time::Duration::from_secs(30), "the binary installs KEDA", async || {
+                cluster.get(&kinds::VALIDATING_WEBHOOK, "", "keda-admission").await.is_some()
+                    && cluster.get(&kinds::DEPLOYMENT, &ns, "keda-admission").await.is_some()
+            })
+            .await;
     });
 
     let pid = child.id().to_string();
