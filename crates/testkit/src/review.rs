@@ -1,21 +1,22 @@
-//! TokenReview and SubjectAccessReview: create-only kinds whose answer the API server computes (who holds a
-//! token, whether a user may do something) and never stores. Tests declare the tokens and the grants.
+//! What is left of the in-process fake API server: TokenReviews and SubjectAccessReviews answered from the
+//! tokens and grants a test declares, behind a real [`kube::Client`]. Everything else is answered `404`.
+//!
+//! Only `crates/operator/tests/suite/metrics_tls.rs` still uses it; its port to the real API server (which
+//! answers reviews with its own authenticator and RBAC) is under way on another branch. Delete this module, and
+//! its export in `lib.rs`, once that port is merged: every other test runs against [`crate::cluster`].
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
-
-use crate::error::ApiError;
 
 /// `authentication.k8s.io` TokenReviews.
 const TOKEN_REVIEWS: (&str, &str) = ("authentication.k8s.io", "tokenreviews");
 /// `authorization.k8s.io` SubjectAccessReviews.
 const SUBJECT_ACCESS_REVIEWS: (&str, &str) = ("authorization.k8s.io", "subjectaccessreviews");
-
-/// Whether `(group, plural)` is a review kind, answered rather than stored.
-pub(crate) fn is_review(kind: (&str, &str)) -> bool {
-    kind == TOKEN_REVIEWS || kind == SUBJECT_ACCESS_REVIEWS
-}
 
 /// Who a token belongs to.
 #[derive(Debug)]
@@ -24,37 +25,133 @@ struct Identity {
     groups: Vec<String>,
 }
 
-/// Known tokens and non-resource grants.
-#[derive(Debug, Default)]
-pub(crate) struct Reviews {
+/// Which requests a fault applies to: a resource by group and plural.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Matcher {
+    group: String,
+    plural: String,
+}
+
+impl Matcher {
+    /// Requests for `plural` of API group `group`.
+    pub fn resource(group: &str, plural: &str) -> Self {
+        Matcher { group: group.into(), plural: plural.into() }
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        path.starts_with(&format!("/apis/{}/", self.group)) && path.ends_with(&format!("/{}", self.plural))
+    }
+}
+
+/// One request the fake received.
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
+    /// HTTP method.
+    pub method: String,
+    /// Path without query.
+    pub path: String,
+    /// The JSON body, when there was one.
+    pub body: Option<Value>,
+}
+
+#[derive(Default)]
+struct State {
     tokens: BTreeMap<String, Identity>,
     /// (user or group, verb, path) allowed.
     grants: Vec<(String, String, String)>,
+    /// (matcher, remaining, status code).
+    faults: Vec<(Matcher, usize, u16)>,
+    requests: Vec<RequestRecord>,
 }
 
-impl Reviews {
-    pub(crate) fn add_token(&mut self, token: &str, user: &str, groups: &[&str]) {
+/// The review-answering fake; cheap to clone (clones share state).
+#[derive(Clone, Default)]
+pub struct FakeApiServer {
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeApiServer {
+    /// A fake that knows no token and grants nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// TokenReviews of `token` answer `user` with `groups`.
+    pub fn add_token(&self, token: &str, user: &str, groups: &[&str]) {
         let identity = Identity { user: user.into(), groups: groups.iter().map(|g| g.to_string()).collect() };
-        self.tokens.insert(token.into(), identity);
+        self.lock().tokens.insert(token.into(), identity);
     }
 
-    pub(crate) fn allow_non_resource(&mut self, subject: &str, verb: &str, path: &str) {
-        self.grants.push((subject.into(), verb.into(), path.into()));
+    /// SubjectAccessReviews allow `verb` on the non-resource URL `path` to `subject` (a user or a group).
+    pub fn allow_non_resource(&self, subject: &str, verb: &str, path: &str) {
+        self.lock().grants.push((subject.into(), verb.into(), path.into()));
     }
 
-    /// The answer to a create of a review kind (see [`is_review`]).
-    pub(crate) fn answer(&self, kind: (&str, &str), body: &Value) -> Result<Value, ApiError> {
-        if kind == TOKEN_REVIEWS {
-            Ok(self.token_review(body))
-        } else if kind == SUBJECT_ACCESS_REVIEWS {
-            self.subject_access_review(body)
-        } else {
-            Err(ApiError::internal(format!("{}/{} is not a review kind", kind.0, kind.1)))
+    /// The next `times` matching requests fail with `code`.
+    pub fn fail_next(&self, times: usize, matcher: Matcher, code: u16) {
+        self.lock().faults.push((matcher, times, code));
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.lock().requests.clone()
+    }
+
+    /// A real `kube::Client` talking to this fake. Must be called inside a tokio runtime.
+    pub fn client(&self) -> kube::Client {
+        let fake = self.clone();
+        let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+            let fake = fake.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                let (code, answer) = fake.answer(parts.method.as_str(), parts.uri.path(), &bytes);
+                let response = http::Response::builder()
+                    .status(code)
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(Full::new(Bytes::from(answer.to_string())))
+                    .unwrap_or_else(|e| panic!("a response: {e}"));
+                Ok::<_, Infallible>(response)
+            }
+        });
+        kube::Client::new(service, "default")
+    }
+
+    fn answer(&self, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
+        let body: Option<Value> = serde_json::from_slice(body).ok();
+        let mut state = self.lock();
+        state.requests.push(RequestRecord { method: method.into(), path: path.into(), body: body.clone() });
+        if let Some(fault) = state.faults.iter_mut().find(|(m, remaining, _)| *remaining > 0 && m.matches(path)) {
+            fault.1 -= 1;
+            let code = fault.2;
+            return (code, status(code, "Failure", &format!("injected failure ({code})")));
+        }
+        let body = body.unwrap_or(Value::Null);
+        let review = |(group, plural): (&str, &str)| Matcher::resource(group, plural).matches(path);
+        match method {
+            "POST" if review(TOKEN_REVIEWS) => (201, state.token_review(body)),
+            "POST" if review(SUBJECT_ACCESS_REVIEWS) => match state.subject_access_review(body) {
+                Ok(answer) => (201, answer),
+                Err(message) => (422, status(422, "Invalid", &message)),
+            },
+            _ => (404, status(404, "NotFound", &format!("the fake answers only reviews, not {method} {path}"))),
         }
     }
+}
 
-    fn token_review(&self, body: &Value) -> Value {
-        let token = body.pointer("/spec/token").and_then(Value::as_str).unwrap_or_default();
+/// A `metav1.Status`.
+fn status(code: u16, reason: &str, message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "reason": reason, "message": message, "code": code})
+}
+
+impl State {
+    fn token_review(&self, mut review: Value) -> Value {
+        let token = review.pointer("/spec/token").and_then(Value::as_str).unwrap_or_default();
         let status = match self.tokens.get(token) {
             Some(id) => json!({
                 "authenticated": true,
@@ -63,16 +160,13 @@ impl Reviews {
             None => json!({"authenticated": false, "error": "token not recognised"}),
         };
         // Like the API server: the spec (the token) is echoed back, the answer is in status.
-        let mut answer = body.clone();
-        answer["status"] = status;
-        answer
+        review["status"] = status;
+        review
     }
 
-    fn subject_access_review(&self, body: &Value) -> Result<Value, ApiError> {
-        let spec = body.get("spec").ok_or_else(|| ApiError::invalid("spec is required"))?;
-        let Some(attrs) = spec.get("nonResourceAttributes") else {
-            return Err(ApiError::invalid("the fake answers only nonResourceAttributes reviews"));
-        };
+    fn subject_access_review(&self, mut review: Value) -> Result<Value, String> {
+        let spec = review.get("spec").ok_or("spec is required")?;
+        let attrs = spec.get("nonResourceAttributes").ok_or("the fake answers only nonResourceAttributes reviews")?;
         let user = spec.get("user").and_then(Value::as_str).unwrap_or_default();
         let groups: Vec<&str> =
             spec.get("groups").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
@@ -82,13 +176,12 @@ impl Reviews {
             .grants
             .iter()
             .any(|(subject, v, p)| (subject == user || groups.contains(&subject.as_str())) && v == verb && p == path);
-        let mut answer = body.clone();
-        answer["status"] = if allowed {
+        review["status"] = if allowed {
             json!({"allowed": true, "reason": "granted by the fake API server"})
         } else {
             json!({"allowed": false})
         };
-        Ok(answer)
+        Ok(review)
     }
 }
 
@@ -96,21 +189,44 @@ impl Reviews {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_known_token_authenticates_and_a_grant_allows() {
-        let mut reviews = Reviews::default();
-        reviews.add_token("t1", "system:serviceaccount:openshift-monitoring:prometheus-k8s", &["system:authenticated"]);
-        reviews.allow_non_resource("system:authenticated", "get", "/metrics");
-        let tr = reviews.answer(TOKEN_REVIEWS, &json!({"spec": {"token": "t1"}})).unwrap();
-        assert_eq!(tr["status"]["authenticated"], true);
-        let unknown = reviews.answer(TOKEN_REVIEWS, &json!({"spec": {"token": "t2"}})).unwrap();
-        assert_eq!(unknown["status"]["authenticated"], false);
-        let sar = json!({"spec": {"user": "u", "groups": ["system:authenticated"],
-            "nonResourceAttributes": {"verb": "get", "path": "/metrics"}}});
-        assert_eq!(reviews.answer(SUBJECT_ACCESS_REVIEWS, &sar).unwrap()["status"]["allowed"], true);
-        let other = json!({"spec": {"user": "u", "nonResourceAttributes": {"verb": "get", "path": "/debug"}}});
-        assert_eq!(reviews.answer(SUBJECT_ACCESS_REVIEWS, &other).unwrap()["status"]["allowed"], false);
-        assert!(!is_review(("", "configmaps")));
-        assert!(reviews.answer(("", "configmaps"), &json!({})).is_err());
+    #[tokio::test]
+    async fn a_known_token_authenticates_a_grant_allows_and_faults_fail() {
+        use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
+        use k8s_openapi::api::authorization::v1::{
+            NonResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+        };
+        use kube::api::{Api, PostParams};
+        let fake = FakeApiServer::new();
+        fake.add_token("t1", "system:serviceaccount:openshift-monitoring:prometheus-k8s", &["system:authenticated"]);
+        fake.allow_non_resource("system:authenticated", "get", "/metrics");
+        let reviews: Api<TokenReview> = Api::all(fake.client());
+        let review = |token: &str| TokenReview {
+            spec: TokenReviewSpec { token: Some(token.into()), ..Default::default() },
+            ..Default::default()
+        };
+        let known = reviews.create(&PostParams::default(), &review("t1")).await.unwrap();
+        assert_eq!(known.status.and_then(|s| s.authenticated), Some(true));
+        let unknown = reviews.create(&PostParams::default(), &review("t2")).await.unwrap();
+        assert_eq!(unknown.status.and_then(|s| s.authenticated), Some(false));
+        let sars: Api<SubjectAccessReview> = Api::all(fake.client());
+        let sar = |path: &str| SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: Some("u".into()),
+                groups: Some(vec!["system:authenticated".into()]),
+                non_resource_attributes: Some(NonResourceAttributes {
+                    path: Some(path.into()),
+                    verb: Some("get".into()),
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(sars.create(&PostParams::default(), &sar("/metrics")).await.unwrap().status.unwrap().allowed);
+        assert!(!sars.create(&PostParams::default(), &sar("/debug")).await.unwrap().status.unwrap().allowed);
+        fake.fail_next(1, Matcher::resource("authentication.k8s.io", "tokenreviews"), 503);
+        let error = reviews.create(&PostParams::default(), &review("t1")).await.unwrap_err();
+        assert!(matches!(&error, kube::Error::Api(s) if s.code == 503), "{error}");
+        assert_eq!(fake.requests().len(), 5);
+        assert_eq!(fake.requests()[0].body.as_ref().unwrap()["spec"]["token"], "t1");
     }
 }
