@@ -5,29 +5,31 @@
 //! # Container logs through the real API server
 //!
 //! `GET /api/v1/namespaces/NS/pods/POD/log?container=C` is not answered by the API server itself: it checks
-//! that the pod is bound to a node and that `C` is one of its containers (`400 container C is not valid for pod
-//! POD` otherwise), reads that Node's `status.addresses` (in the order of `--kubelet-preferred-address-types`)
-//! and `status.daemonEndpoints.kubeletEndpoint.Port`, and proxies the request to
+//! that `C` is one of the pod's containers (`400 container C is not valid for pod POD` otherwise), reads the
+//! `status.addresses` (in the order of `--kubelet-preferred-address-types`) and
+//! `status.daemonEndpoints.kubeletEndpoint.Port` of the Node the pod is bound to, and proxies the request to
 //! `https://ADDRESS:PORT/containerLogs/NS/POD/C`. What was found running it against kube-apiserver v1.36:
 //!
-//! - **A loopback kubelet is fine.** The log proxy applies no address filter (unlike `nodes/NAME/proxy`, which
-//!   refuses loopback and link-local addresses): a Node whose InternalIP is `127.0.0.1` gets its logs read from
-//!   `https://127.0.0.1:PORT`.
+//! - **A loopback kubelet is fine.** The log proxy applies no address filter: a Node whose InternalIP is
+//!   `127.0.0.1` gets its logs read from `https://127.0.0.1:PORT`; no other local address or address type is
+//!   needed.
 //! - **The address type order matters.** The API server's default order puts `Hostname` first, and the test
-//!   node's hostname (`cma-test-node`) resolves nowhere: the request then fails with `dial tcp: lookup
-//!   cma-test-node`. The control plane sets `--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname`
-//!   (what kubeadm sets, and what OpenShift's API server prefers too), so the InternalIP is used.
+//!   node's hostname (`cma-test-node`) resolves nowhere: the request failed with `500` `Get
+//!   "https://cma-test-node:PORT/containerLogs/...": dial tcp: lookup cma-test-node ...: no such host`. The
+//!   control plane sets `--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname` (the order kubeadm
+//!   sets), so the InternalIP is used.
 //! - **No certificate is checked and none is presented**: without `--kubelet-certificate-authority` the API
 //!   server accepts any serving certificate (here a fresh self-signed one), and without
-//!   `--kubelet-client-certificate` it sends none. A real kubelet would then refuse the request; this one
-//!   answers anyone who can reach its port (loopback only).
-//! - **The query is passed on as the client gave it**, only the parameters set: `previous=true`,
-//!   `sinceSeconds=N`, `sinceTime=RFC3339`, `timestamps=true`, `limitBytes=N`, `tailLines=N`, `follow=true`
-//!   (never `follow=false` or `timestamps=false`: absent means false). The container comes in the path.
+//!   `--kubelet-client-certificate` it sends none; this kubelet asks for none and answers anyone who reaches its
+//!   port (loopback only).
+//! - **The options are passed on when they differ from their defaults**: `previous=true`, `sinceSeconds=N`,
+//!   `sinceTime=RFC3339`, `timestamps=true`, `limitBytes=N`, `tailLines=N`, `follow=true`; a client's
+//!   `follow=false`, `timestamps=false` or `previous=false` never reach the kubelet. The container comes in the
+//!   path, not the query.
 //! - **The kubelet's error answers reach the client as API errors**: a `400` with a text body becomes
 //!   `400 BadRequest` with that text as the message (the kubelet's `previous terminated container "C" in pod
-//!   "P" not found`); a port nobody listens on becomes `500` with `dial tcp 127.0.0.1:PORT: connect: connection
-//!   refused` at once.
+//!   "P" not found`); a kubelet it cannot reach becomes `500` with the dial error as the message (`dial tcp
+//!   127.0.0.1:PORT: connect: connection refused` at once for a port nobody listens on).
 //!
 //! The content is what a test set with [`ContainerLogs::set`] and [`ContainerLogs::set_previous`], kept as the
 //! kubelet keeps it: one entry per line, each line starting with its RFC 3339 timestamp and a space. The

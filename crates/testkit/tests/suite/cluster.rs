@@ -224,6 +224,8 @@ async fn container_logs_come_from_the_test_kubelet_through_the_api_server() {
     assert_eq!(get("container=app&previous=true").await.unwrap(), "crashed\n");
     // Nothing set: an empty log; no previous instance: the kubelet's 400, passed on by the API server.
     assert_eq!(get("container=side&follow=true").await.unwrap(), "");
+    // Options at their defaults are not passed on.
+    assert_eq!(get("container=side&follow=false&timestamps=false&previous=false").await.unwrap(), "");
     let error = get("container=side&previous=true").await.unwrap_err();
     assert!(
         matches!(&error, kube::Error::Api(s) if s.code == 400
@@ -235,7 +237,7 @@ async fn container_logs_come_from_the_test_kubelet_through_the_api_server() {
     assert!(matches!(&error, kube::Error::Api(s) if s.code == 400 && s.message.contains("nope")), "{error:?}");
 
     let requests = cluster.container_logs().requests();
-    assert_eq!(requests.len(), 9, "{requests:#?}");
+    assert_eq!(requests.len(), 10, "{requests:#?}");
     let since = &requests[2];
     assert_eq!((since.namespace.as_str(), since.pod.as_str(), since.container.as_str()), (ns.as_str(), "web", "app"));
     assert_eq!(since.since_seconds(), Some(3600));
@@ -243,6 +245,7 @@ async fn container_logs_come_from_the_test_kubelet_through_the_api_server() {
     assert_eq!(requests[3].since_time(), Some("2019-12-31T00:00:00Z"));
     assert_eq!((requests[4].tail_lines(), requests[5].limit_bytes()), (Some(1), Some(3)));
     assert!(requests[6].previous() && requests[7].follow());
+    assert!(requests[8].query.is_empty(), "{:?}", requests[8]);
 }
 
 /// The external metrics API behind the real aggregator: served while the stand-in answers, `503` from the
