@@ -659,8 +659,10 @@ impl Availability {
     }
 }
 
-/// The APIService first, then what the API it registers answers: when the APIService says it is not
-/// available, the answer is asked for with a short time limit and both are recorded.
+/// The APIService first, then what the API it registers answers, asked once. When the APIService says it is
+/// not available, the API server answers `503` at once, and the API is asked with a short time limit; when it
+/// says available but the metrics server hangs, the aggregator answers `503` after its own 5 s. An error answer
+/// is recorded as the server gave it, with the `Available` condition seen.
 async fn external_metrics(fetcher: &Fetcher) -> Collected {
     let mut out = Collected::default();
     let mut findings = Vec::new();
@@ -685,7 +687,7 @@ async fn external_metrics(fetcher: &Fetcher) -> Collected {
             limit
         }
         Some(a) => {
-            // Recorded only should the API fail: the API server still believed in it when asked.
+            // Recorded only should the API fail: the API server still took it for available when asked.
             let state =
                 if a.status == "True" { "was Available".to_string() } else { format!("had Available={}", a.status) };
             findings.push(format!(

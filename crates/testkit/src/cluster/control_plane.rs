@@ -279,22 +279,19 @@ impl ControlPlane {
     }
 
     /// Sends `signal` (`STOP`, `CONT`) to the controller manager.
-    pub fn signal_controller_manager(&self, signal: &str) {
+    pub fn signal_controller_manager(&self, signal: &str) -> Result<(), ClusterError> {
         let processes = self.processes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (role, child) in processes.iter() {
-            if *role == Role::ControllerManager {
-                let status = Command::new("kill")
-                    .args([format!("-{signal}"), child.id().to_string()])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-                assert!(
-                    status.is_ok_and(|s| s.success()),
-                    "kill -{signal} kube-controller-manager (pid {}) failed",
-                    child.id()
-                );
+        for (role, child) in processes.iter().filter(|(role, _)| *role == Role::ControllerManager) {
+            let status = Command::new("kill")
+                .args([format!("-{signal}"), child.id().to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if !status.is_ok_and(|s| s.success()) {
+                return Err(ClusterError::Start(format!("kill -{signal} {} (pid {}) failed", role.name(), child.id())));
             }
         }
+        Ok(())
     }
 
     /// Stops the API server (SIGTERM, then SIGKILL after 5 s).

@@ -158,7 +158,7 @@ impl Cluster {
     /// nothing but the test then changes the cluster (no Deployment, HPA or namespace controller, no Events
     /// of theirs), so two reads in a row see the same state.
     pub fn pause_controllers(&self) -> PausedControllers<'_> {
-        self.plane().control_plane.signal_controller_manager("STOP");
+        self.plane().control_plane.signal_controller_manager("STOP").unwrap_or_else(|e| panic!("{e}"));
         PausedControllers { cluster: self }
     }
 
@@ -185,6 +185,7 @@ impl Cluster {
             }
         }
     }
+
     /// Plays OpenShift's service-ca operator in `namespace` (see [`super::ServiceCa`]).
     pub fn service_ca(&self, namespace: &str) -> super::ServiceCa {
         super::ServiceCa::start(self.client(), namespace)
@@ -203,7 +204,8 @@ pub struct PausedControllers<'a> {
 
 impl Drop for PausedControllers<'_> {
     fn drop(&mut self) {
-        self.cluster.plane().control_plane.signal_controller_manager("CONT");
+        // Should it fail, the next reset tries again.
+        let _ = self.cluster.plane().control_plane.signal_controller_manager("CONT");
     }
 }
 
@@ -368,8 +370,8 @@ async fn reset(plane: &Plane, apis: Apis) -> Result<(), ClusterError> {
     let used = std::mem::replace(&mut *plane.used.lock().unwrap_or_else(PoisonError::into_inner), false);
     plane.kubelet.logs.clear();
     if used {
-        // A test that panicked while it paused the controllers: nothing would delete its namespaces.
-        plane.control_plane.signal_controller_manager("CONT");
+        // Nothing would delete the namespaces should the last test have left the controllers paused.
+        plane.control_plane.signal_controller_manager("CONT")?;
         // First what blocks others: an APIService without endpoints stalls discovery and namespace deletion.
         delete_extra(plane, &client, &kinds::API_SERVICE, "", "apiservices").await?;
         release_kedacontrollers(&client).await?;
