@@ -441,25 +441,30 @@ async fn running_pods(cluster: &Cluster, ns: &str, metrics: MetricsServer) -> BT
 }
 
 /// KEDA's metrics server crash-looping in `ns`: its Service selects a pod that never becomes ready, and the
-/// APIService points there.
+/// APIService points there. Returns once the API server reports why it is not available: no ready endpoint
+/// (until the endpoint controller has published the Service's EndpointSlice, the reason is another one).
 pub async fn crash_looping_metrics_server(cluster: &Cluster, ns: &str) {
-    create_all(
+    create(
         cluster,
-        vec![
-            json!({"apiVersion": "v1", "kind": "Service", "metadata": meta("keda-metrics-apiserver", ns),
-                "spec": {"selector": {"app": "keda-metrics-apiserver"}, "ports": [{"name": "https", "port": 443, "targetPort": 6443}]}}),
-            json!({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": meta(cluster::EXTERNAL_METRICS_APISERVICE, ns),
-                "spec": {"group": "external.metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100,
-                    "insecureSkipTLSVerify": true, "service": {"name": "keda-metrics-apiserver", "namespace": ns, "port": 443}}}),
-        ],
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": meta("keda-metrics-apiserver", ns),
+            "spec": {"selector": {"app": "keda-metrics-apiserver"}, "ports": [{"name": "https", "port": 443, "targetPort": 6443}]}}),
+    )
+    .await;
+    create(
+        cluster,
+        json!({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {"name": cluster::EXTERNAL_METRICS_APISERVICE},
+            "spec": {"group": "external.metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100,
+                "insecureSkipTLSVerify": true, "service": {"name": "keda-metrics-apiserver", "namespace": ns, "port": 443}}}),
     )
     .await;
     cluster
-        .eventually(WAIT, "APIService v1beta1.external.metrics.k8s.io not Available", async || {
+        .eventually(WAIT, "APIService v1beta1.external.metrics.k8s.io not Available: MissingEndpoints", async || {
             cluster.get(&kinds::API_SERVICE, "", cluster::EXTERNAL_METRICS_APISERVICE).await.is_some_and(|s| {
-                s["status"]["conditions"]
-                    .as_array()
-                    .is_some_and(|c| c.iter().any(|c| c["type"] == "Available" && c["status"] == "False"))
+                s["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter().any(|c| {
+                        c["type"] == "Available" && c["status"] == "False" && c["reason"] == "MissingEndpoints"
+                    })
+                })
             })
         })
         .await;
