@@ -71,7 +71,7 @@ pub struct Options {
     pub create_default: bool,
     /// Watched namespaces.
     pub watch_namespaces: Vec<String>,
-    /// Where the `/metrics` serving certificate is mounted (HTTPS and access checks); HTTP when `None`.
+    /// Where a `/metrics` serving certificate is mounted; the operator's self-issued one is served when `None`.
     pub metrics_cert_dir: Option<std::path::PathBuf>,
     /// Act as this ServiceAccount (`namespace`, `name`) instead of as a cluster admin.
     pub service_account: Option<(String, String)>,
@@ -143,9 +143,15 @@ impl Env {
             sync_timeout: Duration::from_secs(20),
         };
         let agent = format!("{AGENT}{}", options.identity);
-        let client = match &options.service_account {
-            Some((ns, name)) => self.cluster.service_account_client(ns, name, &agent, options.faults.as_ref()).await,
-            None => self.cluster.client_with(&agent, options.faults.as_ref()),
+        let config = match &options.service_account {
+            Some((ns, name)) => self.cluster.service_account_config(ns, name).await,
+            None => self.cluster.config(),
+        };
+        // The operator's own client stack (HTTP/2), with the test's faults in front of it.
+        let stack = cma_operator::client::stack(config, &agent).unwrap_or_else(|e| panic!("{e}"));
+        let client = match &options.faults {
+            Some(faults) => kube::Client::new(tower::Layer::layer(faults, stack), self.ns.clone()),
+            None => kube::Client::new(stack, self.ns.clone()),
         };
         let clock = options.clock.clone().unwrap_or_else(|| Arc::new(Timestamp::now));
         let (stop, stopped) = oneshot::channel::<()>();
@@ -190,6 +196,18 @@ impl Env {
         eventually(WAIT, "the installation is applied", async || {
             self.cluster.get(&kinds::VALIDATING_WEBHOOK, "", "keda-admission").await.is_some()
                 && self.cluster.get(&kinds::DEPLOYMENT, &self.ns, "keda-admission").await.is_some()
+        })
+        .await;
+    }
+
+    /// Waits until the three Deployments exist.
+    pub async fn wait_installed_workloads(&self) {
+        eventually(WAIT, "the Deployments are applied", async || {
+            let mut all = true;
+            for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
+                all &= self.cluster.get(&kinds::DEPLOYMENT, &self.ns, name).await.is_some();
+            }
+            all
         })
         .await;
     }
@@ -358,6 +376,71 @@ pub fn is_operator_apply(event: &AuditEvent) -> bool {
     event.verb == "patch" && query.split('&').any(|p| p == "fieldManager=cma-operator")
 }
 
+/// The operator's ServiceAccount, as config/rbac and the CSV name it.
+pub const OPERATOR_SA: &str = "cma-operator";
+
+impl Env {
+    /// Binds exactly `permissions` to ServiceAccount `cma-operator` in the test namespace, as OLM does in
+    /// OwnNamespace mode (a Role there, a ClusterRole), with the suggested namespace replaced by the test's.
+    pub async fn grant_operator(&self, permissions: &cma_bundle::rbac::Permissions) {
+        let suggested = cma_api::names::SUGGESTED_NAMESPACE;
+        let localise = |value: Value| -> Value {
+            let text = serde_json::to_string(&value).unwrap_or_default().replace(suggested, &self.ns);
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        };
+        let install = "cma-install";
+        let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": OPERATOR_SA, "namespace": self.ns}});
+        self.cluster.apply_as(install, &sa).await;
+        let cluster_name = format!("{OPERATOR_SA}-{}", self.ns);
+        let mut role = localise(permissions.role(suggested));
+        role["metadata"]["name"] = json!(OPERATOR_SA);
+        self.cluster.apply_as(install, &role).await;
+        let mut cluster_role = localise(permissions.cluster_role());
+        cluster_role["metadata"]["name"] = json!(cluster_name);
+        self.cluster.apply_as(install, &cluster_role).await;
+        let subject = json!([{"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": self.ns}]);
+        let binding = |kind: &str, name: &str, role_kind: &str, namespaced: bool| {
+            let mut meta = json!({"name": name});
+            if namespaced {
+                meta["namespace"] = json!(self.ns);
+            }
+            json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": meta,
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": name},
+                "subjects": subject,
+            })
+        };
+        self.cluster.apply_as(install, &binding("RoleBinding", OPERATOR_SA, "Role", true)).await;
+        self.cluster.apply_as(install, &binding("ClusterRoleBinding", &cluster_name, "ClusterRole", false)).await;
+    }
+
+    /// A kubeconfig file acting as ServiceAccount `namespace/name` (a TokenRequest token), for a child process.
+    pub async fn service_account_kubeconfig(&self, namespace: &str, name: &str, path: &std::path::Path) {
+        let api: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            kube::Api::namespaced(self.cluster.client(), namespace);
+        let request = k8s_openapi::api::authentication::v1::TokenRequest {
+            spec: k8s_openapi::api::authentication::v1::TokenRequestSpec {
+                expiration_seconds: Some(24 * 3600),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let response: k8s_openapi::api::authentication::v1::TokenRequest = api
+            .create_subresource("token", name, &kube::api::PostParams::default(), &request)
+            .await
+            .unwrap_or_else(|e| panic!("a token for {namespace}/{name}: {e}"));
+        let token = response.status.map(|s| s.token).unwrap_or_default();
+        let ca = self.cluster.dir().join("certs/serving/apiserver.crt");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: test, cluster: {{server: \"{}\", certificate-authority: {}}}}}]\n\
+             users: [{{name: sa, user: {{token: \"{token}\"}}}}]\ncontexts: [{{name: test, context: {{cluster: test, user: sa, namespace: {namespace}}}}}]\ncurrent-context: test\n",
+            self.cluster.server(),
+            ca.display()
+        );
+        std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
 /// A KedaController document.
 pub fn kedacontroller(namespace: &str, name: &str, spec: Value) -> Value {
     json!({
@@ -370,8 +453,8 @@ pub fn kedacontroller(namespace: &str, name: &str, spec: Value) -> Value {
 
 /// Installs test logging once (RUST_LOG controls it).
 pub fn logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
+    // kube's own error lines name no request (the control plane's /readyz answers 500 while it starts).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,kube_client::client::builder=off"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }

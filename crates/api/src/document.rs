@@ -3,10 +3,10 @@
 
 use std::sync::LazyLock;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::KedaController;
+use crate::yaml::{self, Limits, YamlError};
 
 /// Why a document is not a KedaController.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -35,6 +35,10 @@ pub enum DocumentError {
     /// `omitStages: "RequestReceived"`. The API server refuses it too, with a type error.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     NotAList(Vec<NotAList>),
+    /// The text exceeds what a KedaController may cost to read (size, depth, nodes, documents) or uses
+    /// aliases.
+    #[error("{0}")]
+    Limit(YamlError),
 }
 
 /// A field given one value where its schema takes a list.
@@ -49,15 +53,19 @@ pub struct NotAList {
     pub example: String,
 }
 
-/// Parses exactly one KedaController from YAML (JSON is YAML too).
-pub fn from_yaml(text: &str) -> Result<KedaController, DocumentError> {
-    let mut documents = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(text) {
-        let value = serde_yaml::Value::deserialize(document).map_err(|e| DocumentError::Syntax(e.to_string()))?;
-        if !value.is_null() {
-            documents.push(value);
+impl From<YamlError> for DocumentError {
+    fn from(error: YamlError) -> Self {
+        match error {
+            YamlError::Parse { message, .. } => DocumentError::Syntax(message),
+            other => DocumentError::Limit(other),
         }
     }
+}
+
+/// Parses exactly one KedaController from YAML (JSON is YAML too), within [`Limits::KEDA_CONTROLLER`].
+pub fn from_yaml(text: &str) -> Result<KedaController, DocumentError> {
+    let mut documents: Vec<serde_yaml::Value> = yaml::documents(text, Limits::KEDA_CONTROLLER)?;
+    documents.retain(|value| !value.is_null());
     let value = match documents.len() {
         0 => return Err(DocumentError::Empty),
         1 => documents.remove(0),
@@ -223,6 +231,13 @@ mod tests {
         assert_eq!(not_a_list("spec.a", &Value::String("a, b".into())).example, "\"a, b\"");
         assert_eq!(not_a_list("spec.a", &serde_json::json!(443)).example, "443");
         assert_eq!(not_a_list("spec.x[2].a", &Value::String("ok".into())).field, "a");
+    }
+
+    #[test]
+    fn aliases_are_refused_with_their_line() {
+        let err = from_yaml("apiVersion: keda.sh/v1alpha1\nkind: KedaController\nmetadata: &m {name: keda}\nspec:\n  operator:\n    podLabels: *m\n")
+            .unwrap_err();
+        assert_eq!(err.to_string(), "line 6 column 16: YAML aliases (*m) are not accepted in a KedaController");
     }
 
     #[test]

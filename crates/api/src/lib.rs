@@ -12,6 +12,7 @@ pub mod quantity;
 pub mod rules;
 pub mod schema;
 pub mod validation;
+pub mod yaml;
 
 pub use kedacontroller::*;
 pub use validation::{FieldError, Valid, ValidationErrors, validate};

@@ -13,6 +13,14 @@ pub enum BundleError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A file was refused or could not be read (not a regular file, too large, not text).
+    #[error("{}: {source}", .path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: crate::files::FileError,
+    },
     /// A YAML document could not be parsed or produced.
     #[error("{path}: {message}")]
     Yaml {
@@ -47,8 +55,14 @@ impl BundleError {
         move |source| BundleError::Io { path, source }
     }
 
-    /// A YAML error on `path`.
-    pub fn yaml(path: impl Into<PathBuf>) -> impl FnOnce(serde_yaml::Error) -> Self {
+    /// A file refused or unreadable at `path`.
+    pub fn file(path: impl Into<PathBuf>) -> impl FnOnce(crate::files::FileError) -> Self {
+        let path = path.into();
+        move |source| BundleError::File { path, source }
+    }
+
+    /// A YAML error (reading: [`cma_api::yaml::YamlError`]; writing: `serde_yaml::Error`) on `path`.
+    pub fn yaml<E: std::fmt::Display>(path: impl Into<PathBuf>) -> impl FnOnce(E) -> Self {
         let path = path.into();
         move |e| BundleError::Yaml { path, message: e.to_string() }
     }

@@ -10,9 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
+use cma_api::yaml::{self, Limits};
 use serde_json::{Value, json};
 
 use crate::error::BundleError;
+use crate::files;
 use crate::rbac::{self, Permissions};
 use crate::release::Release;
 use crate::{CONTAINER_NAME, CSV_FILE, OPERATOR_NAME, PACKAGE, SUGGESTED_NAMESPACE};
@@ -62,11 +64,11 @@ pub struct Generated {
 
 fn read(root: &Path, rel: &str) -> Result<String, BundleError> {
     let path = root.join(rel);
-    std::fs::read_to_string(&path).map_err(BundleError::io(&path))
+    files::read_text(&path, None, files::CONFIG_FILE).map_err(BundleError::file(&path))
 }
 
 fn read_yaml(root: &Path, rel: &str) -> Result<Value, BundleError> {
-    serde_yaml::from_str(&read(root, rel)?).map_err(BundleError::yaml(root.join(rel)))
+    yaml::from_str(&read(root, rel)?, Limits::MANIFEST).map_err(BundleError::yaml(root.join(rel)))
 }
 
 fn to_yaml(value: &Value, what: &str) -> Result<String, BundleError> {
@@ -187,15 +189,10 @@ pub struct KedaRbac {
 /// The objects of [`KEDA_RBAC`].
 pub fn keda_rbac_objects(root: &Path) -> Result<Vec<Value>, BundleError> {
     let text = read(root, KEDA_RBAC)?;
-    let mut out = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(&text) {
-        let value: Value =
-            serde::Deserialize::deserialize(document).map_err(BundleError::yaml(root.join(KEDA_RBAC)))?;
-        if !value.is_null() {
-            out.push(value);
-        }
-    }
-    Ok(out)
+    let mut documents: Vec<Value> =
+        yaml::documents(&text, Limits::MANIFEST).map_err(BundleError::yaml(root.join(KEDA_RBAC)))?;
+    documents.retain(|value| !value.is_null());
+    Ok(documents)
 }
 
 /// Splits [`KEDA_RBAC`] for the CSV and the bundle.
@@ -442,7 +439,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     };
     for entry in entries.filter_map(|e| e.ok()) {
         let path = entry.path();
-        if path.is_dir() {
+        // The entry's own type: a symbolic link to a directory is not followed (a link to `.` would recurse
+        // forever).
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
             out.extend(files_under(&path));
         } else {
             out.push(path);
@@ -466,7 +465,7 @@ impl Generated {
     pub fn drift(&self, root: &Path) -> Vec<String> {
         let mut out = Vec::new();
         for (path, contents) in &self.files {
-            match std::fs::read_to_string(root.join(path)) {
+            match files::read_text(&root.join(path), None, files::CONFIG_FILE) {
                 Ok(disk) if disk == *contents => {}
                 Ok(_) => out.push(format!("{} differs from what generate produces", path.display())),
                 Err(_) => out.push(format!("{} is missing", path.display())),

@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod dockerfile;
 pub mod error;
+pub mod files;
 pub mod generate;
 pub mod rbac;
 pub mod release;

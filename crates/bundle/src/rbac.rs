@@ -431,8 +431,11 @@ impl Permissions {
             if matches!(atom.verb.as_str(), "escalate" | "bind" | "impersonate") {
                 out.push(format!("the operator may not grant what it does not hold: {atom}"));
             }
+            // Deleting a role or binding grants nothing (the Go operators' leftovers are removed at a takeover);
+            // writing one is limited to the named kube-system RoleBinding.
             let rbac_object = atom.group == "rbac.authorization.k8s.io";
-            if rbac_object && write && (atom.resource != "rolebindings" || atom.name.is_none()) {
+            let grants = write && atom.verb != "delete";
+            if rbac_object && ((grants && atom.resource != "rolebindings") || (write && atom.name.is_none())) {
                 out.push(format!("RBAC writes beyond the named kube-system RoleBinding: {atom}"));
             }
             if atom.resource == "customresourcedefinitions" && write {
@@ -489,7 +492,9 @@ pub fn rendered_objects(namespace: &str) -> Result<Vec<Value>, BundleError> {
         }))
         .map_err(|e| BundleError::Operator(format!("maximal spec: {e}")))?;
         for platform in platforms() {
-            let ctx = RenderContext::offline(platform);
+            // The running operator always knows its metrics CA (it publishes it in a ConfigMap off OpenShift);
+            // offline render does not, so give it one.
+            let ctx = RenderContext { metrics_ca: Some(String::new()), ..RenderContext::offline(platform) };
             let valid = cma_api::validate(&kc).map_err(|e| BundleError::Operator(format!("maximal spec: {e}")))?;
             let desired = render::render(valid, &ctx).map_err(|e| BundleError::Operator(e.to_string()))?;
             out.extend(desired.to_values().map_err(|e| BundleError::Operator(e.to_string()))?);

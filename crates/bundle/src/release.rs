@@ -4,10 +4,12 @@
 use std::path::Path;
 
 use cma_api::Component;
+use cma_api::yaml::{self, Limits};
 use cma_operator::render::templates::{Templates, templates};
 use serde::Deserialize;
 
 use crate::error::BundleError;
+use crate::files;
 
 /// Path of the release file under the repository root.
 pub const RELEASE_FILE: &str = "config/manifests/release.yaml";
@@ -63,8 +65,8 @@ impl Release {
     /// Reads the release file under `root`.
     pub fn load(root: &Path) -> Result<Self, BundleError> {
         let path = root.join(RELEASE_FILE);
-        let text = std::fs::read_to_string(&path).map_err(BundleError::io(&path))?;
-        let release: Release = serde_yaml::from_str(&text).map_err(BundleError::yaml(&path))?;
+        let text = files::read_text(&path, None, files::CONFIG_FILE).map_err(BundleError::file(&path))?;
+        let release: Release = yaml::from_str(&text, Limits::MANIFEST).map_err(BundleError::yaml(&path))?;
         release.check().map_err(|m| BundleError::input(&path, m))?;
         Ok(release)
     }

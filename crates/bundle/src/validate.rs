@@ -8,10 +8,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
+use cma_api::yaml::{Budget, Limits, YamlError};
 use regex::Regex;
 use serde_json::{Value, json};
 
 use crate::dockerfile;
+use crate::files::{self, SizeLimit};
 use crate::rbac::Permissions;
 
 /// A rule of the validator.
@@ -365,62 +367,173 @@ struct Bundle {
     /// (file, object) of every manifest document.
     manifests: Vec<(String, Value)>,
     annotations: BTreeMap<String, String>,
+    /// The contents of every file read from `manifests/` and `metadata/`, in order, for the size rule.
+    contents: Vec<Vec<u8>>,
+}
+
+/// The largest file a bundle may hold: the API server refuses request bodies over 3 MiB, so OLM could not
+/// create the object of a larger manifest.
+pub const MAX_FILE_SIZE: SizeLimit =
+    SizeLimit { bytes: 3 * 1024 * 1024, why: "the API server refuses larger requests, so OLM could not apply it" };
+
+/// The most bytes the files of a bundle may add up to. OLM refuses a bundle over 1 MiB compressed, and
+/// bundle YAML compresses about 13 times (ours: 543 KB to 42 KB), so a bundle OLM accepts holds about 13 MiB
+/// at most.
+pub const MAX_BUNDLE_BYTES: usize = 16 * 1024 * 1024;
+
+/// What reading a bundle's YAML may cost, all its files together: a manifest file's depth and aliases,
+/// [`MAX_BUNDLE_BYTES`], and a manifest file's 150,000 nodes (ours has 22,000; the limit keeps validation of any
+/// bundle under 100 MB of memory).
+pub const BUNDLE_LIMITS: Limits = Limits { subject: "a bundle", max_bytes: MAX_BUNDLE_BYTES, ..Limits::MANIFEST };
+
+/// Reads the files of one bundle: each at most once, within one budget, reporting each refusal as a
+/// finding.
+struct Reader {
+    root: PathBuf,
+    budget: Budget,
+    bytes: usize,
+    /// Set once the bundle as a whole is over budget: nothing more is read.
+    exhausted: bool,
+    contents: Vec<Vec<u8>>,
+}
+
+impl Reader {
+    /// The bytes of `path` (`name` in messages), or `None` after a finding.
+    fn bytes(&mut self, path: &Path, name: &str, ctx: &mut Ctx) -> Option<Vec<u8>> {
+        if self.exhausted {
+            return None;
+        }
+        let bytes = match files::read(path, Some(&self.root), MAX_FILE_SIZE) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                ctx.error(Rule::Layout, format!("{name}: {e}"));
+                return None;
+            }
+        };
+        self.bytes += bytes.len();
+        if self.bytes > MAX_BUNDLE_BYTES {
+            ctx.error(
+                Rule::Layout,
+                format!(
+                    "{name}: the bundle's files add up to more than {} MiB; the rest of the bundle is not read",
+                    MAX_BUNDLE_BYTES / (1024 * 1024)
+                ),
+            );
+            self.exhausted = true;
+            return None;
+        }
+        self.contents.push(bytes.clone());
+        Some(bytes)
+    }
+
+    /// The YAML documents of `path`, or `None` after a finding.
+    fn documents(&mut self, path: &Path, name: &str, ctx: &mut Ctx) -> Option<Vec<Value>> {
+        let bytes = self.bytes(path, name, ctx)?;
+        let Ok(text) = String::from_utf8(bytes) else {
+            ctx.error(Rule::Layout, format!("{name} is not UTF-8 text"));
+            return None;
+        };
+        match self.budget.documents::<Value>(&text) {
+            Ok(documents) => Some(documents),
+            Err(e @ YamlError::Parse { .. }) => {
+                ctx.error(Rule::Layout, format!("{name} is not valid YAML: {e}"));
+                None
+            }
+            Err(e) => {
+                // Over the bundle's budget: reading on would only report the same again.
+                let spent = matches!(
+                    e,
+                    YamlError::TooLarge { .. } | YamlError::TooManyNodes { .. } | YamlError::TooManyDocuments { .. }
+                );
+                let rest = if spent { "; the rest of the bundle is not read" } else { "" };
+                ctx.error(Rule::Layout, format!("{name}: {e}{rest}"));
+                self.exhausted |= spent;
+                None
+            }
+        }
+    }
+}
+
+/// The entries of `dir`, sorted.
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|it| it.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
+    paths.sort();
+    paths
 }
 
 fn load(dir: &Path, ctx: &mut Ctx) -> Option<Bundle> {
     let manifests_dir = dir.join("manifests");
-    let metadata = dir.join("metadata/annotations.yaml");
+    let metadata_dir = dir.join("metadata");
     if !manifests_dir.is_dir() {
         ctx.error(Rule::Layout, format!("{} is not a directory", manifests_dir.display()));
         return None;
     }
+    let root = match std::fs::canonicalize(dir) {
+        Ok(root) => root,
+        Err(e) => {
+            ctx.error(Rule::Layout, format!("{}: {e}", dir.display()));
+            return None;
+        }
+    };
+    for sub in [&manifests_dir, &metadata_dir] {
+        if let Ok(real) = std::fs::canonicalize(sub)
+            && !real.starts_with(&root)
+        {
+            let name = sub.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            ctx.error(Rule::Layout, format!("{name} is a symbolic link to {}, outside the bundle", real.display()));
+            return None;
+        }
+    }
+    let mut reader =
+        Reader { root, budget: Budget::new(BUNDLE_LIMITS), bytes: 0, exhausted: false, contents: Vec::new() };
+    // metadata/ first: a few small files, read even when the manifests spend the whole budget.
+    let metadata = metadata_dir.join("annotations.yaml");
+    if !metadata.exists() {
+        ctx.error(Rule::Layout, "metadata/annotations.yaml: no such file");
+    }
+    let mut annotations = BTreeMap::new();
+    for path in entries(&metadata_dir) {
+        let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = format!("metadata/{file}");
+        if path != metadata {
+            // Read only for the size rule: OLM reads other metadata files (dependencies, properties) too.
+            if !path.is_dir() {
+                reader.bytes(&path, &name, ctx);
+            }
+            continue;
+        }
+        let Some(documents) = reader.documents(&path, &name, ctx) else {
+            continue;
+        };
+        let value = documents.into_iter().find(|d| !d.is_null()).unwrap_or(Value::Null);
+        annotations = value["annotations"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
+    let metadata_contents = std::mem::take(&mut reader.contents);
     let mut manifests = Vec::new();
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&manifests_dir)
-        .map(|it| it.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    names.sort();
-    for path in names {
+    for path in entries(&manifests_dir) {
         let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if path.is_dir() {
             ctx.error(Rule::Layout, format!("manifests/{file} is a directory; OLM reads files only"));
             continue;
         }
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => {
-                ctx.error(Rule::Layout, format!("manifests/{file}: {e}"));
-                continue;
-            }
-        };
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            match serde::Deserialize::deserialize(doc) {
-                Ok(Value::Null) => {}
-                Ok(v) => manifests.push((file.clone(), v)),
-                Err(e) => ctx.error(Rule::Layout, format!("manifests/{file} is not valid YAML: {e}")),
+        let name = format!("manifests/{file}");
+        for document in reader.documents(&path, &name, ctx).unwrap_or_default() {
+            if !document.is_null() {
+                manifests.push((file.clone(), document));
             }
         }
     }
-    let annotations = match std::fs::read_to_string(&metadata) {
-        Ok(text) => match serde_yaml::from_str::<Value>(&text) {
-            Ok(v) => v["annotations"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            Err(e) => {
-                ctx.error(Rule::Layout, format!("metadata/annotations.yaml is not valid YAML: {e}"));
-                BTreeMap::new()
-            }
-        },
-        Err(e) => {
-            ctx.error(Rule::Layout, format!("metadata/annotations.yaml: {e}"));
-            BTreeMap::new()
-        }
-    };
-    Some(Bundle { dir: dir.to_path_buf(), manifests, annotations })
+    // The size rule compresses manifests/ then metadata/, the order it always had (the same bundle, the same size).
+    reader.contents.extend(metadata_contents);
+    Some(Bundle { dir: dir.to_path_buf(), manifests, annotations, contents: reader.contents })
 }
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
@@ -549,12 +662,15 @@ fn annotations_rules(bundle: &Bundle, csv: Option<&Value>, ctx: &mut Ctx) {
     }
 }
 
+/// The bundle image's Dockerfile names a base image, copies two directories and sets labels; ours is 1 KB.
+const MAX_DOCKERFILE_SIZE: SizeLimit = SizeLimit { bytes: 1024 * 1024, why: "a bundle Dockerfile holds labels only" };
+
 fn dockerfile_labels(bundle: &Bundle, options: &Options, ctx: &mut Ctx) {
     let path = options
         .dockerfile
         .clone()
         .unwrap_or_else(|| bundle.dir.parent().unwrap_or(Path::new(".")).join("bundle.Dockerfile"));
-    let text = match std::fs::read_to_string(&path) {
+    let text = match files::read_text(&path, None, MAX_DOCKERFILE_SIZE) {
         Ok(t) => t,
         Err(e) => {
             ctx.error(Rule::DockerfileLabels, format!("{}: {e} (pass --dockerfile)", path.display()));
@@ -582,20 +698,9 @@ fn dockerfile_labels(bundle: &Bundle, options: &Options, ctx: &mut Ctx) {
 }
 
 fn bundle_size(bundle: &Bundle, ctx: &mut Ctx) -> Option<u64> {
-    let mut files = Vec::new();
-    for sub in ["manifests", "metadata"] {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(bundle.dir.join(sub))
-            .map(|it| it.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        paths.sort();
-        files.extend(paths.into_iter().filter(|p| p.is_file()));
-    }
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    for file in files {
-        let Ok(bytes) = std::fs::read(&file) else {
-            continue;
-        };
-        if gz.write_all(&bytes).is_err() {
+    for bytes in &bundle.contents {
+        if gz.write_all(bytes).is_err() {
             return None;
         }
     }

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use cma_api::Component;
+use cma_api::document::DocumentError;
+use cma_api::yaml::{Limits, YamlError};
 use serde_json::Value;
 
 use crate::platform::{Flavour, Platform};
@@ -58,14 +60,14 @@ pub struct RunArgs {
     /// Identity in the leader Lease and in Events (the pod name).
     #[arg(long, env = "POD_NAME")]
     pub pod_name: Option<String>,
-    /// Address of the `/metrics` endpoint.
-    #[arg(long, env = "METRICS_BIND_ADDRESS", default_value = "0.0.0.0:8080")]
+    /// Address of the HTTPS `/metrics` endpoint (callers need a bearer token allowed to `get /metrics`).
+    #[arg(long, env = "METRICS_BIND_ADDRESS", default_value = "0.0.0.0:8443")]
     pub metrics_bind_address: std::net::SocketAddr,
-    /// Directory with `tls.crt` and `tls.key`: `/metrics` is served over HTTPS once they exist (checked every
-    /// 10 s), HTTP until then and when the directory does not exist.
+    /// Directory with `tls.crt` and `tls.key` (the service-ca's on OpenShift): served once they exist
+    /// (checked every 10 s); until then, and without the directory, a certificate the operator issues itself.
     #[arg(long, env = "METRICS_CERT_DIR", default_value = "/var/run/secrets/metrics-tls")]
     pub metrics_cert_dir: PathBuf,
-    /// Address of the `/healthz` and `/readyz` probes.
+    /// Address of the `/healthz` and `/readyz` probes (plain HTTP; nothing else is served there).
     #[arg(long, env = "HEALTH_PROBE_BIND_ADDRESS", default_value = "0.0.0.0:8081")]
     pub health_probe_bind_address: std::net::SocketAddr,
     /// Log format.
@@ -221,9 +223,7 @@ fn run_command(args: RunArgs) -> Result<(), CliError> {
         .build()
         .map_err(|e| CliError::Run(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async move {
-        let client = kube::Client::try_default().await.map_err(|e| {
-            CliError::Run(format!("cannot configure the Kubernetes client (in-cluster or KUBECONFIG): {e}"))
-        })?;
+        let client = client().await?;
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
             keda = KEDA_VERSION,
@@ -234,6 +234,16 @@ fn run_command(args: RunArgs) -> Result<(), CliError> {
         );
         crate::controller::run(client, settings).await.map_err(|e| CliError::Run(e.to_string()))
     })
+}
+
+/// The operator's client: in-cluster configuration or `KUBECONFIG`, naming itself in the User-Agent so the
+/// API server's audit log and metrics tell its requests apart.
+async fn client() -> Result<kube::Client, CliError> {
+    let fail = |e: &dyn std::fmt::Display| {
+        CliError::Run(format!("cannot configure the Kubernetes client (in-cluster or KUBECONFIG): {e}"))
+    };
+    let config = kube::Config::infer().await.map_err(|e| fail(&e))?;
+    crate::client::client(config).map_err(|e| fail(&e))
 }
 
 fn run_settings(args: &RunArgs) -> Result<crate::controller::Settings, CliError> {
@@ -288,7 +298,20 @@ fn run_settings(args: &RunArgs) -> Result<crate::controller::Settings, CliError>
 
 fn render_command(args: &RenderArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let path = args.file.display().to_string();
-    let text = read_input(&args.file).map_err(|source| CliError::Read { path: path.clone(), source })?;
+    let limit = Limits::KEDA_CONTROLLER.max_bytes;
+    let bytes = read_input(&args.file, limit).map_err(|source| CliError::Read { path: path.clone(), source })?;
+    if bytes.len() > limit {
+        let source = DocumentError::Limit(YamlError::TooLarge {
+            bytes: bytes.len(),
+            limit,
+            subject: Limits::KEDA_CONTROLLER.subject,
+        });
+        return Err(CliError::Document { path, source });
+    }
+    let text = String::from_utf8(bytes).map_err(|e| CliError::Read {
+        path: path.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
+    })?;
     let mut kc = cma_api::document::from_yaml(&text).map_err(|source| CliError::Document { path, source })?;
     if kc.metadata.namespace.as_deref().is_none_or(str::is_empty) {
         kc.metadata.namespace = args.namespace.clone();
@@ -305,14 +328,17 @@ fn render_command(args: &RenderArgs, out: &mut dyn Write) -> Result<(), CliError
     write_objects(&objects, args.output, out)
 }
 
-fn read_input(path: &PathBuf) -> std::io::Result<String> {
+/// Reads the file (`-`: standard input), at most one byte past `limit`: enough to tell it is too large
+/// without reading all of an endless or huge input.
+fn read_input(path: &PathBuf, limit: usize) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let take = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     if path.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text)?;
-        Ok(text)
+        std::io::stdin().take(take).read_to_end(&mut bytes)?;
     } else {
-        std::fs::read_to_string(path)
+        std::fs::File::open(path)?.take(take).read_to_end(&mut bytes)?;
     }
+    Ok(bytes)
 }
 
 /// Writes objects as multi-document YAML or a JSON `List`.

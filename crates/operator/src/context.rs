@@ -85,6 +85,8 @@ pub struct Context {
     pub applied: Applied,
     /// Whether the install namespace's cluster-monitoring label was checked (once per process).
     pub namespace_label_checked: std::sync::atomic::AtomicBool,
+    /// The CA (PEM) of this process's self-issued `/metrics` certificate, published for scrapers.
+    pub metrics_ca: Option<String>,
 }
 
 impl Context {

@@ -5,12 +5,11 @@
 //! stores and their sync, apply, prune, the managed-objects count, the list of kinds for RBAC generation,
 //! must-gather and tests), so adding a kind is one line here and the compiler follows it everywhere.
 //!
-//! Waves: objects of a wave are applied concurrently, a wave starts when the previous one succeeded.
-//! 1. configuration, Services, policies, the kube-system binding (of a system Role) and the workloads: KEDA's
-//!    ServiceAccounts and RBAC are installed with the operator, and a pod waits for its ConfigMaps and
-//!    Secrets on its own;
-//! 2. the API registrations, which route the API server's traffic to the workloads' Services: applied
-//!    once those Services exist, so no request is routed to nothing.
+//! Order: only one dependency matters. The API registrations (APIService, webhook configuration) route the
+//! API server's traffic to KEDA's Services, so they are applied once the Services are (`after_services`).
+//! Everything else (`independent`) goes out at once, concurrently with the Services: KEDA's ServiceAccounts
+//! and permissions are installed with the operator, the one binding refers to a system Role, and a pod
+//! waits for its ConfigMaps and Secrets on its own.
 
 use std::fmt::Debug;
 
@@ -20,28 +19,26 @@ use kube::{Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// Calls `$callback!` with the table of managed kinds: `field: Type => wave,` per kind.
+/// Calls `$callback!` with the table of managed kinds: `field: Type => order,` per kind (`services`,
+/// `independent` or `after_services`).
 macro_rules! managed_kinds {
     ($callback:ident) => {
         $callback! {
-            secrets: k8s_openapi::api::core::v1::Secret => 1,
-            config_maps: k8s_openapi::api::core::v1::ConfigMap => 1,
-            services: k8s_openapi::api::core::v1::Service => 1,
-            network_policies: k8s_openapi::api::networking::v1::NetworkPolicy => 1,
-            pod_disruption_budgets: k8s_openapi::api::policy::v1::PodDisruptionBudget => 1,
-            service_monitors: crate::render::monitoring_types::ServiceMonitor => 1,
-            prometheus_rules: crate::render::monitoring_types::PrometheusRule => 1,
-            role_bindings: k8s_openapi::api::rbac::v1::RoleBinding => 1,
-            deployments: k8s_openapi::api::apps::v1::Deployment => 1,
-            api_services: k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService => 2,
-            validating_webhook_configurations: k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration => 2,
+            secrets: k8s_openapi::api::core::v1::Secret => independent,
+            config_maps: k8s_openapi::api::core::v1::ConfigMap => independent,
+            services: k8s_openapi::api::core::v1::Service => services,
+            network_policies: k8s_openapi::api::networking::v1::NetworkPolicy => independent,
+            pod_disruption_budgets: k8s_openapi::api::policy::v1::PodDisruptionBudget => independent,
+            service_monitors: crate::render::monitoring_types::ServiceMonitor => independent,
+            prometheus_rules: crate::render::monitoring_types::PrometheusRule => independent,
+            role_bindings: k8s_openapi::api::rbac::v1::RoleBinding => independent,
+            deployments: k8s_openapi::api::apps::v1::Deployment => independent,
+            api_services: k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService => after_services,
+            validating_webhook_configurations: k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration => after_services,
         }
     };
 }
 pub(crate) use managed_kinds;
-
-/// The number of apply waves.
-pub const WAVES: usize = 2;
 
 /// A kind the operator applies: knows how to address its objects.
 pub trait Managed:
@@ -143,7 +140,7 @@ fn info<K: Managed>() -> KindInfo {
 }
 
 macro_rules! kind_list {
-    ($($field:ident: $ty:ty => $wave:literal,)*) => {
+    ($($field:ident: $ty:ty => $order:ident,)*) => {
         /// Every managed kind, in table order.
         pub fn managed() -> Vec<KindInfo> {
             vec![$(info::<$ty>()),*]

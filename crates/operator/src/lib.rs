@@ -5,6 +5,7 @@
 pub mod caches;
 pub mod certs;
 pub mod cli;
+pub mod client;
 pub mod context;
 pub mod controller;
 pub mod kinds;
@@ -12,7 +13,11 @@ pub mod leader;
 pub mod logging;
 pub mod metrics;
 pub mod metrics_access;
+pub mod metrics_cert;
 pub mod platform;
 pub mod reconcile;
 pub mod render;
 pub mod server;
+
+/// The User-Agent of the operator's requests to the API server: `cma-operator/<version>`.
+pub const USER_AGENT: &str = concat!("cma-operator/", env!("CARGO_PKG_VERSION"));

@@ -1,8 +1,16 @@
-//! Who may read `/metrics` over HTTPS: the bearer token is checked with a TokenReview and the caller's right
-//! to `get` the non-resource URL `/metrics` with a SubjectAccessReview, as the API server's own `/metrics`
-//! is guarded. The cluster monitoring Prometheus (`prometheus-k8s`) already holds that right cluster-wide.
-//! Decisions are cached for a minute by a hash of the token, so a scrape every 30 s costs no API requests
-//! in steady state. Tokens never reach a log line, an error or the cache in clear.
+//! Who may read `/metrics`: the bearer token is checked with a TokenReview and the caller's right to `get`
+//! the non-resource URL `/metrics` with a SubjectAccessReview, as the API server's own `/metrics` is
+//! guarded. The cluster monitoring Prometheus (`prometheus-k8s`) already holds that right cluster-wide.
+//!
+//! Any pod that reaches the port can send tokens, so the API requests a caller can cause are bounded:
+//! - decisions about authenticated callers are cached for a minute by a hash of the token (a scrape every
+//!   30 s costs no API request in steady state), at most [`KNOWN_CAPACITY`] of them, oldest evicted first;
+//! - tokens the API server does not recognise are cached apart for [`UNKNOWN_TTL`], at most
+//!   [`UNKNOWN_CAPACITY`] of them, so a flood of junk tokens never evicts the scrapers' decisions;
+//! - reviews of tokens never seen authenticated are rate limited ([`REVIEW_BURST`], then
+//!   [`REVIEW_RATE`] per second); over the limit the caller is asked to retry (HTTP 429) without a review.
+//!
+//! Tokens never reach a log line, an error or the cache in clear.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,10 +25,18 @@ use sha2::{Digest, Sha256};
 /// The path and verb a scraper must be allowed.
 const PATH: &str = "/metrics";
 const VERB: &str = "get";
-/// How long a decision is reused.
-const TTL: Duration = Duration::from_secs(60);
-/// Most tokens remembered at once (a handful of scrapers in practice; the bound keeps memory flat).
-const CAPACITY: usize = 64;
+/// How long a decision about an authenticated caller is reused.
+pub const KNOWN_TTL: Duration = Duration::from_secs(60);
+/// Most authenticated tokens remembered at once (a handful of scrapers in practice).
+pub const KNOWN_CAPACITY: usize = 64;
+/// How long an unrecognised token is answered 401 without asking again.
+pub const UNKNOWN_TTL: Duration = Duration::from_secs(10);
+/// Most unrecognised tokens remembered at once.
+pub const UNKNOWN_CAPACITY: usize = 256;
+/// Reviews of new tokens allowed at once before the rate limit applies.
+pub const REVIEW_BURST: f64 = 10.0;
+/// Reviews of new tokens allowed per second after the burst.
+pub const REVIEW_RATE: f64 = 1.0;
 
 /// The answer for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +47,8 @@ pub enum Decision {
     Unauthenticated,
     /// A known user without the right to `get /metrics` (HTTP 403); holds the user name.
     Forbidden(String),
+    /// Too many new tokens lately: not reviewed now (HTTP 429).
+    Throttled,
 }
 
 /// Why access could not be decided (HTTP 500; not cached, the next scrape asks again).
@@ -44,10 +62,66 @@ pub enum AccessError {
     SubjectAccessReview(kube::Error),
 }
 
+/// A token's hash.
+type Key = [u8; 32];
+
+/// Decisions by token hash, each with when it was made; bounded, the oldest evicted first.
+#[derive(Default)]
+struct Decisions(HashMap<Key, (Decision, Instant)>);
+
+impl Decisions {
+    fn get(&self, key: &Key, ttl: Duration) -> Option<Decision> {
+        self.0.get(key).filter(|(_, at)| at.elapsed() < ttl).map(|(d, _)| d.clone())
+    }
+
+    fn insert(&mut self, key: Key, decision: Decision, capacity: usize) {
+        if !self.0.contains_key(&key) && self.0.len() >= capacity {
+            // A linear scan: the maps hold a few hundred entries at most.
+            if let Some(oldest) = self.0.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| *k) {
+                self.0.remove(&oldest);
+            }
+        }
+        self.0.insert(key, (decision, Instant::now()));
+    }
+
+    fn remove(&mut self, key: &Key) {
+        self.0.remove(key);
+    }
+}
+
+/// A token bucket: `burst` reviews at once, refilled at `rate` per second.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * REVIEW_RATE).min(REVIEW_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct State {
+    /// Decisions about authenticated callers (allowed or forbidden). Kept past [`KNOWN_TTL`] until evicted:
+    /// a token once authenticated is reviewed again without the rate limit.
+    known: Decisions,
+    /// Tokens the API server did not recognise.
+    unknown: Decisions,
+    reviews: Bucket,
+}
+
 /// Authenticates and authorizes scrapers against the API server.
 pub struct MetricsAccess {
     client: Client,
-    cache: Mutex<HashMap<[u8; 32], (Decision, Instant)>>,
+    state: Mutex<State>,
 }
 
 impl std::fmt::Debug for MetricsAccess {
@@ -56,10 +130,23 @@ impl std::fmt::Debug for MetricsAccess {
     }
 }
 
+/// What the cache says about a token.
+enum Cached {
+    Fresh(Decision),
+    /// Authenticated before, but the decision is too old to reuse: review again, without the rate limit.
+    Stale,
+    Unseen,
+}
+
 impl MetricsAccess {
     /// Checks callers with `client` (the operator's own identity).
     pub fn new(client: Client) -> Self {
-        Self { client, cache: Mutex::new(HashMap::new()) }
+        let state = State {
+            known: Decisions::default(),
+            unknown: Decisions::default(),
+            reviews: Bucket { tokens: REVIEW_BURST, at: Instant::now() },
+        };
+        Self { client, state: Mutex::new(state) }
     }
 
     /// Decides for a request carrying this `Authorization` header value (if any).
@@ -67,9 +154,15 @@ impl MetricsAccess {
         let Some(token) = authorization.and_then(bearer_token) else {
             return Ok(Decision::Unauthenticated);
         };
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(decision) = self.cached(&key) {
-            return Ok(decision);
+        let key: Key = Sha256::digest(token.as_bytes()).into();
+        match self.cached(&key) {
+            Cached::Fresh(decision) => return Ok(decision),
+            Cached::Stale => {}
+            Cached::Unseen => {
+                if !self.state.lock().map(|mut s| s.reviews.take()).unwrap_or(false) {
+                    return Ok(Decision::Throttled);
+                }
+            }
         }
         let decision = self.review(token).await?;
         self.remember(key, decision.clone());
@@ -113,22 +206,32 @@ impl MetricsAccess {
         Ok(if allowed { Decision::Allowed } else { Decision::Forbidden(name) })
     }
 
-    fn cached(&self, key: &[u8; 32]) -> Option<Decision> {
-        let cache = self.cache.lock().ok()?;
-        cache.get(key).filter(|(_, at)| at.elapsed() < TTL).map(|(d, _)| d.clone())
+    fn cached(&self, key: &Key) -> Cached {
+        let Ok(state) = self.state.lock() else {
+            return Cached::Unseen;
+        };
+        if let Some(decision) = state.known.get(key, KNOWN_TTL) {
+            return Cached::Fresh(decision);
+        }
+        if let Some(decision) = state.unknown.get(key, UNKNOWN_TTL) {
+            return Cached::Fresh(decision);
+        }
+        if state.known.0.contains_key(key) { Cached::Stale } else { Cached::Unseen }
     }
 
-    fn remember(&self, key: [u8; 32], decision: Decision) {
-        let Ok(mut cache) = self.cache.lock() else {
+    fn remember(&self, key: Key, decision: Decision) {
+        let Ok(mut state) = self.state.lock() else {
             return;
         };
-        if cache.len() >= CAPACITY {
-            cache.retain(|_, (_, at)| at.elapsed() < TTL);
+        match decision {
+            Decision::Unauthenticated => {
+                // A token that stopped authenticating (expired, its ServiceAccount deleted) is unknown now.
+                state.known.remove(&key);
+                state.unknown.insert(key, decision, UNKNOWN_CAPACITY);
+            }
+            Decision::Allowed | Decision::Forbidden(_) => state.known.insert(key, decision, KNOWN_CAPACITY),
+            Decision::Throttled => {}
         }
-        if cache.len() >= CAPACITY {
-            cache.clear();
-        }
-        cache.insert(key, (decision, Instant::now()));
     }
 }
 
@@ -142,6 +245,35 @@ fn bearer_token(header: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key(n: u8) -> Key {
+        [n; 32]
+    }
+
+    #[test]
+    fn a_full_cache_evicts_only_its_oldest_entry() {
+        let mut decisions = Decisions::default();
+        for n in 0..4 {
+            decisions.insert(key(n), Decision::Unauthenticated, 4);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        decisions.insert(key(9), Decision::Unauthenticated, 4);
+        assert_eq!(decisions.0.len(), 4);
+        assert!(decisions.get(&key(0), UNKNOWN_TTL).is_none(), "the oldest entry stayed");
+        for n in [1, 2, 3, 9] {
+            assert!(decisions.get(&key(n), UNKNOWN_TTL).is_some(), "entry {n} was evicted");
+        }
+    }
+
+    #[test]
+    fn the_review_budget_allows_a_burst_then_refills_slowly() {
+        let mut bucket = Bucket { tokens: REVIEW_BURST, at: Instant::now() };
+        let granted = (0..100).filter(|_| bucket.take()).count();
+        // The burst, plus at most a refill or two while the loop ran.
+        assert!((10..=12).contains(&granted), "{granted}");
+        bucket.at -= Duration::from_secs(3);
+        assert!(bucket.take() && bucket.take() && bucket.take(), "no refill after 3 s");
+    }
 
     #[test]
     fn bearer_tokens_are_parsed_strictly() {

@@ -1,13 +1,20 @@
-//! The operator's HTTP endpoints: `/metrics` (HTTPS with rustls when a certificate is mounted, callers
-//! authenticated and authorized by the API server; plain HTTP otherwise) and the probes `/healthz` and
-//! `/readyz`.
+//! The operator's HTTP endpoints, on two ports:
+//! - the metrics port serves `/metrics` only, always over HTTPS (see [`crate::metrics_cert`]), and only to
+//!   callers whose bearer token may `get` the non-resource URL `/metrics` (see [`MetricsAccess`]);
+//! - the probe port serves `/healthz` and `/readyz` over plain HTTP for the kubelet, nothing else.
+//!
+//! Both are exposed to the pod network, so neither lets slow or numerous clients exhaust the operator
+//! (its memory limit is 128 Mi): each server caps its concurrent connections (the excess is closed at
+//! once), a TLS handshake, the request headers and the whole request each have a time limit, one request
+//! is served per connection, and the accept loop backs off when accepting fails (out of file descriptors)
+//! instead of spinning.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -15,16 +22,16 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::{ClientHello, ResolvesServerCert};
-use rustls::sign::CertifiedKey;
-use tokio::net::TcpListener;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use k8s_openapi::jiff::Timestamp;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::context::PlatformState;
 use crate::metrics::Metrics;
 use crate::metrics_access::{Decision, MetricsAccess};
+use crate::metrics_cert::ServingCertificates;
 use crate::platform::{TlsProfile, TlsVersion};
 
 /// What the endpoints report.
@@ -47,15 +54,61 @@ pub enum ServerError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The certificate or key could not be loaded.
-    #[error("cannot load the metrics certificate from {dir}: {message}")]
-    Certificate {
-        /// The directory.
-        dir: String,
-        /// What went wrong.
-        message: String,
-    },
+    /// No TLS configuration could be built for the metrics endpoint.
+    #[error("cannot configure TLS for the metrics endpoint: {0}")]
+    Tls(String),
 }
+
+/// What one server allows its clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once; one more is closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// Time for a client to complete the TLS handshake (HTTPS only).
+    pub handshake_timeout: Duration,
+    /// Time for a client to send the complete request headers.
+    pub header_read_timeout: Duration,
+    /// Time to answer a request once its headers are in (the `/metrics` access check asks the API server);
+    /// past it the answer is 503.
+    pub request_timeout: Duration,
+}
+
+impl Limits {
+    /// The probe port: the kubelet probes about every 10 s, sends its request at once and waits 1 s by
+    /// default. Short limits keep slots free; a few dozen slots cost little memory (16 KiB of request head
+    /// each at most). Pods cannot reach this port at all where the operator's NetworkPolicy is enforced.
+    pub const PROBES: Limits = Limits {
+        max_connections: 64,
+        handshake_timeout: Duration::from_secs(2),
+        header_read_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(2),
+    };
+
+    /// The metrics port: a few Prometheus replicas, each scraping about every 30 s with a 10 s timeout; the
+    /// access check may wait on the API server.
+    pub const METRICS: Limits = Limits {
+        max_connections: 32,
+        handshake_timeout: Duration::from_secs(5),
+        header_read_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(20),
+    };
+
+    /// How long a connection may live at all: a handshake, a request and writing the answer. Bounds a
+    /// client that stops reading the answer too.
+    pub fn connection_deadline(&self) -> Duration {
+        self.handshake_timeout + self.header_read_timeout + self.request_timeout * 2
+    }
+}
+
+/// The largest request head accepted (bearer tokens are a few KiB); hyper's default would let a client
+/// make each connection hold about 400 KiB.
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
+/// First pause after a failed accept; doubled up to [`ACCEPT_BACKOFF_MAX`] while accepting keeps failing.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(50);
+/// Longest pause after a failed accept.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Least time between two warnings that a server is at its connection limit.
+const LIMIT_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
 fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -66,48 +119,63 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
     response
 }
 
-/// Checks a `/metrics` caller over HTTPS; `Some(response)` refuses the request.
+fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    respond(status, "text/plain", body.to_string())
+}
+
+/// Checks a `/metrics` caller; `Some(response)` refuses the request.
 async fn refusal(access: &MetricsAccess, request: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
     let header = request.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match access.check(header).await {
         Ok(Decision::Allowed) => None,
         Ok(Decision::Unauthenticated) => {
-            let mut response = respond(StatusCode::UNAUTHORIZED, "text/plain", "Unauthorized\n".into());
+            let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
             response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
             Some(response)
         }
         Ok(Decision::Forbidden(user)) => {
             tracing::debug!(%user, "refused /metrics: the user may not get /metrics");
-            Some(respond(StatusCode::FORBIDDEN, "text/plain", format!("user \"{user}\" may not get /metrics\n")))
+            Some(text(StatusCode::FORBIDDEN, &format!("user \"{user}\" may not get /metrics\n")))
+        }
+        Ok(Decision::Throttled) => {
+            let mut response = text(StatusCode::TOO_MANY_REQUESTS, "too many unknown tokens, retry later\n");
+            response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            Some(response)
         }
         Err(e) => {
             tracing::warn!(error = %e, "cannot check a /metrics caller");
-            Some(respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "cannot check access\n".into()))
+            Some(text(StatusCode::INTERNAL_SERVER_ERROR, "cannot check access\n"))
         }
     }
 }
 
-async fn handle(
+/// The metrics port: `/metrics` for authorized callers, nothing else.
+async fn metrics_handler(
     endpoints: Endpoints,
-    access: Option<Arc<MetricsAccess>>,
+    access: Arc<MetricsAccess>,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    if let Some(access) = access.filter(|_| request.uri().path() == "/metrics")
-        && let Some(refused) = refusal(&access, &request).await
-    {
-        return Ok(refused);
+) -> Response<Full<Bytes>> {
+    if request.uri().path() != "/metrics" {
+        return text(StatusCode::NOT_FOUND, "not found\n");
     }
-    let response = match request.uri().path() {
-        "/metrics" => match endpoints.metrics.encode() {
-            Ok(text) => respond(StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", text),
-            Err(_) => respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "cannot encode metrics\n".into()),
-        },
-        "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n".into()),
-        "/readyz" if endpoints.ready.load(Ordering::Relaxed) => respond(StatusCode::OK, "text/plain", "ok\n".into()),
-        "/readyz" => respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "watches not synced yet\n".into()),
-        _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
-    };
-    Ok(response)
+    if let Some(refused) = refusal(&access, &request).await {
+        return refused;
+    }
+    match endpoints.metrics.encode() {
+        Ok(body) => respond(StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", body),
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics\n"),
+    }
+}
+
+/// The probe port: `/healthz` and `/readyz`, nothing else (metrics are never served without TLS and the
+/// access check).
+fn probe_handler(endpoints: &Endpoints, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    match request.uri().path() {
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/readyz" if endpoints.ready.load(Ordering::Relaxed) => text(StatusCode::OK, "ok\n"),
+        "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "watches not synced yet\n"),
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
 }
 
 /// Binds `addr` (bind errors surface before the server runs).
@@ -115,93 +183,133 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })
 }
 
-/// Serves plain HTTP on `listener` until the task is dropped.
-pub async fn serve_http(listener: TcpListener, endpoints: Endpoints) {
+/// Accepts connections from `accept` until the future is dropped and hands each to `serve` with its
+/// connection permit; over `max_connections` a new connection is dropped (closed) at once. A failed accept
+/// (typically EMFILE: out of file descriptors; the pending connection stays queued, so retrying at once
+/// would fail again at once and spin a core) pauses the loop, longer while it keeps failing.
+pub async fn accept_loop<S, A, F, H>(name: &'static str, max_connections: usize, mut accept: A, mut serve: H)
+where
+    A: FnMut() -> F,
+    F: Future<Output = std::io::Result<S>>,
+    H: FnMut(S, OwnedSemaphorePermit),
+{
+    let permits = Arc::new(Semaphore::new(max_connections));
+    let mut backoff = ACCEPT_BACKOFF_MIN;
+    // A client holding the port at its limit must not flood the log either: one warning a minute.
+    let mut warned: Option<tokio::time::Instant> = None;
     loop {
-        if let Ok((stream, _)) = listener.accept().await {
-            spawn_http(stream, endpoints.clone());
+        match accept().await {
+            Ok(stream) => {
+                backoff = ACCEPT_BACKOFF_MIN;
+                match permits.clone().try_acquire_owned() {
+                    Ok(permit) => serve(stream, permit),
+                    Err(_) => {
+                        if warned.is_none_or(|at| at.elapsed() >= LIMIT_WARNING_INTERVAL) {
+                            tracing::warn!(
+                                server = name,
+                                max_connections,
+                                "connection limit reached: closing new connections"
+                            );
+                            warned = Some(tokio::time::Instant::now());
+                        }
+                        drop(stream);
+                    }
+                }
+            }
+            Err(error) => {
+                if backoff == ACCEPT_BACKOFF_MIN {
+                    tracing::warn!(server = name, %error, "cannot accept connections; retrying with backoff");
+                } else {
+                    tracing::debug!(server = name, %error, retry_in = ?backoff, "cannot accept connections");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+            }
         }
     }
 }
 
-fn spawn_http(stream: tokio::net::TcpStream, endpoints: Endpoints) {
-    tokio::spawn(async move {
-        let service = service_fn(move |req| handle(endpoints.clone(), None, req));
-        if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
-            tracing::debug!(error = %e, "HTTP connection ended with an error");
+/// Serves one HTTP/1.1 request on `io` with the header and request limits, then closes the connection.
+async fn serve_one<I, H, R>(io: I, limits: Limits, handler: H)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>) -> R + Send + 'static,
+    R: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    let service = service_fn(move |request| {
+        let handler = handler.clone();
+        async move {
+            let response = match tokio::time::timeout(limits.request_timeout, handler(request)).await {
+                Ok(response) => response,
+                Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "request timed out\n"),
+            };
+            Ok::<_, Infallible>(response)
         }
     });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_REQUEST_HEAD)
+        // One request per connection: nothing stays open between scrapes or probes.
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(io), service);
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %e, "HTTP connection ended with an error");
+    }
 }
 
-/// Whether `dir` holds a certificate and key that load (a half-written pair is not ready yet).
-fn has_certificate(dir: &Path) -> bool {
-    read_key(dir).is_ok()
+/// Serves the probes (`/healthz`, `/readyz`) over plain HTTP on `listener` until the future is dropped.
+pub async fn serve_probes(listener: TcpListener, endpoints: Endpoints, limits: Limits) {
+    accept_loop(
+        "probes",
+        limits.max_connections,
+        || accept_tcp(&listener),
+        move |stream, permit| {
+            let endpoints = endpoints.clone();
+            tokio::spawn(async move {
+                let handler = move |request: Request<Incoming>| std::future::ready(probe_handler(&endpoints, &request));
+                let _ = tokio::time::timeout(limits.connection_deadline(), serve_one(stream, limits, handler)).await;
+                drop(permit);
+            });
+        },
+    )
+    .await;
 }
 
-/// Serves `/metrics`: plain HTTP without a certificate directory; with one, HTTPS as soon as it holds a
-/// certificate, checked every `poll`. On OpenShift the service-ca operator writes the certificate only after
-/// this operator has created its metrics Service, and the kubelet fills the optional secret volume later
-/// still: serving HTTP until then and switching without a restart keeps the first install scrapeable.
-/// Over HTTPS, callers are checked with `access` when given (see [`MetricsAccess`]).
+async fn accept_tcp(listener: &TcpListener) -> std::io::Result<TcpStream> {
+    listener.accept().await.map(|(stream, _)| stream)
+}
+
+/// Serves `/metrics` over HTTPS on `listener` until the future is dropped, with `certificates` (checked for
+/// a mounted certificate and renewals every `poll`) and the protocol versions and cipher suites of the
+/// cluster TLS profile, which apply to new connections as soon as the profile changes. Only callers
+/// `access` admits get the metrics.
 pub async fn serve_metrics(
     listener: TcpListener,
     endpoints: Endpoints,
-    dir: Option<PathBuf>,
+    certificates: Arc<ServingCertificates>,
     platform: PlatformState,
+    access: Arc<MetricsAccess>,
+    limits: Limits,
     poll: Duration,
-    access: Option<Arc<MetricsAccess>>,
 ) -> Result<(), ServerError> {
-    let Some(dir) = dir else {
-        serve_http(listener, endpoints).await;
-        return Ok(());
-    };
-    if !has_certificate(&dir) {
-        tracing::info!(dir = %dir.display(), "no metrics certificate yet: serving /metrics over HTTP until it appears");
-        // The first check is the one just made: the next is due after `poll`.
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    if let Ok((stream, _)) = accepted {
-                        spawn_http(stream, endpoints.clone());
-                    }
-                }
-                _ = tick.tick() => if has_certificate(&dir) { break },
-            }
-        }
-        tracing::info!(dir = %dir.display(), "metrics certificate found: serving /metrics over HTTPS");
-    }
-    serve_https(listener, endpoints, dir, platform, access).await
-}
-
-/// Serves HTTPS on `listener` with the certificate in `dir` (`tls.crt`, `tls.key`), reloaded when the
-/// files change (the service-ca operator rotates them in place), and the protocol versions and cipher
-/// suites of the cluster TLS profile, updated when the profile changes. With `access`, `/metrics` answers only
-/// callers whose bearer token may `get /metrics`.
-pub async fn serve_https(
-    listener: TcpListener,
-    endpoints: Endpoints,
-    dir: PathBuf,
-    platform: PlatformState,
-    access: Option<Arc<MetricsAccess>>,
-) -> Result<(), ServerError> {
-    let resolver = Arc::new(ReloadingCert::load(dir)?);
-    let current = Arc::new(RwLock::new(tls_config(&resolver, platform.get().tls_profile.as_ref())?));
-    tokio::spawn({
-        let resolver = resolver.clone();
+    let current = Arc::new(RwLock::new(tls_config(&certificates, platform.get().tls_profile.as_ref())?));
+    let refresh = {
+        let certificates = certificates.clone();
         async move {
             loop {
-                tokio::time::sleep(Duration::from_secs(30)).await;
-                resolver.reload_if_changed();
+                tokio::time::sleep(poll).await;
+                certificates.refresh(Timestamp::now());
             }
         }
-    });
-    tokio::spawn({
-        let (resolver, current) = (resolver.clone(), current.clone());
+    };
+    let follow_profile = {
+        let (certificates, current) = (certificates.clone(), current.clone());
         let mut changes = platform.subscribe();
         async move {
             while changes.changed().await.is_ok() {
-                match tls_config(&resolver, platform.get().tls_profile.as_ref()) {
+                match tls_config(&certificates, platform.get().tls_profile.as_ref()) {
                     Ok(config) => {
                         if let Ok(mut slot) = current.write() {
                             *slot = config;
@@ -210,31 +318,46 @@ pub async fn serve_https(
                     Err(e) => tracing::warn!(error = %e, "keeping the previous TLS settings of the metrics endpoint"),
                 }
             }
+            std::future::pending::<()>().await;
         }
-    });
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let Ok(config) = current.read().map(|c| c.clone()) else {
-            continue;
-        };
-        let acceptor = tokio_rustls::TlsAcceptor::from(config);
-        let (endpoints, access) = (endpoints.clone(), access.clone());
-        tokio::spawn(async move {
-            let stream = match acceptor.accept(stream).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(error = %e, "TLS handshake failed");
-                    return;
-                }
+    };
+    let serve = accept_loop(
+        "metrics",
+        limits.max_connections,
+        || accept_tcp(&listener),
+        |stream, permit| {
+            let Ok(config) = current.read().map(|c| c.clone()) else {
+                return;
             };
-            let service = service_fn(move |req| handle(endpoints.clone(), access.clone(), req));
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
-                tracing::debug!(error = %e, "HTTPS connection ended with an error");
-            }
-        });
+            let (endpoints, access) = (endpoints.clone(), access.clone());
+            tokio::spawn(async move {
+                let connection = async move {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                    let stream = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let handler = move |request| metrics_handler(endpoints.clone(), access.clone(), request);
+                    serve_one(stream, limits, handler).await;
+                };
+                let _ = tokio::time::timeout(limits.connection_deadline(), connection).await;
+                drop(permit);
+            });
+        },
+    );
+    tokio::select! {
+        () = serve => {}
+        () = refresh => {}
+        () = follow_profile => {}
     }
+    Ok(())
 }
 
 /// The cipher suites and protocol versions rustls offers under a TLS profile. rustls implements TLS 1.2
@@ -265,82 +388,103 @@ pub fn tls_choices(
 }
 
 fn tls_config(
-    resolver: &Arc<ReloadingCert>,
+    certificates: &Arc<ServingCertificates>,
     profile: Option<&TlsProfile>,
 ) -> Result<Arc<rustls::ServerConfig>, ServerError> {
     let (suites, versions) = tls_choices(profile);
     let provider = rustls::crypto::CryptoProvider { cipher_suites: suites, ..rustls::crypto::ring::default_provider() };
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
         .with_protocol_versions(&versions)
-        .map_err(|e| ServerError::Certificate { dir: resolver.dir.display().to_string(), message: e.to_string() })?
+        .map_err(|e| ServerError::Tls(e.to_string()))?
         .with_no_client_auth()
-        .with_cert_resolver(resolver.clone());
+        .with_cert_resolver(certificates.clone());
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// A certificate read from a directory, replaced when its files change.
-#[derive(Debug)]
-struct ReloadingCert {
-    dir: PathBuf,
-    current: RwLock<(Arc<CertifiedKey>, Option<SystemTime>)>,
-}
-
-impl ReloadingCert {
-    fn load(dir: PathBuf) -> Result<Self, ServerError> {
-        let key = read_key(&dir)?;
-        let modified = modified(&dir);
-        Ok(ReloadingCert { dir, current: RwLock::new((key, modified)) })
-    }
-
-    fn reload_if_changed(&self) {
-        let modified = modified(&self.dir);
-        let unchanged = self.current.read().map(|c| c.1 == modified).unwrap_or(false);
-        if unchanged {
-            return;
-        }
-        match read_key(&self.dir) {
-            Ok(key) => {
-                if let Ok(mut current) = self.current.write() {
-                    *current = (key, modified);
-                    tracing::info!(dir = %self.dir.display(), "reloaded the metrics certificate");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "keeping the previous metrics certificate"),
-        }
-    }
-}
-
-impl ResolvesServerCert for ReloadingCert {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.current.read().ok().map(|c| c.0.clone())
-    }
-}
-
-fn modified(dir: &Path) -> Option<SystemTime> {
-    let cert = std::fs::metadata(dir.join("tls.crt")).and_then(|m| m.modified()).ok();
-    let key = std::fs::metadata(dir.join("tls.key")).and_then(|m| m.modified()).ok();
-    cert.max(key)
-}
-
-fn read_key(dir: &Path) -> Result<Arc<CertifiedKey>, ServerError> {
-    let fail = |message: String| ServerError::Certificate { dir: dir.display().to_string(), message };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("tls.crt"))
-        .map_err(|e| fail(format!("tls.crt: {e}")))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| fail(format!("tls.crt: {e}")))?;
-    if certs.is_empty() {
-        return Err(fail("tls.crt holds no certificate".into()));
-    }
-    let key = PrivateKeyDer::from_pem_file(dir.join("tls.key")).map_err(|e| fail(format!("tls.key: {e}")))?;
-    let provider = rustls::crypto::ring::default_provider();
-    let signing_key = provider.key_provider.load_private_key(key).map_err(|e| fail(format!("tls.key: {e}")))?;
-    Ok(Arc::new(CertifiedKey::new(certs, signing_key)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    #[tokio::test]
+    async fn a_failing_accept_backs_off_instead_of_spinning() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let accept = move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+            // EMFILE: the process is out of file descriptors.
+            std::future::ready(Err::<(), _>(std::io::Error::from_raw_os_error(24)))
+        };
+        let looping = accept_loop("test", 1, accept, |(), _| {});
+        let _ = tokio::time::timeout(Duration::from_secs(2), looping).await;
+        // 50, 100, 200, 400, 800 ms, then 1 s: about 6 attempts in 2 s (fewer on a slow machine); a loop
+        // retrying at once makes millions.
+        let n = calls.load(Ordering::Relaxed);
+        assert!((2..=20).contains(&n), "{n} accept attempts in 2 s");
+    }
+
+    /// A connection that reports when it is closed (dropped).
+    struct Conn(Option<tokio::sync::oneshot::Sender<()>>);
+
+    impl Drop for Conn {
+        fn drop(&mut self) {
+            if let Some(closed) = self.0.take() {
+                let _ = closed.send(());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn connections_over_the_limit_are_closed_at_once_and_served_again_below_it() {
+        let (incoming, queue) = tokio::sync::mpsc::unbounded_channel::<std::io::Result<Conn>>();
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        let held: Arc<Mutex<Vec<(Conn, OwnedSemaphorePermit)>>> = Arc::default();
+        let accept = {
+            let queue = queue.clone();
+            move || {
+                let queue = queue.clone();
+                async move {
+                    match queue.lock().await.recv().await {
+                        Some(next) => next,
+                        None => std::future::pending().await,
+                    }
+                }
+            }
+        };
+        let serving = held.clone();
+        let server = tokio::spawn(accept_loop("test", 2, accept, move |conn, permit| {
+            serving.lock().unwrap().push((conn, permit))
+        }));
+        let mut closed = Vec::new();
+        for _ in 0..3 {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            incoming.send(Ok(Conn(Some(tx)))).unwrap();
+            closed.push(rx);
+        }
+        // The third is over the limit of two: closed without being served.
+        tokio::time::timeout(Duration::from_secs(10), closed.pop().unwrap()).await.unwrap().unwrap();
+        assert_eq!(held.lock().unwrap().len(), 2);
+        // A failed accept in between does not stop the loop; a finished connection frees its slot.
+        incoming.send(Err(std::io::Error::from_raw_os_error(24))).unwrap();
+        drop(held.lock().unwrap().remove(0));
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        incoming.send(Ok(Conn(Some(tx)))).unwrap();
+        eventually_len(&held, 2).await;
+        assert!(rx.try_recv().is_err(), "a connection under the limit was closed");
+        server.abort();
+    }
+
+    async fn eventually_len<T>(held: &Mutex<Vec<T>>, len: usize) {
+        for _ in 0..200 {
+            if held.lock().unwrap().len() == len {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("never {len} connections served");
+    }
 
     fn names(suites: &[rustls::SupportedCipherSuite]) -> Vec<String> {
         suites.iter().map(|s| format!("{:?}", s.suite())).collect()

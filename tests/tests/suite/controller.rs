@@ -4,10 +4,12 @@ use std::time::Duration;
 
 use cma_testkit::cluster::{Faults, RequestMatch, kinds};
 use cma_tests::*;
+use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 
-/// Objects of a default installation on plain Kubernetes.
-const DEFAULT_OBJECTS: usize = 15;
+/// Objects of a default installation on plain Kubernetes (with the operator's own NetworkPolicy and the CA
+/// ConfigMap of its `/metrics` certificate).
+const DEFAULT_OBJECTS: usize = 17;
 
 #[tokio::test]
 async fn creating_the_kedacontroller_installs_every_object_with_server_side_apply() {
@@ -164,6 +166,11 @@ async fn editing_a_managed_object_is_reverted_and_reported_as_drift() {
             .is_some_and(|a| a["spec"]["versionPriority"] == 100)
     })
     .await;
+    // The event follows the write it reports.
+    eventually(WAIT, "a DriftReverted event per correction", async || {
+        env.event_reasons("keda").await.iter().filter(|r| *r == "DriftReverted").count() >= 2
+    })
+    .await;
     let events = env.events_about("keda").await;
     let drift: Vec<_> = events.iter().filter(|(reason, _)| reason == "DriftReverted").collect();
     assert_eq!(drift.len(), 2, "one DriftReverted event per correction: {events:?}");
@@ -234,27 +241,29 @@ async fn deleting_the_kedacontroller_removes_everything_then_releases_it() {
 }
 
 #[tokio::test]
-async fn a_kedacontroller_with_another_name_or_namespace_is_refused_or_ignored() {
+async fn a_kedacontroller_with_another_name_is_refused_and_one_elsewhere_is_left_alone() {
     let env = env().await;
     let elsewhere = env.cluster.namespace("elsewhere").await;
     let operator = env.start(Options::default()).await;
     // Another name: the API server refuses it (the CRD's rule), with the reason.
     let error = env.cluster.try_create(&kedacontroller(&env.ns, "keda-two", json!({}))).await.unwrap_err();
     assert!(error.to_string().contains("must be named 'keda'"), "{error}");
-    // Another namespace: the operator says which namespace installs KEDA.
+    // Another namespace: not the operator's business (it watches its own namespace only).
+    let mark = env.cluster.audit().mark();
     env.create_kedacontroller(&elsewhere, "keda", json!({})).await;
-    eventually(WAIT, "marked ignored", async || {
-        env.cluster
-            .get(&kinds::KEDACONTROLLER, &elsewhere, "keda")
-            .await
-            .is_some_and(|kc| kc["status"]["phase"] == "Installation Ignored")
-    })
-    .await;
-    let (status, reason, message) = env.condition_in(&elsewhere, "keda", "Ready").await.unwrap();
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "Ignored"));
-    assert!(message.contains(&format!("namespace '{}'", env.ns)), "{message}");
-    assert!(env.managed_objects_of(&elsewhere).await.is_empty(), "an ignored KedaController installed something");
-    assert!(env.managed_objects().await.is_empty(), "an ignored KedaController installed something");
+    env.create_keda(json!({})).await;
+    env.wait_installed().await;
+    env.settle(&operator).await;
+    let touched: Vec<_> = env
+        .requests_since(&operator, mark)
+        .into_iter()
+        .filter(|e| e.object.namespace == elsewhere)
+        .map(|e| e.describe())
+        .collect();
+    assert!(touched.is_empty(), "{touched:?}");
+    let other = env.cluster.get(&kinds::KEDACONTROLLER, &elsewhere, "keda").await.unwrap();
+    assert!(other["status"].is_null() && other["metadata"]["finalizers"].is_null(), "{other}");
+    assert!(env.managed_objects_of(&elsewhere).await.is_empty());
     operator.stop().await.unwrap();
 }
 
@@ -354,27 +363,32 @@ async fn watches_survive_compaction_and_an_api_server_restart() {
 }
 
 #[tokio::test]
-async fn a_foreign_external_metrics_apiservice_is_left_alone_and_reported() {
+async fn another_external_metrics_provider_stops_the_install_and_is_named() {
     let env = env().await;
     env.cluster
-        .create(&json!({
+        .try_create_as("kubectl-client-side-apply", &json!({
             "apiVersion": "apiregistration.k8s.io/v1",
             "kind": "APIService",
             "metadata": {"name": "v1beta1.external.metrics.k8s.io"},
             "spec": {"group": "external.metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100,
                      "service": {"name": "prometheus-adapter", "namespace": "openshift-monitoring"}},
         }))
-        .await;
+        .await
+        .unwrap();
+    let mark = env.cluster.audit().mark();
     let operator = env.start(Options::default()).await;
     env.create_keda(json!({})).await;
-    eventually(WAIT, "Degraded names the current owner", async || {
-        env.condition("Degraded").await.is_some_and(|c| {
-            c.0 == "True" && c.1 == "APIServiceConflict" && c.2.contains("openshift-monitoring/prometheus-adapter")
+    eventually(WAIT, "Ready=False naming the current provider", async || {
+        env.condition("Ready").await.is_some_and(|c| {
+            c.0 == "False" && c.1 == "ForeignInstallation" && c.2.contains("namespace 'openshift-monitoring'")
         })
     })
     .await;
-    eventually(WAIT, "everything else is applied", async || env.managed_objects().await.len() == DEFAULT_OBJECTS - 1)
-        .await;
+    env.settle(&operator).await;
+    // Nothing is written, so no KEDA pod competes for the API (the HPAs keep their metrics).
+    let applied: Vec<_> =
+        env.requests_since(&operator, mark).into_iter().filter(is_operator_apply).map(|e| e.describe()).collect();
+    assert!(applied.is_empty(), "{applied:?}");
     let api = env.cluster.get(&kinds::API_SERVICE, "", "v1beta1.external.metrics.k8s.io").await.unwrap();
     assert_eq!(api["spec"]["service"]["name"], "prometheus-adapter", "the foreign APIService was changed");
     operator.stop().await.unwrap();
@@ -460,17 +474,28 @@ async fn create_default_kedacontroller_creates_keda_once() {
 async fn metrics_and_probes_are_served() {
     let env = env().await;
     let operator = env.installed(json!({})).await;
-    let metrics = http_get(operator.metrics_addr, "/metrics").await;
+    // A scraper whose ServiceAccount may `get /metrics`, trusting the CA the operator publishes.
+    let scraper = scraper_token(&env).await;
+    let ca = env.get(&kinds::CONFIG_MAP, "cma-operator-metrics-ca").await.unwrap();
+    let ca = ca["data"]["ca.crt"].as_str().unwrap().to_string();
+    let ca = rustls::pki_types::CertificateDer::from_pem_slice(ca.as_bytes()).unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let auth = format!("Authorization: Bearer {scraper}\r\n");
+    let metrics = cma_testkit::tls::https_get(operator.metrics_addr, &ca, rustls::DEFAULT_VERSIONS, "/metrics", &auth)
+        .await
+        .unwrap();
     for expected in [
         "keda_controller_ready 0",
         "keda_controller_reconcile_total{result=\"success\"}",
-        "keda_controller_managed_objects 15",
+        &format!("keda_controller_managed_objects {DEFAULT_OBJECTS}"),
         "keda_controller_info{",
     ] {
         assert!(metrics.contains(expected), "missing {expected:?} in\n{metrics}");
     }
     assert!(http_get(operator.probe_addr, "/healthz").await.starts_with("HTTP/1.1 200"));
     assert!(http_get(operator.probe_addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+    // Never without TLS and the access check: not on the probe port either.
+    assert!(http_get(operator.probe_addr, "/metrics").await.starts_with("HTTP/1.1 404"));
     operator.stop().await.unwrap();
 }
 
@@ -484,6 +509,33 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     response
+}
+
+/// A token of a ServiceAccount bound to a ClusterRole that may `get` the non-resource URL `/metrics`.
+async fn scraper_token(env: &Env) -> String {
+    let role = format!("metrics-reader-{}", env.ns);
+    env.cluster
+        .create(&json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "scraper", "namespace": env.ns}}))
+        .await;
+    env.cluster
+        .create(&json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": role},
+            "rules": [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}],
+        }))
+        .await;
+    env.cluster
+        .create(&json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": "scraper", "namespace": env.ns}],
+        }))
+        .await;
+    let api: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        kube::Api::namespaced(env.cluster.client(), &env.ns);
+    let request = k8s_openapi::api::authentication::v1::TokenRequest::default();
+    let token: k8s_openapi::api::authentication::v1::TokenRequest =
+        api.create_subresource("token", "scraper", &kube::api::PostParams::default(), &request).await.unwrap();
+    token.status.unwrap().token
 }
 
 /// What a KedaController field can change: the three Deployments' specs, the ServiceAccount's metadata and

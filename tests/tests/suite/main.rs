@@ -7,3 +7,4 @@
 mod controller;
 mod openshift;
 mod rbac;
+mod takeover;

@@ -257,6 +257,24 @@ fn cli_validate_reports_one_line_per_violation() {
 }
 
 #[test]
+fn cli_validate_ends_at_once_on_a_yaml_syntax_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    copy_dir(&repo().join("bundle"), &dir);
+    std::fs::write(dir.join("manifests/broken.yaml"), "kind: ConfigMap\ndata: [a, b\n").unwrap();
+    let out = Command::cargo_bin("cma-bundle")
+        .unwrap()
+        .args(["validate", dir.to_str().unwrap(), "--dockerfile"])
+        .arg(repo().join("bundle.Dockerfile"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("error[layout]: manifests/broken.yaml is not valid YAML: "), "{stderr}");
+    assert!(stderr.contains("line 3 column 1"), "{stderr}");
+}
+
+#[test]
 fn cli_validate_accepts_the_committed_bundle() {
     let out =
         Command::cargo_bin("cma-bundle").unwrap().current_dir(repo()).args(["validate", "bundle"]).output().unwrap();

@@ -718,6 +718,105 @@ fn crd_writes() {
     caught(&copy.validate(), Rule::Permissions, "CustomResourceDefinitions");
 }
 
+// Hostile bundles: each ends at once with a finding naming the file (and the line), reads nothing outside
+// the bundle and nothing but regular files.
+
+/// Creates a FIFO (no writer will ever open it).
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn layout_a_yaml_syntax_error_names_file_and_line() {
+    let copy = Copy::new();
+    std::fs::write(
+        copy.path("manifests/broken.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x\ndata: [\n",
+    )
+    .unwrap();
+    let report = copy.validate();
+    caught(&report, Rule::Layout, "manifests/broken.yaml is not valid YAML: ");
+    caught(&report, Rule::Layout, "at line 4 column 5");
+    // One finding, not one per retry of the parser.
+    assert_eq!(report.errors().count(), 1, "{:#?}", report.findings);
+}
+
+#[cfg(unix)]
+#[test]
+fn layout_a_fifo_is_refused_unopened() {
+    let copy = Copy::new();
+    mkfifo(&copy.path("manifests/pipe.yaml"));
+    mkfifo(&copy.path("metadata/properties.yaml"));
+    let report = copy.validate();
+    caught(&report, Rule::Layout, "manifests/pipe.yaml: a FIFO, not a regular file");
+    caught(&report, Rule::Layout, "metadata/properties.yaml: a FIFO, not a regular file");
+    std::fs::remove_file(copy.dockerfile()).unwrap();
+    mkfifo(&copy.dockerfile());
+    caught(&copy.validate(), Rule::DockerfileLabels, "a FIFO, not a regular file");
+}
+
+#[cfg(unix)]
+#[test]
+fn layout_a_symbolic_link_out_of_the_bundle_is_not_followed() {
+    let copy = Copy::new();
+    let outside = copy.dir.parent().unwrap().join("outside.yaml");
+    std::fs::write(&outside, "apiVersion: v1\nkind: Secret\nmetadata: {name: leaked}\n").unwrap();
+    std::os::unix::fs::symlink(&outside, copy.path("manifests/leak.yaml")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", copy.path("manifests/passwd.yaml")).unwrap();
+    // A link within the bundle is an ordinary file of it.
+    std::fs::create_dir(copy.path("shared")).unwrap();
+    std::fs::write(copy.path("shared/cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n").unwrap();
+    std::os::unix::fs::symlink("../shared/cm.yaml", copy.path("manifests/cm.yaml")).unwrap();
+    let report = copy.validate();
+    caught(&report, Rule::Layout, "manifests/leak.yaml: a symbolic link to ");
+    caught(&report, Rule::Layout, "manifests/passwd.yaml: a symbolic link to /etc/passwd, outside ");
+    assert_eq!(report.errors().count(), 2, "{:#?}", report.findings);
+
+    let copy = Copy::new();
+    let elsewhere = copy.dir.parent().unwrap().join("elsewhere");
+    std::fs::rename(copy.path("manifests"), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, copy.path("manifests")).unwrap();
+    caught(&copy.validate(), Rule::Layout, "manifests is a symbolic link to ");
+}
+
+#[test]
+fn layout_an_oversize_file_is_refused_unread() {
+    let copy = Copy::new();
+    let big =
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: big}}\ndata:\n  a: '{}'\n", "x".repeat(4 << 20));
+    std::fs::write(copy.path("manifests/big.yaml"), big).unwrap();
+    caught(&copy.validate(), Rule::Layout, "manifests/big.yaml: 4194371 bytes, over the 3 MiB limit");
+}
+
+#[test]
+fn layout_an_alias_bomb_stops_at_the_bundles_node_budget() {
+    let copy = Copy::new();
+    let map: Vec<String> = (0..1_000).map(|i| format!("k{i}: v")).collect();
+    let bomb = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bomb, labels: &a {{{}}}}}\ndata: [{}]\n",
+        map.join(", "),
+        vec!["*a"; 20_000].join(",")
+    );
+    // Named to be read before the CSV: the budget is spent on it and nothing after it is read.
+    std::fs::write(copy.path("manifests/a-bomb.yaml"), bomb).unwrap();
+    let report = copy.validate();
+    // The line of the anchored node being repeated when the budget ran out.
+    caught(&report, Rule::Layout, "manifests/a-bomb.yaml: line 3 column ");
+    caught(&report, Rule::Layout, "more than 150000 nodes, the limit for a bundle");
+    caught(&report, Rule::Layout, "the rest of the bundle is not read");
+    // metadata/ is read first, so its rules still run.
+    assert!(!report.violates(Rule::Annotations), "{:#?}", report.findings);
+}
+
+#[test]
+fn layout_deep_nesting_is_refused() {
+    let copy = Copy::new();
+    std::fs::write(copy.path("manifests/deep.yaml"), format!("a: {}", "[".repeat(200_000))).unwrap();
+    caught(&copy.validate(), Rule::Layout, "manifests/deep.yaml: line 1 column 103: nesting deeper than 100 levels");
+}
+
 #[test]
 fn every_rule_has_a_test_here() {
     let source = include_str!("validate_rules.rs");

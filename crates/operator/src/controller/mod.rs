@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,11 +20,12 @@ use crate::context::{Clock, Context, PlatformState};
 use crate::leader::{LeaseLock, Timing};
 use crate::metrics::Metrics;
 use crate::metrics_access::MetricsAccess;
+use crate::metrics_cert::{SelfIssued, ServingCertificates};
 use crate::platform::Flavour;
 use crate::platform::discovery::{self, Discovered};
 use crate::reconcile;
 use crate::render::ImageOverrides;
-use crate::server::{self, Endpoints};
+use crate::server::{self, Endpoints, Limits};
 
 /// Settings of `cma-operator run`.
 #[derive(Clone, Debug)]
@@ -41,8 +42,8 @@ pub struct Settings {
     pub identity: String,
     /// Address of `/metrics`.
     pub metrics_addr: SocketAddr,
-    /// Directory where `tls.crt`/`tls.key` for HTTPS metrics are or will be mounted; HTTP while they are
-    /// missing and when there is no such directory.
+    /// Directory where `tls.crt`/`tls.key` for `/metrics` are or will be mounted; while they are missing,
+    /// and without such a directory, `/metrics` is served with a certificate the operator issues itself.
     pub metrics_cert_dir: Option<PathBuf>,
     /// Address of `/healthz` and `/readyz`.
     pub probe_addr: SocketAddr,
@@ -78,10 +79,18 @@ pub enum RunError {
     /// The API server could not be reached for the initial discovery.
     #[error("initial API discovery failed: {0}")]
     Discovery(kube::Error),
+    /// The metrics serving certificate could not be issued.
+    #[error(transparent)]
+    Certificate(#[from] crate::metrics_cert::CertificateError),
 }
 
-/// How often the metrics certificate directory is checked while it is still empty.
+/// How often the metrics certificate directory is checked for a new or renewed certificate.
 const CERT_POLL: Duration = Duration::from_secs(10);
+/// How long in-flight reconciles may run on after the shutdown signal before they are cancelled: well
+/// inside the pod's 30 s termination grace period, which also has to fit the Lease release.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long releasing the Lease may take on the way out.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs the operator until SIGTERM/SIGINT (Ok) or until leadership is lost (Err).
 pub async fn run(client: Client, settings: Settings) -> Result<(), RunError> {
@@ -100,7 +109,12 @@ pub async fn run_until(
     let endpoints = Endpoints { metrics: metrics.clone(), ready: ready.clone() };
     let probe_listener = server::bind(settings.probe_addr).await?;
     let metrics_listener = server::bind(settings.metrics_addr).await?;
-    let probes = tokio::spawn(server::serve_http(probe_listener, endpoints.clone()));
+    // Issued before anything is served: `/metrics` is never served without TLS.
+    let own = SelfIssued::new(&settings.operator_namespace, k8s_openapi::jiff::Timestamp::now())
+        .map_err(RunError::Certificate)?;
+    let metrics_ca = own.ca_pem();
+    let certificates = Arc::new(ServingCertificates::new(own, settings.metrics_cert_dir.clone()));
+    let probes = tokio::spawn(server::serve_probes(probe_listener, endpoints.clone(), Limits::PROBES));
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(shutdown.map(move |()| {
         let _ = stop_tx.send(true);
@@ -115,10 +129,19 @@ pub async fn run_until(
     let platform = PlatformState::new(discovered.platform.clone());
     // Started after discovery: on OpenShift its TLS settings follow the cluster profile.
     let metrics_server = tokio::spawn({
-        let (dir, platform) = (settings.metrics_cert_dir.clone(), platform.clone());
-        let access = Some(Arc::new(MetricsAccess::new(client.clone())));
+        let platform = platform.clone();
+        let access = Arc::new(MetricsAccess::new(client.clone()));
         async move {
-            if let Err(e) = server::serve_metrics(metrics_listener, endpoints, dir, platform, CERT_POLL, access).await {
+            let served = server::serve_metrics(
+                metrics_listener,
+                endpoints,
+                certificates,
+                platform,
+                access,
+                Limits::METRICS,
+                CERT_POLL,
+            );
+            if let Err(e) = served.await {
                 tracing::error!(error = %e, "the metrics endpoint could not start");
             }
         }
@@ -134,40 +157,52 @@ pub async fn run_until(
         .then(|| LeaseLock::new(client.clone(), scope.install_namespace(), &settings.identity, settings.leader_timing));
     if let Some(lock) = &lock {
         tracing::info!(identity = lock.identity(), "waiting for the leader Lease");
-        let mut stop = stop_rx.clone();
-        tokio::select! {
-            () = lock.acquire() => tracing::info!(identity = lock.identity(), "became the leader"),
-            _ = stop.wait_for(|s| *s) => {
-                probes.abort();
-                metrics_server.abort();
-                return Ok(());
-            }
+        if until_stopped(stop_rx.clone(), lock.acquire()).await.is_none() {
+            probes.abort();
+            metrics_server.abort();
+            return Ok(());
         }
+        tracing::info!(identity = lock.identity(), "became the leader");
     }
-    let result = lead(client.clone(), &settings, platform, metrics, stop_rx, lock.clone(), clock).await;
+    let result = lead(client.clone(), &settings, platform, metrics, metrics_ca, stop_rx, lock.clone(), clock).await;
     if let Some(lock) = &lock {
-        lock.release().await;
+        // Bounded: an API server that accepts connections but never answers must not hold the exit.
+        if tokio::time::timeout(RELEASE_TIMEOUT, lock.release()).await.is_err() {
+            tracing::warn!("could not release the leader Lease in time; it expires on its own");
+        }
     }
     probes.abort();
     metrics_server.abort();
     result
 }
 
+/// `future`'s output, or `None` as soon as the stop signal is (or was already) given.
+async fn until_stopped<T>(mut stop: watch::Receiver<bool>, future: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        biased;
+        _ = stop.wait_for(|s| *s) => None,
+        output = future => Some(output),
+    }
+}
+
 async fn initial_discovery(
     client: &Client,
     forced: Option<Flavour>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<Option<Discovered>, RunError> {
     let mut delay = Duration::from_secs(1);
     loop {
-        match discovery::discover(client, forced).await {
+        // A request to an API server that accepts connections but never answers does not end by itself.
+        let Some(discovered) = until_stopped(stop.clone(), discovery::discover(client, forced)).await else {
+            return Ok(None);
+        };
+        match discovered {
             Ok(d) => return Ok(Some(d)),
             Err(e) if delay >= Duration::from_secs(64) => return Err(RunError::Discovery(e)),
             Err(e) => tracing::warn!(error = %e, retry_in = ?delay, "API discovery failed"),
         }
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            _ = stop.wait_for(|s| *s) => return Ok(None),
+        if until_stopped(stop.clone(), tokio::time::sleep(delay)).await.is_none() {
+            return Ok(None);
         }
         delay *= 2;
     }
@@ -187,18 +222,22 @@ fn log_discovery(d: &Discovered) {
 }
 
 /// Runs the reconcile loop as the leader until shutdown or loss of the Lease.
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename the arguments
 async fn lead(
     client: Client,
     settings: &Settings,
     platform: PlatformState,
     metrics: Arc<Metrics>,
+    metrics_ca: String,
     stop: watch::Receiver<bool>,
     lock: Option<LeaseLock>,
     clock: Clock,
 ) -> Result<(), RunError> {
     let scope = settings.scope();
-    if settings.create_default_kedacontroller {
-        create_default(&client, scope.install_namespace()).await;
+    if settings.create_default_kedacontroller
+        && until_stopped(stop.clone(), create_default(&client, scope.install_namespace())).await.is_none()
+    {
+        return Ok(());
     }
     // The facts the watches are built for; a change of capabilities restarts the process.
     let initial = platform.get();
@@ -217,6 +256,7 @@ async fn lead(
         failures: Mutex::new(HashMap::new()),
         applied: Default::default(),
         namespace_label_checked: AtomicBool::new(false),
+        metrics_ca: Some(metrics_ca),
     });
 
     let refresher = tokio::spawn(refresh_platform(
@@ -245,11 +285,13 @@ async fn lead(
             let _ = lost_tx.send(());
         })
     });
-    let mut stop = stop;
     let reason = Arc::new(Mutex::new(None::<RunError>));
+    // Told when the shutdown begins, to bound how long in-flight reconciles may delay it.
+    let (begun_tx, begun_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = {
         let reason = reason.clone();
         let capabilities = capabilities_changed(platform.clone(), initial.clone());
+        let mut stop = stop;
         async move {
             let why = tokio::select! {
                 _ = stop.wait_for(|s| *s) => None,
@@ -259,23 +301,59 @@ async fn lead(
             if let Ok(mut slot) = reason.lock() {
                 *slot = why;
             }
+            let _ = begun_tx.send(());
         }
     };
 
     let install = scope.install_ref();
-    Controller::for_stream(watches.kedacontrollers, ctx.caches.kedacontrollers.clone())
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let controller = Controller::for_stream(watches.kedacontrollers, ctx.caches.kedacontrollers.clone())
         .reconcile_on(touched)
         .reconcile_on(profile_changes.map(move |()| install.clone()))
         .reconcile_all_on(platform_changes)
         .graceful_shutdown_on(shutdown)
-        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .run(
+            {
+                let in_flight = in_flight.clone();
+                move |kc, ctx| {
+                    let guard = InFlight::enter(&in_flight);
+                    async move {
+                        let _guard = guard;
+                        reconcile::reconcile(kc, ctx).await
+                    }
+                    .boxed()
+                }
+            },
+            reconcile::error_policy,
+            ctx,
+        )
         .for_each(|result| {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "controller event");
             }
             futures::future::ready(())
-        })
-        .await;
+        });
+    // A graceful shutdown waits for the running reconciles, and kube's controller never ends at all while
+    // its KedaController store has not synced (a watch failing from the start: no CRD, no RBAC, no API
+    // server). So once the shutdown began, the controller is dropped (cancelling what still runs) as soon
+    // as no reconcile runs, and at the latest after the grace period.
+    let deadline = async move {
+        if begun_rx.await.is_err() {
+            return std::future::pending::<()>().await;
+        }
+        let idle = async {
+            while in_flight.load(Ordering::Acquire) > 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, idle).await.is_err() {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "reconciles still running after the shutdown grace period; cancelled");
+        }
+    };
+    tokio::select! {
+        () = controller => {}
+        () = deadline => {}
+    }
 
     refresher.abort();
     if let Some(holder) = holder {
@@ -284,6 +362,22 @@ async fn lead(
     match reason.lock().ok().and_then(|mut r| r.take()) {
         Some(error) => Err(error),
         None => Ok(()),
+    }
+}
+
+/// Counts a running reconcile for as long as it lives (cancelled ones included).
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        InFlight(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -1,5 +1,5 @@
-//! Apply: server-side apply of the rendered objects, wave by wave (see [`crate::kinds`]), each object only
-//! when the cluster does not hold exactly what this reconcile intends.
+//! Apply: server-side apply of the rendered objects, concurrently but for the one order that matters (see
+//! [`crate::kinds`]), each object only when the cluster does not hold exactly what this reconcile intends.
 //!
 //! Every applied object carries [`APPLIED_DIGEST`], a digest of the applied intent. The skip is exact: an
 //! object is left alone only when its digest equals the one rendered now (our intent did not change) and the
@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use super::compare;
 use super::errors::describe;
 use crate::caches::ManagedStores;
-use crate::kinds::{Managed, Stores, WAVES, managed_kinds, object_ref};
+use crate::kinds::{Managed, Stores, managed_kinds, object_ref};
 use crate::render::Desired;
 
 /// Field manager of every server-side apply the operator makes.
@@ -58,6 +58,8 @@ pub struct Written {
     pub name: String,
     /// Why.
     pub cause: Cause,
+    /// Whether the write changed the object's generation (its spec): a Deployment then rolls out.
+    pub generation_changed: bool,
 }
 
 impl std::fmt::Display for Written {
@@ -174,11 +176,13 @@ fn cause<K: Managed>(live: Option<&K>, desired: &K, digest: &str, applied: &Appl
     if recorded != Some(digest) {
         return Some(Cause::Updated);
     }
-    let holds = match (serde_json::to_value(live), serde_json::to_value(desired)) {
-        (Ok(live), Ok(desired)) => compare::contains(&live, &desired),
-        _ => false,
+    let difference = match (serde_json::to_value(live), serde_json::to_value(desired)) {
+        (Ok(live), Ok(desired)) => compare::first_difference(&live, &desired),
+        _ => Some(String::new()),
     };
-    (!holds).then(|| Cause::Reverted { by: other_writers(live) })
+    let field = difference?;
+    tracing::debug!(kind = K::kind(&()).as_ref(), name = %display_name(desired), field, "a field we own differs");
+    Some(Cause::Reverted { by: other_writers(live) })
 }
 
 /// Applies one object unless the cluster holds it exactly as intended. Returns what was written.
@@ -200,8 +204,8 @@ pub async fn apply_one<K: Managed>(
     let api = K::api(&client, obj.meta().namespace.as_deref());
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let object_name = obj.name_any();
-    match api.patch(&object_name, &params, &Patch::Apply(&obj)).await {
-        Ok(_) => {}
+    let written = match api.patch(&object_name, &params, &Patch::Apply(&obj)).await {
+        Ok(written) => written,
         Err(e) if is_immutable(&e) => {
             // A field that cannot change in place (a selector, a roleRef): replace the object.
             tracing::info!(kind, name, "replacing object: an immutable field changed");
@@ -210,12 +214,13 @@ pub async fn apply_one<K: Managed>(
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(error("delete", e)),
             }
-            api.patch(&object_name, &params, &Patch::Apply(&obj)).await.map_err(|e| error("apply", e))?;
+            api.patch(&object_name, &params, &Patch::Apply(&obj)).await.map_err(|e| error("apply", e))?
         }
         Err(e) => return Err(error("apply", e)),
-    }
+    };
     applied.remember(applied_key(&obj), digest);
-    Ok(Some(Written { kind, name, cause }))
+    let generation_changed = live.as_ref().map(|l| l.meta().generation) != Some(written.meta().generation);
+    Ok(Some(Written { kind, name, cause, generation_changed }))
 }
 
 type Write<'a> = BoxFuture<'a, Result<Option<Written>, WriteError>>;
@@ -224,43 +229,64 @@ fn writes<'a, K: Managed>(client: &Client, stores: &Stores<K>, objects: &[K], ap
     objects.iter().map(|o| apply_one(client.clone(), stores.clone(), o.clone(), applied).boxed()).collect()
 }
 
-macro_rules! waves {
-    ($($field:ident: $ty:ty => $wave:literal,)*) => {
-        /// The writes of every object of `desired`, by wave.
-        fn by_wave<'a>(
-            client: &Client,
-            stores: &ManagedStores,
-            desired: &Desired,
-            applied: &'a Applied,
-        ) -> [Vec<Write<'a>>; WAVES] {
-            let mut waves: [Vec<Write<'a>>; WAVES] = Default::default();
+/// The writes of one reconcile, by when they may go out.
+#[derive(Default)]
+struct Plan<'a> {
+    services: Vec<Write<'a>>,
+    independent: Vec<Write<'a>>,
+    after_services: Vec<Write<'a>>,
+}
+
+macro_rules! plan {
+    ($($field:ident: $ty:ty => $order:ident,)*) => {
+        /// The writes of every object of `desired`, by when they may go out.
+        fn plan<'a>(client: &Client, stores: &ManagedStores, desired: &Desired, applied: &'a Applied) -> Plan<'a> {
+            let mut plan = Plan::default();
             $(
-                waves[$wave - 1].extend(writes(client, &stores.$field, &desired.$field, applied));
+                plan.$order.extend(writes(client, &stores.$field, &desired.$field, applied));
             )*
-            waves
+            plan
         }
     };
 }
-managed_kinds!(waves);
+managed_kinds!(plan);
 
-/// Applies every object of `desired`, wave by wave; the objects of a wave concurrently. Stops after a wave
-/// with failures (later waves depend on earlier ones) and returns every failure of that wave.
+/// Runs writes concurrently; every result, failures apart.
+async fn run(writes: Vec<Write<'_>>) -> (Vec<Written>, Vec<WriteError>) {
+    let mut written = Vec::new();
+    let mut failed = Vec::new();
+    for result in join_all(writes).await {
+        match result {
+            Ok(Some(w)) => written.push(w),
+            Ok(None) => {}
+            Err(e) => failed.push(e),
+        }
+    }
+    (written, failed)
+}
+
+/// Applies every object of `desired`: the Services and everything independent at once, the API registrations
+/// as soon as the Services are applied (not if one failed). Returns what was written, or every failure.
 pub async fn apply(
     client: &Client,
     stores: &ManagedStores,
     desired: &Desired,
     applied: &Applied,
 ) -> Result<Vec<Written>, Vec<WriteError>> {
-    let mut written = Vec::new();
-    for wave in by_wave(client, stores, desired, applied) {
-        let (ok, failed): (Vec<_>, Vec<_>) = join_all(wave).await.into_iter().partition(Result::is_ok);
-        let failed: Vec<WriteError> = failed.into_iter().filter_map(Result::err).collect();
+    let Plan { services, independent, after_services } = plan(client, stores, desired, applied);
+    let routed = async {
+        let (mut written, failed) = run(services).await;
         if !failed.is_empty() {
-            return Err(failed);
+            return (written, failed);
         }
-        written.extend(ok.into_iter().filter_map(|r| r.ok().flatten()));
-    }
-    Ok(written)
+        let (more, failed) = run(after_services).await;
+        written.extend(more);
+        (written, failed)
+    };
+    let ((mut written, mut failed), (rest, rest_failed)) = futures::join!(routed, run(independent));
+    written.extend(rest);
+    failed.extend(rest_failed);
+    if failed.is_empty() { Ok(written) } else { Err(failed) }
 }
 
 /// Counts written objects by kind, for the drift metric.

@@ -65,7 +65,7 @@ fn stale<'a, K: Managed>(
 }
 
 macro_rules! prunes {
-    ($($field:ident: $ty:ty => $wave:literal,)*) => {
+    ($($field:ident: $ty:ty => $order:ident,)*) => {
         fn deletions<'a>(
             client: &Client,
             stores: &ManagedStores,

@@ -48,6 +48,8 @@ pub struct RenderContext {
     pub operator_namespace: Option<String>,
     /// The cluster proxy variables from the operator's environment, passed on to KEDA's containers.
     pub proxy: Vec<k8s_openapi::api::core::v1::EnvVar>,
+    /// The CA (PEM) of the running operator's self-issued `/metrics` certificate; `None` offline.
+    pub metrics_ca: Option<String>,
 }
 
 impl RenderContext {
@@ -80,7 +82,7 @@ pub enum RenderError {
 }
 
 macro_rules! desired {
-    ($($field:ident: $ty:ty => $wave:literal,)*) => {
+    ($($field:ident: $ty:ty => $order:ident,)*) => {
         /// Every object of one KEDA installation, by kind: one field per managed kind of
         /// [`crate::kinds::managed_kinds`], which also generates every consumer (apply, prune, caches).
         #[derive(Clone, Debug, Default, PartialEq)]
@@ -92,12 +94,13 @@ macro_rules! desired {
         }
 
         impl Desired {
-            /// Every object as JSON, in apply order (wave by wave, see [`crate::kinds`]).
+            /// Every object as JSON, in apply order (see [`crate::kinds`]): Services, everything independent,
+            /// then what needs the Services.
             pub fn to_values(&self) -> Result<Vec<Value>, RenderError> {
                 let mut out = Vec::new();
-                for wave in 1..=crate::kinds::WAVES {
+                for order in ["services", "independent", "after_services"] {
                     $(
-                        if $wave == wave {
+                        if stringify!($order) == order {
                             push_all(&mut out, &self.$field)?;
                         }
                     )*
@@ -167,6 +170,7 @@ pub fn render(kc: Valid<'_>, ctx: &RenderContext) -> Result<Desired, RenderError
     }
     if spec.network_policy.is_enabled() {
         desired.network_policies = network_policy::render(spec, &owner);
+        desired.network_policies.extend(network_policy::operator(spec, ctx, &owner));
     }
     let monitoring = monitoring::render(spec, ctx, &owner)?;
     desired.service_monitors = monitoring.service_monitors;

@@ -1,6 +1,9 @@
 //! Monitoring: ServiceMonitors for KEDA's three components and for this operator, the PrometheusRule with
 //! KEDA's alerts and, on OpenShift, the console dashboard and the RBAC the cluster Prometheus needs.
 //! Rendered when the cluster serves `monitoring.coreos.com` and `spec.monitoring.enabled` is not false.
+//! Apart from those, on clusters without the service-ca (not OpenShift), the CA of the operator's own
+//! self-issued `/metrics` certificate is published in a ConfigMap whenever the running operator knows it,
+//! for any scraper to trust.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -32,6 +35,10 @@ pub const OPERATOR_METRICS_PORT: i32 = 8443;
 pub const OPERATOR_POD_LABEL: (&str, &str) = ("app.kubernetes.io/name", "cma-operator");
 /// Secret the service-ca fills with the operator's metrics certificate (mounted by its Deployment).
 pub const OPERATOR_METRICS_TLS_SECRET: &str = "cma-operator-metrics-tls";
+/// ConfigMap publishing the CA of the operator's self-issued `/metrics` certificate (not on OpenShift).
+pub const OPERATOR_METRICS_CA_CONFIG_MAP: &str = "cma-operator-metrics-ca";
+/// Its key holding the CA certificate (PEM).
+pub const OPERATOR_METRICS_CA_KEY: &str = "ca.crt";
 /// Role letting the cluster Prometheus discover and scrape targets in the install namespace (static, shipped
 /// with the operator: manifests/keda-2.20/rbac.yaml).
 pub const PROMETHEUS_ROLE: &str = "cma-operator-prometheus-k8s";
@@ -45,12 +52,13 @@ pub struct Monitoring {
     pub prometheus_rules: Vec<PrometheusRule>,
     /// The operator's metrics Service.
     pub services: Vec<Service>,
-    /// The console dashboard.
+    /// The console dashboard; the operator's metrics CA.
     pub config_maps: Vec<ConfigMap>,
 }
 
 static ALERT_GROUPS: LazyLock<Result<Value, String>> = LazyLock::new(|| {
-    let rules: Value = serde_yaml::from_str(ALERT_RULES).map_err(|e| format!("keda-alerts.yaml: {e}"))?;
+    let rules: Value = cma_api::yaml::from_str(ALERT_RULES, cma_api::yaml::Limits::MANIFEST)
+        .map_err(|e| format!("keda-alerts.yaml: {e}"))?;
     Ok(rules["groups"].clone())
 });
 
@@ -63,6 +71,15 @@ static DASHBOARD_JSON: LazyLock<Result<String, String>> = LazyLock::new(|| {
 /// The monitoring objects for `spec` on this platform (nothing when monitoring is off or unavailable).
 pub fn render(spec: &KedaControllerSpec, ctx: &RenderContext, owner: &Owner) -> Result<Monitoring, RenderError> {
     let mut out = Monitoring::default();
+    // The operator's own metrics are only scraped where its pods run, which is the install namespace in
+    // OwnNamespace and AllNamespaces mode (a Service cannot select pods in another namespace).
+    let operator_here = ctx.operator_namespace.as_deref().is_none_or(|ns| ns == owner.namespace);
+    if operator_here
+        && !ctx.platform.is_openshift()
+        && let Some(ca) = &ctx.metrics_ca
+    {
+        out.config_maps.push(operator_metrics_ca(ca, owner));
+    }
     if !ctx.platform.monitoring || !spec.monitoring.is_enabled() {
         return Ok(out);
     }
@@ -76,26 +93,31 @@ pub fn render(spec: &KedaControllerSpec, ctx: &RenderContext, owner: &Owner) -> 
         out.service_monitors.push(service_monitor(service, name_label, endpoint, owner));
     }
 
-    // The operator's own metrics are only scraped where its pods run, which is the install namespace in
-    // OwnNamespace and AllNamespaces mode (a Service cannot select pods in another namespace).
-    let operator_here = ctx.operator_namespace.as_deref().is_none_or(|ns| ns == owner.namespace);
     if operator_here {
         out.services.push(operator_metrics_service(ctx, owner));
-        let endpoint = if ctx.platform.is_openshift() {
+        let server_name = format!("{OPERATOR_METRICS_SERVICE}.{}.svc", owner.namespace);
+        // HTTPS with the scraper's own ServiceAccount token, which the operator reviews. On OpenShift the
+        // service-ca signs the certificate and the cluster Prometheus mounts that CA; elsewhere the operator
+        // signs it and publishes its CA in a ConfigMap next to this ServiceMonitor.
+        let tls = if ctx.platform.is_openshift() {
             json!({
-                "port": "https-metrics",
-                "path": "/metrics",
-                "scheme": "https",
-                "interval": interval,
-                "bearerTokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token",
-                "tlsConfig": {
-                    "caFile": "/etc/prometheus/configmaps/serving-certs-ca-bundle/service-ca.crt",
-                    "serverName": format!("{OPERATOR_METRICS_SERVICE}.{}.svc", owner.namespace),
-                },
+                "caFile": "/etc/prometheus/configmaps/serving-certs-ca-bundle/service-ca.crt",
+                "serverName": server_name,
             })
         } else {
-            json!({"port": "https-metrics", "path": "/metrics", "scheme": "http", "interval": interval})
+            json!({
+                "ca": {"configMap": {"name": OPERATOR_METRICS_CA_CONFIG_MAP, "key": OPERATOR_METRICS_CA_KEY}},
+                "serverName": server_name,
+            })
         };
+        let endpoint = json!({
+            "port": "https-metrics",
+            "path": "/metrics",
+            "scheme": "https",
+            "interval": interval,
+            "bearerTokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token",
+            "tlsConfig": tls,
+        });
         out.service_monitors.push(service_monitor(OPERATOR_METRICS_SERVICE, OPERATOR_POD_LABEL.1, endpoint, owner));
     }
 
@@ -164,6 +186,21 @@ fn operator_metrics_service(ctx: &RenderContext, owner: &Owner) -> Service {
     service
 }
 
+/// The CA of the running operator's self-issued `/metrics` certificate.
+fn operator_metrics_ca(ca: &str, owner: &Owner) -> ConfigMap {
+    let mut config_map = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(OPERATOR_METRICS_CA_CONFIG_MAP.into()),
+            labels: Some(BTreeMap::from([(OPERATOR_POD_LABEL.0.to_string(), OPERATOR_POD_LABEL.1.to_string())])),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([(OPERATOR_METRICS_CA_KEY.to_string(), ca.to_string())])),
+        ..ConfigMap::default()
+    };
+    own(&mut config_map.metadata, owner, Scope::Install);
+    config_map
+}
+
 /// Lets `openshift-monitoring/prometheus-k8s` discover and scrape the targets of the install namespace.
 fn dashboard(owner: &Owner) -> Result<ConfigMap, RenderError> {
     let json = DASHBOARD_JSON
@@ -183,4 +220,89 @@ fn dashboard(owner: &Owner) -> Result<ConfigMap, RenderError> {
     };
     own(&mut config_map.metadata, owner, Scope::Namespace(DASHBOARD_NAMESPACE));
     Ok(config_map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::Platform;
+
+    fn owner() -> Owner {
+        Owner { namespace: "keda".into(), name: "keda".into(), uid: None }
+    }
+
+    fn ctx(platform: Platform, monitoring: bool, ca: Option<&str>) -> RenderContext {
+        RenderContext {
+            platform: Platform { monitoring, ..platform },
+            metrics_ca: ca.map(String::from),
+            ..RenderContext::default()
+        }
+    }
+
+    fn spec(yaml: &str) -> KedaControllerSpec {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    fn operator_endpoint(out: &Monitoring) -> Value {
+        let monitor =
+            out.service_monitors.iter().find(|m| m.metadata.name.as_deref() == Some(OPERATOR_METRICS_SERVICE)).unwrap();
+        serde_json::to_value(monitor).unwrap()["spec"]["endpoints"][0].clone()
+    }
+
+    fn ca_config_map(out: &Monitoring) -> Option<&ConfigMap> {
+        out.config_maps.iter().find(|c| c.metadata.name.as_deref() == Some(OPERATOR_METRICS_CA_CONFIG_MAP))
+    }
+
+    #[test]
+    fn on_kubernetes_the_operator_is_scraped_over_https_trusting_the_ca_it_publishes() {
+        let out = render(&spec("{}"), &ctx(Platform::kubernetes(), true, Some("PEM")), &owner()).unwrap();
+        let endpoint = operator_endpoint(&out);
+        assert_eq!(endpoint["scheme"], "https");
+        assert_eq!(endpoint["bearerTokenFile"], "/var/run/secrets/kubernetes.io/serviceaccount/token");
+        assert_eq!(
+            endpoint["tlsConfig"],
+            json!({
+                "ca": {"configMap": {"name": "cma-operator-metrics-ca", "key": "ca.crt"}},
+                "serverName": "cma-operator-metrics.keda.svc",
+            })
+        );
+        let ca = ca_config_map(&out).unwrap();
+        assert_eq!(ca.data.as_ref().unwrap()[OPERATOR_METRICS_CA_KEY], "PEM");
+        assert_eq!(ca.metadata.namespace.as_deref(), Some("keda"));
+    }
+
+    #[test]
+    fn on_openshift_the_service_ca_is_trusted_and_no_ca_is_published() {
+        let out = render(&spec("{}"), &ctx(Platform::openshift(), true, Some("PEM")), &owner()).unwrap();
+        let endpoint = operator_endpoint(&out);
+        assert_eq!(endpoint["scheme"], "https");
+        assert_eq!(
+            endpoint["tlsConfig"]["caFile"],
+            "/etc/prometheus/configmaps/serving-certs-ca-bundle/service-ca.crt"
+        );
+        assert!(ca_config_map(&out).is_none());
+    }
+
+    #[test]
+    fn the_ca_is_published_without_the_monitoring_api_or_with_monitoring_off() {
+        let without = render(&spec("{}"), &ctx(Platform::kubernetes(), false, Some("PEM")), &owner()).unwrap();
+        assert!(ca_config_map(&without).is_some());
+        assert!(without.service_monitors.is_empty());
+        let off =
+            render(&spec("monitoring: {enabled: false}"), &ctx(Platform::kubernetes(), true, Some("PEM")), &owner())
+                .unwrap();
+        assert!(ca_config_map(&off).is_some());
+    }
+
+    #[test]
+    fn no_ca_offline_or_where_the_operator_does_not_run() {
+        let offline = render(&spec("{}"), &ctx(Platform::kubernetes(), true, None), &owner()).unwrap();
+        assert!(ca_config_map(&offline).is_none());
+        assert_eq!(operator_endpoint(&offline)["scheme"], "https");
+        let elsewhere = RenderContext {
+            operator_namespace: Some("operators".into()),
+            ..ctx(Platform::kubernetes(), true, Some("PEM"))
+        };
+        assert!(ca_config_map(&render(&spec("{}"), &elsewhere, &owner()).unwrap()).is_none());
+    }
 }

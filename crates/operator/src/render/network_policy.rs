@@ -1,4 +1,6 @@
-//! NetworkPolicies: deny everything to and from the KEDA pods, then allow what KEDA needs.
+//! NetworkPolicies: deny everything to and from the KEDA pods, then allow what KEDA needs; and one for the
+//! operator's own pod, which is deployed by OLM or kustomize (an OLM bundle cannot ship a NetworkPolicy)
+//! and so is isolated from here.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +12,9 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::RenderContext;
 use super::metadata::{Owner, Scope, own};
+use super::monitoring::{OPERATOR_METRICS_PORT, OPERATOR_POD_LABEL};
 
 /// gRPC port of the operator's metrics service.
 const GRPC_PORT: i32 = 9666;
@@ -20,26 +24,24 @@ const METRICS_API_PORT: i32 = 6443;
 const WEBHOOK_PORT: i32 = 9443;
 /// Prometheus metrics port of every component.
 const PROMETHEUS_PORT: i32 = 8080;
+/// Name of the operator pod's NetworkPolicy.
+pub const OPERATOR_POLICY: &str = "cma-operator";
+/// The label the API server sets on every namespace to its name.
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+/// Namespaces carrying this label may scrape the operator's metrics (any monitoring stack, by opt-in).
+pub const METRICS_SCRAPER_LABEL: (&str, &str) = ("cma.keda.sh/metrics-scraper", "true");
+/// Where the cluster monitoring Prometheus runs on OpenShift.
+pub const OPENSHIFT_MONITORING_NAMESPACE: &str = "openshift-monitoring";
+/// Where kube-prometheus (and most Prometheus operator installs) run on plain Kubernetes.
+pub const KUBERNETES_MONITORING_NAMESPACE: &str = "monitoring";
 
 /// The NetworkPolicies for the three KEDA pods.
 pub fn render(spec: &KedaControllerSpec, owner: &Owner) -> Vec<NetworkPolicy> {
-    let np = &spec.network_policy;
-    let api_server: Vec<NetworkPolicyPort> = np.api_server_ports().into_iter().map(|p| port("TCP", p)).collect();
-    let dns: Vec<NetworkPolicyPort> =
-        np.dns_ports().into_iter().flat_map(|p| [port("UDP", p), port("TCP", p)]).collect();
     let egress_all = |value: &Option<String>| value.as_deref() != Some("false");
 
     let mut policies = vec![
         policy("keda-default-deny", all_keda_pods(), Vec::new(), Vec::new()),
-        policy(
-            "keda-allow-api-server-and-dns",
-            all_keda_pods(),
-            Vec::new(),
-            vec![
-                NetworkPolicyEgressRule { ports: Some(api_server), to: None },
-                NetworkPolicyEgressRule { ports: Some(dns), to: None },
-            ],
-        ),
+        policy("keda-allow-api-server-and-dns", all_keda_pods(), Vec::new(), api_server_and_dns(spec)),
         policy(
             "keda-operator",
             pods(Component::Operator),
@@ -80,6 +82,59 @@ pub fn render(spec: &KedaControllerSpec, owner: &Owner) -> Vec<NetworkPolicy> {
         own(&mut p.metadata, owner, Scope::Install);
     }
     policies
+}
+
+/// The operator pod's policy: ingress only to its HTTPS metrics port and only from the monitoring namespace
+/// (`openshift-monitoring` on OpenShift, `monitoring` elsewhere) or namespaces labelled
+/// `cma.keda.sh/metrics-scraper=true`; egress only to the API server and DNS. The probe port needs no
+/// allowance: the kubelet probes from the node, which NetworkPolicies do not restrict. Rendered only where
+/// the operator's pods run, the install namespace (a policy cannot select pods of another namespace).
+pub fn operator(spec: &KedaControllerSpec, ctx: &RenderContext, owner: &Owner) -> Option<NetworkPolicy> {
+    let here = ctx.operator_namespace.as_deref().is_none_or(|ns| ns == owner.namespace);
+    if !here {
+        return None;
+    }
+    let monitoring =
+        if ctx.platform.is_openshift() { OPENSHIFT_MONITORING_NAMESPACE } else { KUBERNETES_MONITORING_NAMESPACE };
+    let scrapers = vec![
+        namespaces(NAMESPACE_NAME_LABEL, monitoring),
+        namespaces(METRICS_SCRAPER_LABEL.0, METRICS_SCRAPER_LABEL.1),
+    ];
+    let selector = LabelSelector {
+        match_labels: Some(BTreeMap::from([(OPERATOR_POD_LABEL.0.into(), OPERATOR_POD_LABEL.1.into())])),
+        match_expressions: None,
+    };
+    let mut policy = policy(
+        OPERATOR_POLICY,
+        selector,
+        vec![ingress(vec![port("TCP", OPERATOR_METRICS_PORT)], Some(scrapers))],
+        api_server_and_dns(spec),
+    );
+    own(&mut policy.metadata, owner, Scope::Install);
+    Some(policy)
+}
+
+/// Egress to the API server's ports and to DNS (UDP and TCP).
+fn api_server_and_dns(spec: &KedaControllerSpec) -> Vec<NetworkPolicyEgressRule> {
+    let np = &spec.network_policy;
+    let api_server: Vec<NetworkPolicyPort> = np.api_server_ports().into_iter().map(|p| port("TCP", p)).collect();
+    let dns: Vec<NetworkPolicyPort> =
+        np.dns_ports().into_iter().flat_map(|p| [port("UDP", p), port("TCP", p)]).collect();
+    vec![
+        NetworkPolicyEgressRule { ports: Some(api_server), to: None },
+        NetworkPolicyEgressRule { ports: Some(dns), to: None },
+    ]
+}
+
+/// Every pod of the namespaces labelled `key=value`.
+fn namespaces(key: &str, value: &str) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        namespace_selector: Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([(key.into(), value.into())])),
+            match_expressions: None,
+        }),
+        ..NetworkPolicyPeer::default()
+    }
 }
 
 fn policy(
@@ -130,4 +185,76 @@ fn ingress(ports: Vec<NetworkPolicyPort>, from: Option<Vec<NetworkPolicyPeer>>) 
 /// An egress rule with no peers and no ports: every destination.
 fn allow_all_egress() -> NetworkPolicyEgressRule {
     NetworkPolicyEgressRule::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::Platform;
+
+    fn owner() -> Owner {
+        Owner { namespace: "keda".into(), name: "keda".into(), uid: None }
+    }
+
+    fn spec(yaml: &str) -> KedaControllerSpec {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    fn ctx(platform: Platform, operator_namespace: Option<&str>) -> RenderContext {
+        RenderContext { operator_namespace: operator_namespace.map(String::from), ..RenderContext::offline(platform) }
+    }
+
+    fn value(policy: &NetworkPolicy) -> serde_json::Value {
+        serde_json::to_value(policy).unwrap()
+    }
+
+    #[test]
+    fn the_operator_pod_accepts_only_metrics_scrapes_from_the_monitoring_namespaces() {
+        let policy = operator(&spec("{}"), &ctx(Platform::kubernetes(), Some("keda")), &owner()).unwrap();
+        let v = value(&policy);
+        assert_eq!(v["metadata"]["name"], OPERATOR_POLICY);
+        assert_eq!(
+            v["spec"]["podSelector"],
+            serde_json::json!({"matchLabels": {"app.kubernetes.io/name": "cma-operator"}})
+        );
+        assert_eq!(v["spec"]["policyTypes"], serde_json::json!(["Ingress", "Egress"]));
+        let ingress = v["spec"]["ingress"].as_array().unwrap();
+        assert_eq!(ingress.len(), 1, "{ingress:?}");
+        assert_eq!(ingress[0]["ports"], serde_json::json!([{"port": 8443, "protocol": "TCP"}]));
+        assert_eq!(
+            ingress[0]["from"],
+            serde_json::json!([
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
+                {"namespaceSelector": {"matchLabels": {"cma.keda.sh/metrics-scraper": "true"}}},
+            ])
+        );
+    }
+
+    #[test]
+    fn on_openshift_the_cluster_monitoring_namespace_scrapes() {
+        let policy = operator(&spec("{}"), &ctx(Platform::openshift(), None), &owner()).unwrap();
+        let v = value(&policy);
+        assert_eq!(
+            v["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+            "openshift-monitoring"
+        );
+    }
+
+    #[test]
+    fn the_operator_pod_reaches_only_the_api_server_and_dns_on_the_configured_ports() {
+        let spec = spec("networkPolicy: {apiServerPorts: [8443], dnsPorts: [53]}");
+        let v = value(&operator(&spec, &ctx(Platform::kubernetes(), None), &owner()).unwrap());
+        assert_eq!(
+            v["spec"]["egress"],
+            serde_json::json!([
+                {"ports": [{"port": 8443, "protocol": "TCP"}]},
+                {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+            ])
+        );
+    }
+
+    #[test]
+    fn no_operator_policy_where_the_operator_does_not_run() {
+        assert!(operator(&spec("{}"), &ctx(Platform::kubernetes(), Some("operators")), &owner()).is_none());
+    }
 }

@@ -5,6 +5,7 @@
 
 use std::sync::LazyLock;
 
+use cma_api::yaml::{Budget, Limits};
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
@@ -116,10 +117,13 @@ impl Inventory {
 impl Templates {
     fn parse(files: &[(&'static str, &'static str)]) -> Result<Self, TemplateError> {
         let mut objects = Vec::new();
+        // Our own files, built into the binary: trusted, but read like every other YAML, within a manifest
+        // file's limits shared by the whole set.
+        let mut budget = Budget::new(Limits::MANIFEST);
         for (file, text) in files {
-            for document in serde_yaml::Deserializer::from_str(text) {
-                let value: Value = serde::Deserialize::deserialize(document)
-                    .map_err(|e| TemplateError::Parse { file, message: e.to_string() })?;
+            let documents: Vec<Value> =
+                budget.documents(text).map_err(|e| TemplateError::Parse { file, message: e.to_string() })?;
+            for value in documents {
                 if value.is_null() {
                     continue;
                 }

@@ -476,7 +476,7 @@ field!(
     network_policy_enabled,
     "networkPolicy: {enabled: false}",
     set: |d| assert!(d.network_policies.is_empty()),
-    default: |d| assert_eq!(d.network_policies.len(), 5),
+    default: |d| assert_eq!(d.network_policies.len(), 6),
 );
 
 fn api_dns_ports(d: &Desired) -> Vec<(String, i32)> {

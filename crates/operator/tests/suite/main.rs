@@ -4,7 +4,9 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod binary;
 mod cli;
+mod endpoints;
 mod fields;
 mod golden;
 mod metrics_tls;

@@ -14,15 +14,16 @@ pub fn locate() -> Result<PathBuf, ClusterError> {
     if let Some(dir) = std::env::var_os("CMA_K8S_BIN").filter(|d| !d.is_empty()) {
         return check(PathBuf::from(dir), "CMA_K8S_BIN");
     }
-    let unpack = workspace_root().join("../shared/k8s/unpack.sh");
-    if !unpack.is_file() {
+    // This repository's CI ships them beside the checkout (or at the workplace's fixed path).
+    let candidates = [workspace_root().join("../shared/k8s/unpack.sh"), PathBuf::from("/work/shared/k8s/unpack.sh")];
+    let Some(unpack) = candidates.iter().find(|p| p.is_file()).cloned() else {
         return Err(ClusterError::Binaries(format!(
-            "no Kubernetes control-plane binaries: set CMA_K8S_BIN to a folder holding {} (Kubernetes v1.36, etcd 3.6), \
-             or provide {} as this repository's CI does",
+            "no Kubernetes control-plane binaries: set CMA_K8S_BIN to a folder holding {} (Kubernetes v1.36, etcd 3.6); \
+             looked for {}",
             PROGRAMS.join(", "),
-            unpack.display()
+            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" and ")
         )));
-    }
+    };
     let output = Command::new("bash")
         .arg(&unpack)
         .output()

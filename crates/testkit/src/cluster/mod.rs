@@ -189,9 +189,15 @@ impl Cluster {
 
     /// Creates `object`.
     pub async fn try_create(&self, object: &Value) -> Result<Value, kube::Error> {
+        self.try_create_as(TEST_AGENT, object).await
+    }
+
+    /// Creates `object` with field manager `manager` (as another controller would).
+    pub async fn try_create_as(&self, manager: &str, object: &Value) -> Result<Value, kube::Error> {
         let (kind, namespace, _) = identify(object);
         let object: DynamicObject = serde_json::from_value(object.clone()).unwrap_or_else(|e| panic!("{e}"));
-        let created = api(&self.client(), &kind, &namespace).create(&PostParams::default(), &object).await?;
+        let params = PostParams { field_manager: Some(manager.to_string()), ..PostParams::default() };
+        let created = api(&self.client(), &kind, &namespace).create(&params, &object).await?;
         Ok(serde_json::to_value(created).unwrap_or_else(|e| panic!("{e}")))
     }
 
