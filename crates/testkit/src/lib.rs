@@ -4,11 +4,7 @@
 //! tests of HTTPS endpoints ([`tls`]).
 //!
 //! The real API server is the authority on what the cluster does: tests assert against it, never against a
-//! model of it. [`FakeApiServer`] is the last piece of the in-process fake this crate used to be (TokenReviews and
-//! SubjectAccessReviews only), kept for one test file until its port lands; see its module.
+//! model of it.
 
 pub mod cluster;
-mod review;
 pub mod tls;
-
-pub use review::{FakeApiServer, Matcher, RequestRecord};
