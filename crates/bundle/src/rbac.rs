@@ -1,8 +1,8 @@
 //! The operator's permissions, computed from what it does.
 //!
 //! A permission is needed for one of three reasons, all expressed as [`Access`]es:
-//! - the operator was seen making the request (the whole-flow scenarios in `tests/tests/suite/rbac.rs` record every
-//!   request of its client against the fake API server);
+//! - the operator was seen making the request (the whole-flow scenarios in `tests/tests/suite/rbac.rs` run it
+//!   against a real kube-apiserver, whose audit log records every request of its client);
 //! - it applies and prunes a rendered object ([`render_needs`]): server-side apply may create the object, so
 //!   `create` as well as `patch`, and prune or uninstall delete it;
 //! - the API server demands it to accept an object the operator writes ([`render_needs`] too): the only
