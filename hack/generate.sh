@@ -4,8 +4,11 @@
 # afterwards. (The console dashboard itself comes from hack/dashboard.py.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-UPDATE_CRDS=1 cargo test -q -p cma-api --test suite crd_drift::
-UPDATE_GOLDEN=1 cargo test -q -p cma-operator --test suite -- golden:: monitoring::
+# Every check of a committed generated file rewrites it under UPDATE_GOLDEN=1 (cma_testkit::golden).
+export UPDATE_GOLDEN=1
+cargo test -q -p cma-api --test suite crd_drift::
+cargo test -q -p cma-operator --test suite -- golden:: monitoring::
 # The operator's permissions (config/rbac) and the bundle are derived from what the controller does.
-UPDATE_BUNDLE=1 cargo test -q -p cma-tests --test suite rbac::
+cargo test -q -p cma-tests --test suite rbac::
+cargo test -q -p cma-bundle --test suite bundle::committed_bundle_matches_generate
 git status --short config crates/operator/tests/golden bundle bundle.Dockerfile

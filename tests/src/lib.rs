@@ -2,6 +2,7 @@
 //! kube-apiserver (`cma_testkit::cluster`), plus helpers to create KedaControllers, read what the cluster
 //! holds and wait for the operator to settle, judged by the API server's audit log.
 
+use cma_api::Component;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use cma_testkit::cluster::{eventually, kinds as k};
+
+pub mod reconciles;
 
 /// How long a test waits for the operator to reach a state (generous: CI machines are slow and shared).
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -204,12 +207,29 @@ impl Env {
     pub async fn wait_installed_workloads(&self) {
         eventually(WAIT, "the Deployments are applied", async || {
             let mut all = true;
-            for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
+            for name in Component::ALL.map(Component::deployment_name) {
                 all &= self.cluster.get(&kinds::DEPLOYMENT, &self.ns, name).await.is_some();
             }
             all
         })
         .await;
+    }
+
+    /// The reconciles of this test's KedaController `keda` logged so far.
+    pub fn reconciles(&self) -> Vec<reconciles::Reconciled> {
+        reconciles::of(&self.ns, cma_api::names::KEDACONTROLLER)
+    }
+
+    /// Makes a change the operator watches but has no reason to act on (an annotation of someone else's
+    /// on a managed Service), and waits (bounded) until a reconcile ran because of it. Returns that
+    /// reconcile's log line: what the operator did about a change that needs nothing.
+    pub async fn nudge(&self) -> reconciles::Reconciled {
+        let before = self.reconciles().len();
+        let note = json!({"metadata": {"annotations": {"example.com/nudge": Timestamp::now().to_string()}}});
+        let service = Component::Operator.service_name();
+        self.cluster.merge_patch_as("kubectl-annotate", &kinds::SERVICE, &self.ns, service, &note).await;
+        eventually(WAIT, "the operator reconciles after the change", async || self.reconciles().len() > before).await;
+        self.reconciles().pop().unwrap_or_default()
     }
 
     /// Waits until `operator` made no write for half a second.
@@ -377,7 +397,7 @@ pub fn is_operator_apply(event: &AuditEvent) -> bool {
 }
 
 /// The operator's ServiceAccount, as config/rbac and the CSV name it.
-pub const OPERATOR_SA: &str = "cma-operator";
+pub const OPERATOR_SA: &str = cma_api::names::OPERATOR;
 
 impl Env {
     /// Binds exactly `permissions` to ServiceAccount `cma-operator` in the test namespace, as OLM does in
@@ -451,10 +471,16 @@ pub fn kedacontroller(namespace: &str, name: &str, spec: Value) -> Value {
     })
 }
 
-/// Installs test logging once (RUST_LOG controls it).
+/// Installs test logging once (RUST_LOG controls what is printed) and the capture of the operator's
+/// `reconciled` lines ([`reconciles`], whatever RUST_LOG says).
 pub fn logging() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{Layer as _, filter::Targets};
     // kube's own error lines name no request (the control plane's /readyz answers 500 while it starts).
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,kube_client::client::builder=off"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    let print = tracing_subscriber::fmt::layer().with_test_writer().with_filter(filter);
+    let capture = reconciles::Capture.with_filter(Targets::new().with_target(reconciles::TARGET, tracing::Level::INFO));
+    let _ = tracing_subscriber::registry().with(print).with(capture).try_init();
 }

@@ -16,7 +16,7 @@ use crate::{KedaController, KedaControllerSpec, KedaControllerStatus, rules};
 
 /// Header written above every generated CRD file.
 pub const GENERATED_HEADER: &str =
-    "# Generated from crates/api by `cma-operator crds` (UPDATE_CRDS=1 cargo test); do not edit.\n";
+    "# Generated from crates/api by `cma-operator crds` (UPDATE_GOLDEN=1 cargo test); do not edit.\n";
 
 /// Why a CRD could not be generated (a bug in this crate's types, caught by the drift test).
 #[derive(Debug, thiserror::Error)]

@@ -56,10 +56,7 @@ pub const PROMETHEUS_DURATION: &str = r"^[1-9][0-9]*(ms|s|m|h)$";
 /// An environment variable name as the kubelet accepts it.
 pub const ENV_VAR_NAME: &str = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$";
 
-/// The only name a KedaController that installs KEDA may have.
-pub const KEDACONTROLLER_NAME: &str = "keda";
-
-/// The CEL rule on the KedaController's root that enforces [`KEDACONTROLLER_NAME`].
+/// The CEL rule on the KedaController's root that enforces [`crate::names::KEDACONTROLLER`].
 pub const SINGLETON_RULE: &str = "self.metadata.name == 'keda'";
 
 /// The message the API server returns when [`SINGLETON_RULE`] fails.

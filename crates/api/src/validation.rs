@@ -71,7 +71,7 @@ pub const RESERVED_ENV: [(&str, &str); 2] = [
 pub fn validate(kc: &KedaController) -> Result<Valid<'_>, ValidationErrors> {
     let mut v = Validator::default();
     if let Some(name) = kc.metadata.name.as_deref()
-        && name != rules::KEDACONTROLLER_NAME
+        && name != crate::names::KEDACONTROLLER
     {
         v.error("metadata.name", rules::SINGLETON_MESSAGE);
     }

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
+use cma_api::Component;
 use cma_api::yaml::{self, Limits};
 use serde_json::{Value, json};
 
@@ -103,7 +104,7 @@ pub fn committed_permissions(root: &Path) -> Result<Permissions, BundleError> {
 
 /// `config/rbac/role.yaml` and `config/rbac/cluster_role.yaml` for `permissions`.
 pub fn rbac_files(permissions: &Permissions) -> Result<Vec<(PathBuf, String)>, BundleError> {
-    let header = "# Generated from what the operator was observed to do plus what the API server demands\n# (tests/tests/suite/rbac.rs; regenerate with UPDATE_BUNDLE=1 cargo test -p cma-tests --test suite rbac::). Do not edit.\n";
+    let header = "# Generated from what the operator was observed to do plus what the API server demands\n# (tests/tests/suite/rbac.rs; regenerate with UPDATE_GOLDEN=1 cargo test -p cma-tests --test suite rbac::). Do not edit.\n";
     Ok(vec![
         (
             PathBuf::from(ROLE),
@@ -195,9 +196,47 @@ pub fn keda_rbac_objects(root: &Path) -> Result<Vec<Value>, BundleError> {
     Ok(documents)
 }
 
+/// Holds [`KEDA_RBAC`] to the names the operator and must-gather know it by (`cma_api::names`): its
+/// ServiceAccounts are the components' and its cluster-scoped roles and bindings are
+/// `names::static_cluster_rbac()`, no more and no fewer.
+pub fn check_keda_rbac_names(objects: &[Value]) -> Result<(), BundleError> {
+    let named = |kinds: &[&str]| -> BTreeSet<String> {
+        objects
+            .iter()
+            .filter(|o| o["kind"].as_str().is_some_and(|k| kinds.contains(&k)))
+            .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    let expect = |names: Vec<&str>| names.into_iter().map(str::to_string).collect::<BTreeSet<String>>();
+    let checks = [
+        (
+            "ServiceAccounts",
+            named(&["ServiceAccount"]),
+            expect(Component::ALL.map(Component::service_account).to_vec()),
+        ),
+        (
+            "ClusterRoles and ClusterRoleBindings",
+            named(&["ClusterRole", "ClusterRoleBinding"]),
+            expect(cma_api::names::static_cluster_rbac()),
+        ),
+    ];
+    for (what, found, expected) in checks {
+        if found != expected {
+            return Err(BundleError::input(
+                KEDA_RBAC,
+                format!(
+                    "its {what} are {found:?}, but cma_api::names knows them as {expected:?}: rename them in one of the two"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Splits [`KEDA_RBAC`] for the CSV and the bundle.
 pub fn keda_rbac(root: &Path) -> Result<KedaRbac, BundleError> {
     let objects = keda_rbac_objects(root)?;
+    check_keda_rbac_names(&objects)?;
     let find = |kind: &str, name: &str| {
         objects.iter().find(|o| o["kind"] == kind && o["metadata"]["name"] == name).cloned().ok_or_else(|| {
             BundleError::input(KEDA_RBAC, format!("a binding refers to {kind} {name}, which the file does not define"))

@@ -22,12 +22,12 @@ pub mod validate;
 pub use error::BundleError;
 
 /// The OLM package name.
-pub const PACKAGE: &str = "cma-operator";
+pub const PACKAGE: &str = cma_api::names::OPERATOR;
 /// Name of the operator's Deployment, ServiceAccount, Role and ClusterRole.
-pub const OPERATOR_NAME: &str = "cma-operator";
+pub const OPERATOR_NAME: &str = cma_api::names::OPERATOR;
 /// The operator's container in its Deployment.
 pub const CONTAINER_NAME: &str = "manager";
 /// The namespace suggested to OperatorHub users and used by the manifests in `config/`.
-pub const SUGGESTED_NAMESPACE: &str = "openshift-keda";
+pub const SUGGESTED_NAMESPACE: &str = cma_api::names::SUGGESTED_NAMESPACE;
 /// The CSV's file name in `bundle/manifests`.
 pub const CSV_FILE: &str = "cma-operator.clusterserviceversion.yaml";

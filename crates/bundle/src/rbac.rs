@@ -20,7 +20,7 @@
 //!
 //! The rules are committed in `config/rbac/role.yaml` and `config/rbac/cluster_role.yaml`: the RBAC test
 //! proves they equal the fold of everything needed (so nothing is missing and nothing is extra) and
-//! rewrites them with `UPDATE_BUNDLE=1`; `cma-bundle generate` copies them into the CSV after checking they
+//! rewrites them with `UPDATE_GOLDEN=1`; `cma-bundle generate` copies them into the CSV after checking they
 //! still allow every [`render_needs`] access.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -487,7 +487,7 @@ pub fn rendered_objects(namespace: &str) -> Result<Vec<Value>, BundleError> {
         let kc: KedaController = serde_json::from_value(json!({
             "apiVersion": "keda.sh/v1alpha1",
             "kind": "KedaController",
-            "metadata": {"name": cma_api::rules::KEDACONTROLLER_NAME, "namespace": namespace, "uid": "00000000-0000-0000-0000-000000000001"},
+            "metadata": {"name": cma_api::names::KEDACONTROLLER, "namespace": namespace, "uid": "00000000-0000-0000-0000-000000000001"},
             "spec": spec,
         }))
         .map_err(|e| BundleError::Operator(format!("maximal spec: {e}")))?;

@@ -91,26 +91,21 @@ impl Release {
     /// release file or the operator's pinned defaults), with the variables that carry them.
     pub fn related_images(&self) -> Result<Vec<RelatedImage>, BundleError> {
         let t: &Templates = templates().map_err(|e| BundleError::Operator(e.to_string()))?;
-        let keda =
-            |component: Component, name: &'static str, chosen: &Option<String>| -> Result<RelatedImage, BundleError> {
-                let deployment = match component {
-                    Component::Operator => &t.operator_deployment,
-                    Component::MetricsServer => &t.metrics_deployment,
-                    Component::AdmissionWebhooks => &t.webhooks_deployment,
-                };
-                let image = match chosen {
-                    Some(image) => image.clone(),
-                    None => Templates::default_image(deployment)
-                        .ok_or_else(|| BundleError::Operator(format!("the {name} template names no image")))?
-                        .to_string(),
-                };
-                Ok(RelatedImage { name, image, env: Some(cma_operator::render::images::env_names(component)[0]) })
+        let keda = |component: Component, chosen: &Option<String>| -> Result<RelatedImage, BundleError> {
+            let name = component.container_name();
+            let image = match chosen {
+                Some(image) => image.clone(),
+                None => Templates::default_image(t.deployment(component))
+                    .ok_or_else(|| BundleError::Operator(format!("the {name} template names no image")))?
+                    .to_string(),
             };
+            Ok(RelatedImage { name, image, env: Some(cma_operator::render::images::env_names(component)[0]) })
+        };
         Ok(vec![
-            RelatedImage { name: "cma-operator", image: self.images.operator.clone(), env: None },
-            keda(Component::Operator, "keda-operator", &self.images.keda_operator)?,
-            keda(Component::MetricsServer, "keda-metrics-apiserver", &self.images.keda_metrics_apiserver)?,
-            keda(Component::AdmissionWebhooks, "keda-admission-webhooks", &self.images.keda_admission_webhooks)?,
+            RelatedImage { name: cma_api::names::OPERATOR, image: self.images.operator.clone(), env: None },
+            keda(Component::Operator, &self.images.keda_operator)?,
+            keda(Component::MetricsServer, &self.images.keda_metrics_apiserver)?,
+            keda(Component::AdmissionWebhooks, &self.images.keda_admission_webhooks)?,
         ])
     }
 }

@@ -14,6 +14,7 @@
 #[path = "../tests/suite/common/mod.rs"]
 mod common;
 
+use cma_api::Component;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
@@ -94,7 +95,7 @@ fn main() {
 
         let setup = Instant::now();
         let fx = common::populated().await;
-        for (i, deploy) in ["keda-operator", "keda-metrics-apiserver", "keda-admission"].iter().enumerate() {
+        for (i, deploy) in Component::ALL.map(Component::deployment_name).iter().enumerate() {
             let container = common::container_of(deploy);
             fx.cluster.container_logs().set(&fx.ns, fx.pod(deploy), container, log_text(args.log_mb, i));
         }

@@ -8,6 +8,8 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use serde_json::Value;
 
+use cma_api::names;
+
 use crate::fetch::{FetchError, Fetcher};
 use crate::layout;
 use crate::options::Options;
@@ -120,7 +122,7 @@ pub const CRDS: Kind = cluster_kind("apiextensions.k8s.io", "v1", "customresourc
 /// APIServices.
 pub const APISERVICES: Kind = cluster_kind("apiregistration.k8s.io", "v1", "apiservices");
 /// The APIService KEDA's metrics server registers.
-pub const EXTERNAL_METRICS_APISERVICE: &str = "v1beta1.external.metrics.k8s.io";
+pub const EXTERNAL_METRICS_APISERVICE: &str = names::API_SERVICE;
 /// The API KEDA's metrics server serves, requested as is.
 pub const EXTERNAL_METRICS_PATH: &str = "/apis/external.metrics.k8s.io/v1beta1";
 /// Where the answer of [`EXTERNAL_METRICS_PATH`] is written.
@@ -162,19 +164,17 @@ pub const INSTALLPLANS: Kind = ns_kind("operators.coreos.com", "v1alpha1", "inst
 /// OLM OperatorGroups.
 pub const OPERATORGROUPS: Kind = ns_kind("operators.coreos.com", "v1", "operatorgroups");
 
-/// ClusterRoles and bindings KEDA needs, by name (found even when their labels were edited away).
-pub const KEDA_CLUSTER_RBAC: &[&str] = &[
-    "keda-operator",
-    "keda-external-metrics-reader",
-    "keda-hpa-controller-external-metrics",
-    "keda-system-auth-delegator",
-];
+/// Whether a ClusterRole or ClusterRoleBinding is KEDA's by name (found even when its labels were edited
+/// away, and without OLM's `olm.owner` label): the static RBAC, or what a Go operator left behind.
+fn keda_cluster_rbac(name: &str) -> bool {
+    names::static_cluster_rbac().contains(&name) || names::previous::go_operator_cluster_rbac().any(|n| n == name)
+}
 /// The RoleBinding in kube-system that lets the metrics server read the authentication configuration.
-pub const KUBE_SYSTEM_ROLEBINDING: &str = "keda-auth-reader";
+pub const KUBE_SYSTEM_ROLEBINDING: &str = names::AUTH_READER_BINDING;
 /// The webhook configuration KEDA's admission webhooks register.
-pub const KEDA_WEBHOOK: &str = "keda-admission";
+pub const KEDA_WEBHOOK: &str = names::WEBHOOK_CONFIGURATION;
 /// Name prefix of the HPAs KEDA creates for ScaledObjects.
-pub const KEDA_HPA_PREFIX: &str = "keda-hpa-";
+pub const KEDA_HPA_PREFIX: &str = names::KEDA_HPA_PREFIX;
 /// Label KEDA puts on the HPAs it creates.
 pub const SCALEDOBJECT_LABEL: &str = "scaledobject.keda.sh/name";
 /// Label KEDA puts on the Jobs of a ScaledJob.
@@ -608,7 +608,7 @@ async fn cluster_rbac(fetcher: &Fetcher, ops: BTreeSet<String>, package: &str) -
     let roles: Vec<Value> = list_items(roles)
         .unwrap_or_default()
         .into_iter()
-        .filter(|r| ours(r) || KEDA_CLUSTER_RBAC.contains(&name(r)) || olm_owned(r))
+        .filter(|r| ours(r) || keda_cluster_rbac(name(r)) || olm_owned(r))
         .collect();
     let role_names: BTreeSet<String> = roles.iter().map(|r| name(r).to_string()).collect();
     let bindings: Vec<Value> = list_items(bindings)
@@ -616,7 +616,7 @@ async fn cluster_rbac(fetcher: &Fetcher, ops: BTreeSet<String>, package: &str) -
         .into_iter()
         .filter(|b| {
             ours(b)
-                || KEDA_CLUSTER_RBAC.contains(&name(b))
+                || keda_cluster_rbac(name(b))
                 || olm_owned(b)
                 || binds_operator_sa(b, &ops)
                 || (str_at(b, "/roleRef/kind") == "ClusterRole" && role_names.contains(str_at(b, "/roleRef/name")))

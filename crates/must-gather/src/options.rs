@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// OLM package name of cma-operator (CSVs are named `<package>.v<version>`).
-pub const PACKAGE: &str = "cma-operator";
+pub const PACKAGE: &str = cma_api::names::OPERATOR;
 
 /// Namespace the operator is installed into by convention, used when no installation is found.
-pub const DEFAULT_NAMESPACE: &str = "openshift-keda";
+pub const DEFAULT_NAMESPACE: &str = cma_api::names::SUGGESTED_NAMESPACE;
 
 /// Which part of the pod logs to collect (`MUST_GATHER_SINCE` / `MUST_GATHER_SINCE_TIME`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use kube::{Client, Resource};
 use crate::kinds::{Managed, Stores};
 use crate::platform::Platform;
 use crate::render::monitoring::{DASHBOARD_CONFIG_MAP, DASHBOARD_NAMESPACE};
-use crate::render::openshift::{GRPC_CERTS_SECRET, serving_cert_secret};
+use crate::render::openshift::GRPC_CERTS_SECRET;
 use serde::de::DeserializeOwned;
 
 use cma_api::names::{API_SERVICE, AUTH_READER_BINDING, KUBE_SYSTEM, WEBHOOK_CONFIGURATION};
@@ -88,7 +88,7 @@ impl Scope {
 
     /// The KedaController that installs KEDA.
     pub fn install_ref(&self) -> ObjectRef<KedaController> {
-        ObjectRef::new(cma_api::rules::KEDACONTROLLER_NAME).within(self.install_namespace())
+        ObjectRef::new(cma_api::names::KEDACONTROLLER).within(self.install_namespace())
     }
 }
 
@@ -118,7 +118,7 @@ pub fn build(client: &Client, scope: &Scope, platform: &Platform) -> Watches {
     w.for_install(&mut m.secrets, Some(ns), named(GRPC_CERTS_SECRET), &install);
     if platform.is_openshift() {
         for component in Component::ALL {
-            w.for_install(&mut m.secrets, Some(ns), named(&serving_cert_secret(component.service_name())), &install);
+            w.for_install(&mut m.secrets, Some(ns), named(&component.serving_cert_secret()), &install);
         }
     }
     // Every ConfigMap of the install namespace: the CA bundles the components read are not ours.
@@ -141,7 +141,7 @@ pub fn build(client: &Client, scope: &Scope, platform: &Platform) -> Watches {
     }
 
     let mut service_accounts = Stores::default();
-    for name in crate::reconcile::service_accounts::watched() {
+    for name in Component::ALL.map(Component::service_account) {
         w.for_install(&mut service_accounts, Some(ns), named(name), &install);
     }
     let (claims, stream) = cached::<PersistentVolumeClaim>(Api::namespaced(client.clone(), ns), everything());

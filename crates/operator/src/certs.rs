@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use cma_api::Component;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -162,16 +163,13 @@ fn ca_params(now: Timestamp) -> Result<CertificateParams, CertError> {
 }
 
 fn leaf_params(namespace: &str, now: Timestamp) -> Result<CertificateParams, CertError> {
-    let names = vec![
-        "keda-operator".to_string(),
-        format!("keda-operator.{namespace}.svc"),
-        format!("keda-operator.{namespace}.svc.cluster.local"),
-        "keda-metrics-apiserver".to_string(),
-        format!("keda-metrics-apiserver.{namespace}.svc"),
-        format!("keda-metrics-apiserver.{namespace}.svc.cluster.local"),
-    ];
+    // The operator serves gRPC and the metrics server is its client: one leaf for both ends.
+    let names = [Component::Operator, Component::MetricsServer]
+        .into_iter()
+        .flat_map(|c| c.service_dns_names(namespace))
+        .collect::<Vec<_>>();
     let mut params = CertificateParams::new(names)?;
-    params.distinguished_name.push(DnType::CommonName, "keda-operator");
+    params.distinguished_name.push(DnType::CommonName, Component::Operator.service_name());
     params.distinguished_name.push(DnType::OrganizationName, "KEDAORG");
     // An EC key signs (ECDHE); key encipherment is an RSA key exchange usage.
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];

@@ -375,15 +375,10 @@ fn version_command(out: &mut dyn Write) -> Result<(), CliError> {
     let t = render::templates::templates().map_err(RenderError::from)?;
     let overrides = ImageOverrides::from_env();
     let mut text = format!("cma-operator {}\nKEDA {KEDA_VERSION}\nimages:\n", env!("CARGO_PKG_VERSION"));
-    let defaults = [
-        (Component::Operator, &t.operator_deployment),
-        (Component::MetricsServer, &t.metrics_deployment),
-        (Component::AdmissionWebhooks, &t.webhooks_deployment),
-    ];
-    for (component, deployment) in defaults {
+    for component in Component::ALL {
         let image = overrides
             .get(component)
-            .or_else(|| render::templates::Templates::default_image(deployment))
+            .or_else(|| render::templates::Templates::default_image(t.deployment(component)))
             .unwrap_or("(none)");
         text.push_str(&format!("  {}: {image}\n", component.field()));
     }

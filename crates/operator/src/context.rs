@@ -1,10 +1,11 @@
 //! What every reconcile shares: the client, the caches, the platform facts, metrics and events. Used by
 //! the controller (which builds it) and by reconcile (which reads it).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use cma_api::Component;
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use tokio::sync::watch;
@@ -14,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::platform::Platform;
 use crate::reconcile::apply::Applied;
 use crate::reconcile::events::Publisher;
-use crate::render::ImageOverrides;
+use crate::render::{ImageOverrides, RenderContext};
 
 /// The current platform facts, shared between discovery (writer) and reconcile (reader).
 #[derive(Clone)]
@@ -105,6 +106,21 @@ impl Context {
     pub fn succeeded(&self, key: &str) {
         if let Ok(mut failures) = self.failures.lock() {
             failures.remove(key);
+        }
+    }
+}
+
+impl Context {
+    /// What render needs besides the KedaController: the platform and the digests of the components'
+    /// inputs as observed now, and the operator's own settings.
+    pub fn render_context(&self, platform: Platform, config_hashes: BTreeMap<Component, String>) -> RenderContext {
+        RenderContext {
+            platform,
+            images: self.images.clone(),
+            proxy: self.proxy.clone(),
+            config_hashes,
+            operator_namespace: Some(self.scope.operator_namespace.clone()),
+            metrics_ca: self.metrics_ca.clone(),
         }
     }
 }

@@ -7,4 +7,5 @@
 //! model of it.
 
 pub mod cluster;
+pub mod golden;
 pub mod tls;

@@ -1,5 +1,6 @@
 //! The controller as a cluster admin sees it, against a real kube-apiserver.
 
+use cma_api::Component;
 use std::time::Duration;
 
 use cma_testkit::cluster::{Faults, RequestMatch, kinds};
@@ -30,6 +31,45 @@ async fn creating_the_kedacontroller_installs_every_object_with_server_side_appl
         assert!(w.uri.contains("fieldManager=cma-operator") && w.uri.contains("force=true"), "{}", w.uri);
     }
     assert_eq!(env.keda().await["metadata"]["finalizers"], json!(["finalizer.kedacontroller.keda.sh"]));
+    operator.stop().await.unwrap();
+}
+
+/// The one order that matters (crate::kinds): the API server sends traffic for the external metrics API and
+/// the admission webhooks to KEDA's Services, so the APIService and the webhook configuration are written only
+/// after every Service has been applied. Everything else goes out concurrently.
+#[tokio::test]
+async fn api_registrations_are_applied_only_after_the_services() {
+    let env = env().await;
+    let mark = env.cluster.audit().mark();
+    let operator = env.installed(json!({})).await;
+    let writes = env.writes_since(&operator, mark);
+    let of = |resource: &str| writes.iter().filter(|w| w.object.resource == resource).collect::<Vec<_>>();
+    let services = of("services");
+    assert_eq!(services.len(), Component::ALL.len(), "one apply per Service");
+    let last_service_answered = services.iter().map(|w| w.answered).max().unwrap();
+    for resource in ["apiservices", "validatingwebhookconfigurations"] {
+        let registrations = of(resource);
+        assert!(!registrations.is_empty(), "no {resource} written");
+        for w in registrations {
+            assert!(
+                w.received >= last_service_answered,
+                "{} was sent at {} before the last Service was applied at {last_service_answered}",
+                w.describe(),
+                w.received
+            );
+        }
+    }
+    // The rest did not wait for the Services: some other write was received before the last one was answered.
+    let first_other = writes
+        .iter()
+        .filter(|w| {
+            !["services", "apiservices", "validatingwebhookconfigurations", "kedacontrollers"]
+                .contains(&w.object.resource.as_str())
+        })
+        .map(|w| w.received)
+        .min()
+        .unwrap();
+    assert!(first_other < last_service_answered, "the independent objects waited for the Services");
     operator.stop().await.unwrap();
 }
 
@@ -72,8 +112,15 @@ async fn steady_state_makes_no_requests() {
     })
     .await;
     env.settle_for(&operator, Duration::from_secs(1)).await;
+    // A reconcile in steady state (caused by a change that needs nothing) asks the API server nothing:
+    // everything it needs comes from the watch caches, and nothing is written.
     let mark = env.cluster.audit().mark();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reconciled = env.nudge().await;
+    assert_eq!(
+        (reconciled.result.as_str(), reconciled.applied, reconciled.pruned),
+        ("success", 0, 0),
+        "{reconciled:?}"
+    );
     let requests: Vec<_> =
         env.requests_since(&operator, mark).into_iter().filter(|e| e.verb != "watch").map(|e| e.describe()).collect();
     assert!(requests.is_empty(), "requests in steady state: {requests:?}");
@@ -112,7 +159,7 @@ async fn deleting_any_managed_object_is_reverted() {
         (kinds::SERVICE, ns, "keda-operator"),
         (kinds::CONFIG_MAP, ns, "keda-metrics-server-audit-policy"),
         (kinds::ROLE_BINDING, "kube-system", "keda-auth-reader"),
-        (kinds::NETWORK_POLICY, ns, "keda-default-deny"),
+        (kinds::NETWORK_POLICY, ns, cma_operator::render::network_policy::DEFAULT_DENY_POLICY),
         (kinds::PDB, ns, "keda-metrics-apiserver"),
         (kinds::API_SERVICE, "", "v1beta1.external.metrics.k8s.io"),
         (kinds::VALIDATING_WEBHOOK, "", "keda-admission"),
@@ -343,7 +390,7 @@ async fn an_operator_restarted_mid_install_finishes_it_without_a_second_rollout(
     env.wait_installed().await;
     env.settle(&second).await;
     assert_eq!(env.managed_objects().await.len(), DEFAULT_OBJECTS);
-    for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
+    for name in Component::ALL.map(Component::deployment_name) {
         assert_eq!(env.deployment(name).await["metadata"]["generation"], 1, "{name} was written twice");
     }
     let events = env.events_about("keda").await;
@@ -573,7 +620,7 @@ async fn scraper_token(env: &Env) -> String {
 /// the set of objects.
 async fn snapshot(env: &Env) -> (Vec<Value>, Value, Vec<String>) {
     let mut deployments = Vec::new();
-    for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
+    for name in Component::ALL.map(Component::deployment_name) {
         deployments.push(env.deployment(name).await["spec"].clone());
     }
     let sa = env.get(&kinds::SERVICE_ACCOUNT, "keda-operator").await.unwrap_or_default();

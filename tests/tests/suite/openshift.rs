@@ -3,15 +3,13 @@
 //! operator's own gRPC certificates, the cluster TLS profile, rollouts when mounted certificates or CA
 //! bundles change, monitoring.
 
+use cma_api::Component;
 use std::sync::Arc;
-use std::time::Duration;
 
 use cma_testkit::cluster::{Apis, Faults, RequestMatch, ServiceCa, kinds};
 use cma_tests::*;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
-
-const DEPLOYMENTS: [&str; 3] = ["keda-operator", "keda-metrics-apiserver", "keda-admission"];
 
 async fn openshift(prefix: &str) -> Env {
     env_with(Apis::openshift(), prefix).await
@@ -57,7 +55,7 @@ async fn openshift_is_detected_and_the_service_ca_is_wired_in() {
     let service = env.get(&kinds::SERVICE, "keda-metrics-apiserver").await.unwrap();
     assert_eq!(
         service["metadata"]["annotations"]["service.beta.openshift.io/serving-cert-secret-name"],
-        "keda-metrics-apiserver-certs"
+        Component::MetricsServer.serving_cert_secret().as_str()
     );
     let api = env.cluster.get(&kinds::API_SERVICE, "", "v1beta1.external.metrics.k8s.io").await.unwrap();
     assert_eq!(api["metadata"]["annotations"]["service.beta.openshift.io/inject-cabundle"], "true");
@@ -75,7 +73,7 @@ async fn a_first_install_rolls_each_deployment_once_and_reports_no_drift() {
     let mark = env.cluster.audit().mark();
     let (operator, _ca) = installed_on_openshift(&env, json!({})).await;
     let writes = env.writes_since(&operator, mark);
-    for name in DEPLOYMENTS {
+    for name in Component::ALL.map(Component::deployment_name) {
         let deployment = env.deployment(name).await;
         assert_eq!(
             deployment["metadata"]["generation"],
@@ -102,14 +100,14 @@ async fn without_the_service_ca_the_deployments_wait_and_say_for_what() {
             .is_some_and(|c| c.0 == "True" && c.1 == "WaitingForInputs" && c.2.contains("Secret keda-operator-certs"))
     })
     .await;
-    for name in DEPLOYMENTS {
+    for name in Component::ALL.map(Component::deployment_name) {
         assert!(env.get(&kinds::DEPLOYMENT, name).await.is_none(), "{name} was created before its certificate");
     }
     // The service-ca operator arrives: the Deployments follow.
     let _ca = env.cluster.service_ca(&env.ns);
     env.wait_installed().await;
     env.settle(&operator).await;
-    for name in DEPLOYMENTS {
+    for name in Component::ALL.map(Component::deployment_name) {
         assert_eq!(env.deployment(name).await["metadata"]["generation"], 1);
     }
     operator.stop().await.unwrap();
@@ -185,7 +183,7 @@ async fn a_tls_profile_change_reaches_the_components() {
         .await;
     eventually(WAIT, "TLS 1.3 everywhere", async || {
         let mut all = true;
-        for d in DEPLOYMENTS {
+        for d in Component::ALL.map(Component::deployment_name) {
             all &= env_var(&env, d, "KEDA_SERVICE_MIN_TLS_VERSION").await.as_deref() == Some("TLS13");
         }
         all
@@ -323,8 +321,16 @@ async fn the_monitoring_api_appearing_restarts_the_operator_to_watch_it() {
             }))
             .await;
     }
-    // Discovery runs hourly in tests; a change of the cluster APIServer configuration makes it run now.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Discovery runs hourly in tests; a change of the cluster APIServer configuration makes it run now,
+    // once the API server serves the new group.
+    eventually(WAIT, "the monitoring API is served", async || {
+        env.cluster.client().list_api_group_resources("monitoring.coreos.com/v1").await.is_ok_and(|list| {
+            ["servicemonitors", "podmonitors", "prometheusrules"]
+                .iter()
+                .all(|plural| list.resources.iter().any(|r| r.name == *plural))
+        })
+    })
+    .await;
     env.cluster
         .merge_patch_as(
             "cluster-admin",

@@ -9,7 +9,7 @@
 //! prune deletes, the one RoleBinding needs the permissions it binds, owner-reference finalizers), are folded
 //! into RBAC rules. The first test checks that every grant is needed, the policy holds (no wildcard, no
 //! escalate/bind, no RBAC writes but the named kube-system binding, Secret writes by name) and config/rbac
-//! and the CSV hold exactly these rules (`UPDATE_BUNDLE=1` rewrites them). The second runs the scenarios as
+//! and the CSV hold exactly these rules (`UPDATE_GOLDEN=1` rewrites them). The second runs the scenarios as
 //! a ServiceAccount bound to exactly the committed rules: zero `forbidden` in the audit log. The third tries,
 //! as that ServiceAccount, every way to read other Secrets or widen a permission: all refused.
 
@@ -451,7 +451,7 @@ async fn permissions_are_exactly_what_the_operator_does() {
     // config/rbac and the committed CSV hold exactly these rules.
     let root = root();
     let files = cma_bundle::generate::rbac_files(&computed).unwrap();
-    if std::env::var_os("UPDATE_BUNDLE").is_some() {
+    if cma_testkit::golden::updating() {
         for (path, text) in &files {
             std::fs::write(root.join(path), text).unwrap();
         }
@@ -461,7 +461,7 @@ async fn permissions_are_exactly_what_the_operator_does() {
         let disk = std::fs::read_to_string(root.join(path)).unwrap_or_default();
         assert!(
             disk == *text,
-            "{} differs from the permissions the operator needs (UPDATE_BUNDLE=1 cargo test -p cma-tests --test suite rbac:: rewrites it):\n{}",
+            "{} differs from the permissions the operator needs (UPDATE_GOLDEN=1 cargo test -p cma-tests --test suite rbac:: rewrites it):\n{}",
             path.display(),
             atoms_diff(&computed, &cma_bundle::generate::committed_permissions(&root).unwrap_or_default())
         );

@@ -2,6 +2,7 @@
 //! only when asked (without a gap in the external metrics API), and a Go operator's install is taken over
 //! without deleting or recreating what routes traffic, with at most one rollout per Deployment.
 
+use cma_api::Component;
 use std::collections::BTreeMap;
 
 use cma_testkit::cluster::{AuditEvent, Kind, kinds};
@@ -234,7 +235,7 @@ async fn a_go_operators_install_is_taken_over_without_deleting_what_routes_traff
     let go = go_operator_install(&env).await;
     let _kubelet = env.kubelet();
     let mut generations = BTreeMap::new();
-    for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
+    for name in Component::ALL.map(Component::deployment_name) {
         eventually(WAIT, "the Go operator's pods run", async || {
             env.deployment(name).await["status"]["availableReplicas"] == 1
         })

@@ -22,7 +22,7 @@ fn yaml(rel: &str) -> Value {
 fn committed_bundle_matches_generate() {
     let root = repo();
     let generated = generate::generate(&root).unwrap();
-    if std::env::var_os("UPDATE_BUNDLE").is_some() {
+    if cma_testkit::golden::updating() {
         generated.write(&root).unwrap();
     }
     let drift = generated.drift(&root);
@@ -364,4 +364,15 @@ fn the_kedacontroller_example_passes_the_operators_own_validation() {
     let kc: cma_api::KedaController = serde_json::from_value(kc).unwrap();
     cma_api::validate(&kc).unwrap();
     assert_eq!(kc.metadata.name.as_deref(), Some("keda"));
+}
+
+#[test]
+fn keda_static_rbac_carries_the_names_the_operator_knows() {
+    let mut objects = generate::keda_rbac_objects(&repo()).unwrap();
+    generate::check_keda_rbac_names(&objects).unwrap();
+    let reader =
+        objects.iter_mut().find(|o| o["metadata"]["name"] == cma_api::names::EXTERNAL_METRICS_READER_ROLE).unwrap();
+    reader["metadata"]["name"] = "keda-external-metrics-reader".into();
+    let err = generate::check_keda_rbac_names(&objects).unwrap_err().to_string();
+    assert!(err.contains("keda-external-metrics-reader") && err.contains("cma_api::names"), "{err}");
 }

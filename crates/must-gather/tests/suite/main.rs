@@ -6,6 +6,7 @@
 
 mod cli;
 mod common;
+mod coverage;
 mod gather;
 mod image;
 mod redaction;

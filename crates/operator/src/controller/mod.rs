@@ -405,10 +405,10 @@ async fn capabilities_changed(state: PlatformState, initial: crate::platform::Pl
 /// Creates `keda` in the operator's namespace when it does not exist (`--create-default-kedacontroller`).
 async fn create_default(client: &Client, namespace: &str) {
     let api: Api<KedaController> = Api::namespaced(client.clone(), namespace);
-    match api.get_opt(cma_api::rules::KEDACONTROLLER_NAME).await {
+    match api.get_opt(cma_api::names::KEDACONTROLLER).await {
         Ok(Some(_)) => {}
         Ok(None) => {
-            let kc = KedaController::new(namespace, cma_api::rules::KEDACONTROLLER_NAME, KedaControllerSpec::default());
+            let kc = KedaController::new(namespace, cma_api::names::KEDACONTROLLER, KedaControllerSpec::default());
             match api.create(&PostParams::default(), &kc).await {
                 Ok(_) => tracing::info!(namespace, "created the default KedaController"),
                 Err(e) => tracing::warn!(error = %e, "could not create the default KedaController"),

@@ -12,9 +12,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 
-use super::Error;
+use super::errors::{Error, api_error};
 use crate::caches::Caches;
 use crate::certs::{self, Plan};
+use crate::platform::Platform;
 
 /// Field manager of the certificate data (separate from the rendered objects' manager, which owns the
 /// Secret's metadata only).
@@ -38,13 +39,17 @@ impl Certificates {
     }
 }
 
-/// Issues or renews the certificates when needed.
+/// Issues or renews the certificates when needed (on OpenShift; elsewhere KEDA rotates its own).
 pub async fn ensure(
     client: &kube::Client,
     caches: &Caches,
     namespace: &str,
+    platform: &Platform,
     now: Timestamp,
 ) -> Result<Certificates, Error> {
+    if !platform.is_openshift() {
+        return Ok(Certificates::default());
+    }
     let current = caches.secret(namespace, GRPC_CERTS_SECRET);
     let plan = certs::plan(current.as_deref(), now);
     let reason = match &plan {
@@ -67,7 +72,7 @@ pub async fn ensure(
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     api.patch(GRPC_CERTS_SECRET, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&secret))
         .await
-        .map_err(super::api_error(format!("write the gRPC certificates to Secret {namespace}/{GRPC_CERTS_SECRET}")))?;
+        .map_err(api_error(format!("write the gRPC certificates to Secret {namespace}/{GRPC_CERTS_SECRET}")))?;
     tracing::info!(secret = GRPC_CERTS_SECRET, namespace, reason = %reason, "issued gRPC certificates");
     let renew_at = match certs::plan(Some(&secret), now) {
         Plan::Keep { renew_at } => Some(renew_at),

@@ -12,13 +12,15 @@ use std::collections::BTreeMap;
 use cma_api::{Component, KedaControllerSpec, names};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
 use crate::caches::Caches;
 use crate::certs;
 use crate::metrics::{CertificateLabels, Metrics};
 use crate::platform::Platform;
-use crate::render::openshift::{SERVICE_CA_KEY, serving_cert_secret};
+use crate::render::Desired;
+use crate::render::openshift::SERVICE_CA_KEY;
 
 /// Content the operator's gRPC certificates were just written with (the cache may not hold it yet).
 pub type Fresh<'a> = Option<&'a BTreeMap<String, ByteString>>;
@@ -33,6 +35,18 @@ pub struct Inputs {
     pub waiting: BTreeMap<Component, Vec<String>>,
     /// Objects the KedaController names that do not exist (CA bundle ConfigMaps, the audit log claim).
     pub missing: Vec<String>,
+}
+
+impl Inputs {
+    /// Takes the Deployments whose inputs are not there yet out of the apply set (they stay rendered, so
+    /// prune keeps an existing one as it is); returns what each waits for.
+    pub fn hold_back(&self, desired: &mut Desired) -> Vec<(Component, Vec<String>)> {
+        desired.deployments.retain(|d| {
+            let component = Component::of_deployment(&d.name_any());
+            !component.is_some_and(|c| self.waiting.contains_key(&c))
+        });
+        self.waiting.iter().map(|(c, w)| (*c, w.clone())).collect()
+    }
 }
 
 fn bytes_digest<'a>(entries: impl Iterator<Item = (&'a String, &'a [u8])>) -> String {
@@ -103,7 +117,7 @@ pub fn inputs(
                 .map_or("absent".into(), |s| data_digest(s.data.as_ref().unwrap_or(&BTreeMap::new()))),
         };
         for component in Component::ALL {
-            let serving = serving_cert_secret(component.service_name());
+            let serving = component.serving_cert_secret();
             let secret = caches.secret(namespace, &serving);
             let entry = lines.entry(component).or_default();
             let waiting = out.waiting.entry(component).or_default();
@@ -135,7 +149,7 @@ pub fn inputs(
 pub fn certificate_expiry(metrics: &Metrics, caches: &Caches, namespace: &str, platform: &Platform) {
     let mut secrets = vec![names::GRPC_CERTS_SECRET.to_string()];
     if platform.is_openshift() {
-        secrets.extend(Component::ALL.map(|c| serving_cert_secret(c.service_name())));
+        secrets.extend(Component::ALL.map(|c| c.serving_cert_secret()));
     }
     metrics.certificate_expiry.clear();
     for name in secrets {

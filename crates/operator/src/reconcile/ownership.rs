@@ -16,6 +16,7 @@ use cma_api::labels;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
+use super::status::Outcome;
 use crate::caches::Caches;
 use crate::kinds::{Managed, Stores, managed_kinds, object_ref};
 use crate::render::Desired;
@@ -222,6 +223,19 @@ impl Survey {
     pub fn adopted_namespace(&self) -> Option<&str> {
         self.claimed.iter().filter(|c| c.kind == "APIService").find_map(|c| c.elsewhere.as_deref())
     }
+}
+
+/// Why nothing may be written, when something in the way is not ours to take: another cma-operator
+/// installation's objects ([`Outcome::Blocked`]), or someone else's KEDA the KedaController does not ask to
+/// adopt ([`Outcome::Foreign`]).
+pub fn refusal(kc: &cma_api::KedaController, survey: &Survey) -> Option<Outcome> {
+    if let Some(message) = survey.other_installation() {
+        return Some(Outcome::Blocked(message));
+    }
+    if adoption_requested(kc) {
+        return None;
+    }
+    survey.foreign_message().map(Outcome::Foreign)
 }
 
 /// Whether the KedaController asks to adopt someone else's KEDA.

@@ -1,18 +1,93 @@
-//! What a reconcile tells the people and the monitoring watching it: Events for transitions (installed,
-//! upgraded, updated, drift reverted, degraded, ready) and the gauges of `/metrics`.
+//! What a reconcile tells the people and the monitoring watching it: the KedaController's status, Events
+//! for transitions (installed, upgraded, updated, drift reverted, degraded, ready), the gauges of
+//! `/metrics`, and the [`Report`] behind the reconcile's log line.
 
 use cma_api::{Component, KedaController, KedaControllerStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
+use kube::runtime::controller::Action;
 
-use super::apply::Written;
+use super::apply::{WriteError, Written};
+use super::errors::Error;
 use super::events::Severity;
-use super::prune;
-use super::status::condition;
+use super::status::{Outcome, condition};
+use super::{monitoring_label, observe, prune, status};
 use crate::context::Context;
 use crate::metrics::{ComponentLabel, KindLabel};
+use crate::platform::Platform;
 use crate::render::Owner;
+
+/// What one reconcile did, for the log line and metrics.
+pub struct Report {
+    /// When to run again.
+    pub action: Action,
+    /// The result label (`success`, `invalid`, `ignored`, ...).
+    pub result: &'static str,
+    /// How many objects were written.
+    pub applied: usize,
+    /// How many objects were deleted.
+    pub pruned: usize,
+}
+
+impl Report {
+    /// A reconcile that wrote no object and waits for the next change.
+    pub fn quiet(result: &'static str) -> Self {
+        Report { action: Action::await_change(), result, applied: 0, pruned: 0 }
+    }
+}
+
+/// After a complete apply and prune: the status, its transitions' events, the namespace's monitoring
+/// label (OpenShift), the gauges.
+pub async fn applied(
+    kc: &KedaController,
+    ctx: &Context,
+    owner: &Owner,
+    platform: &Platform,
+    outcome: Outcome,
+    written: &[Written],
+    now: Timestamp,
+) -> Result<(), Error> {
+    let namespace = owner.namespace.as_str();
+    let status = status::from_cluster(kc, &ctx.caches, namespace, &outcome, written, now);
+    transitions(kc, ctx, kc.status.as_ref(), &status, written, now).await;
+    if platform.is_openshift() && platform.monitoring && kc.spec.monitoring.is_enabled() {
+        monitoring_label::ensure(kc, ctx, namespace).await;
+    }
+    status::write(&ctx.client, kc, status.clone()).await?;
+    gauges(ctx, owner, &status);
+    observe::certificate_expiry(&ctx.metrics, &ctx.caches, namespace, platform);
+    Ok(())
+}
+
+/// A reconcile that applied nothing (more): the status and events say why.
+pub async fn stopped(
+    kc: &KedaController,
+    ctx: &Context,
+    namespace: &str,
+    outcome: Outcome,
+    now: Timestamp,
+) -> Result<Report, Error> {
+    let result = outcome.result();
+    let status = status::from_cluster(kc, &ctx.caches, namespace, &outcome, &[], now);
+    transitions(kc, ctx, kc.status.as_ref(), &status, &[], now).await;
+    ctx.metrics.ready.set(0);
+    status::write(&ctx.client, kc, status).await?;
+    Ok(Report::quiet(result))
+}
+
+/// Apply or prune failed on named objects: the status says so, and the reconcile is retried with backoff.
+pub async fn failed(
+    kc: &KedaController,
+    ctx: &Context,
+    namespace: &str,
+    errors: Vec<WriteError>,
+    now: Timestamp,
+) -> Result<Report, Error> {
+    let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+    stopped(kc, ctx, namespace, Outcome::Failed(message), now).await?;
+    Err(Error::Write(errors))
+}
 
 fn condition_of<'a>(status: Option<&'a KedaControllerStatus>, type_: &str) -> Option<&'a Condition> {
     status?.conditions.iter().find(|c| c.type_ == type_)

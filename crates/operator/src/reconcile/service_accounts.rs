@@ -75,8 +75,3 @@ pub async fn release(client: &kube::Client, caches: &Caches, namespace: &str) ->
             source,
         })
 }
-
-/// The names of KEDA's ServiceAccounts (the operator watches these, by name).
-pub fn watched() -> [&'static str; 3] {
-    Component::ALL.map(Component::service_account)
-}

@@ -1,12 +1,15 @@
 //! Status: computed from what the reconcile did and what the cluster reports, then written only when it
-//! changed. Pure: `now` comes from the caller.
+//! changed. Computing is pure (`now` comes from the caller; [`from_cluster`] reads the caches); [`write`]
+//! is the only write.
 
-use cma_api::{Component, ComponentStatus, KedaControllerStatus, phase};
+use cma_api::{Component, ComponentStatus, KedaController, KedaControllerStatus, phase};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 
+use super::apply::Written;
+use crate::caches::Caches;
 use crate::render::KEDA_VERSION;
 
 /// Condition types.
@@ -41,6 +44,50 @@ pub enum Outcome {
     Foreign(String),
     /// Applying (or pruning) failed on a named object.
     Failed(String),
+}
+
+impl Outcome {
+    /// The result label of a reconcile that ended with this outcome (log line and metrics).
+    pub fn result(&self) -> &'static str {
+        match self {
+            Outcome::Applied { .. } => "success",
+            Outcome::Ignored(_) => "ignored",
+            Outcome::Invalid(_) => "invalid",
+            Outcome::Blocked(_) => "blocked",
+            Outcome::Foreign(_) => "foreign",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+}
+
+/// The status after this reconcile's writes, from the outcome and what the caches hold of the Deployments
+/// and the APIService.
+pub fn from_cluster(
+    kc: &KedaController,
+    caches: &Caches,
+    namespace: &str,
+    outcome: &Outcome,
+    written: &[Written],
+    now: Timestamp,
+) -> KedaControllerStatus {
+    let deployments: Vec<_> = Component::ALL
+        .into_iter()
+        .map(|c| (c, caches.managed.deployments.named(Some(namespace), c.deployment_name())))
+        .collect();
+    let just_updated = Component::ALL
+        .into_iter()
+        .filter(|c| {
+            let name = format!("{namespace}/{}", c.deployment_name());
+            written.iter().any(|w| w.kind == "Deployment" && w.name == name && w.generation_changed)
+        })
+        .collect();
+    let api_service = caches.managed.api_services.named(None, cma_api::names::API_SERVICE);
+    let observed = Observed {
+        deployments: deployments.iter().map(|(c, d)| (*c, d.as_deref())).collect(),
+        api_service: api_service.as_deref(),
+        just_updated,
+    };
+    compute(kc.status.as_ref(), kc.metadata.generation, outcome, &observed, now)
 }
 
 /// The cluster's view of the installation.
@@ -323,7 +370,7 @@ pub fn differs(a: Option<&KedaControllerStatus>, b: &KedaControllerStatus) -> bo
 /// Writes the status when it differs from what the object carries (ignoring transition times).
 pub async fn write(
     client: &kube::Client,
-    kc: &cma_api::KedaController,
+    kc: &KedaController,
     status: KedaControllerStatus,
 ) -> Result<(), super::Error> {
     use kube::ResourceExt;
@@ -343,7 +390,7 @@ pub async fn write(
             map.entry(field).or_insert(serde_json::Value::Null);
         }
     }
-    let api: Api<cma_api::KedaController> = Api::namespaced(client.clone(), &kc.namespace().unwrap_or_default());
+    let api: Api<KedaController> = Api::namespaced(client.clone(), &kc.namespace().unwrap_or_default());
     match api
         .patch_status(&kc.name_any(), &PatchParams::default(), &Patch::Merge(&serde_json::json!({ "status": body })))
         .await
@@ -351,6 +398,6 @@ pub async fn write(
         Ok(_) => Ok(()),
         // Deleted meanwhile: there is no status left to tell.
         Err(e) if super::apply::is_not_found(&e) => Ok(()),
-        Err(e) => Err(super::api_error(format!("write the status of KedaController {}", kc.name_any()))(e)),
+        Err(e) => Err(super::errors::api_error(format!("write the status of KedaController {}", kc.name_any()))(e)),
     }
 }

@@ -5,14 +5,20 @@
 //! cma-keda-*) is deleted. For a KEDA adopted from another namespace, its Deployments are deleted once the
 //! external metrics API and the webhooks point at ours.
 
+use cma_api::names::previous;
 use cma_api::{Component, KedaController};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
-use super::Error;
+use k8s_openapi::jiff::Timestamp;
+
 use super::apply::{FIELD_MANAGER, is_not_found};
-use super::ownership::{Claimed, GO_OPERATOR_ANNOTATION};
+use super::errors::{Error, api_error};
+use super::events;
+use super::ownership::{self, Claim, Claimed, GO_OPERATOR_ANNOTATION, Survey};
+use crate::context::Context;
+use crate::render::Desired;
 
 /// Labels the previous owners set that the operator does not render, so nothing would keep them true.
 const STALE_LABELS: [&str; 3] =
@@ -25,21 +31,11 @@ const HELM_KEEP: (&str, &str) = ("helm.sh/resource-policy", "keep");
 /// KedaController annotation recording the namespace of an adopted KEDA until its Deployments are gone.
 pub const ADOPTED_FROM_ANNOTATION: &str = "cma.keda.sh/adopted-from";
 
-/// What the Go operators wrote that the operator does not render: (kind, namespaced, name).
-const GO_LEFTOVERS: [(&str, bool, &str); 7] = [
-    ("ClusterRole", false, "keda-operator"),
-    ("ClusterRole", false, "keda-external-metrics-reader"),
-    ("ClusterRoleBinding", false, "keda-operator"),
-    ("ClusterRoleBinding", false, "keda-hpa-controller-external-metrics"),
-    ("ClusterRoleBinding", false, "keda-system-auth-delegator"),
-    ("Role", true, "keda-operator"),
-    ("RoleBinding", true, "keda-operator"),
-];
-
 /// Objects a takeover deletes although the operator does not render them: (plural resource, name).
 pub fn deleted_at_takeover() -> Vec<(String, &'static str)> {
-    let leftovers = GO_LEFTOVERS.iter().filter_map(|(kind, _, name)| Some((resource(kind)?.plural, *name)));
-    leftovers.chain(ADOPTED_DEPLOYMENTS.iter().map(|name| ("deployments".to_string(), *name))).collect()
+    let leftovers =
+        previous::GO_OPERATOR_RBAC.iter().filter_map(|(kind, _, name)| Some((resource(kind)?.plural, *name)));
+    leftovers.chain(previous::DEPLOYMENTS.iter().map(|name| ("deployments".to_string(), *name))).collect()
 }
 
 fn resource(kind: &str) -> Option<ApiResource> {
@@ -82,10 +78,6 @@ fn split(name: &str) -> (Option<&str>, &str) {
         Some((ns, name)) => (Some(ns), name),
         None => (None, name),
     }
-}
-
-fn api_error(action: String) -> impl FnOnce(kube::Error) -> Error {
-    move |source| Error::Api { action, source }
 }
 
 /// The merge patch that removes a previous owner's bookkeeping from `live` (`None` when there is none).
@@ -138,7 +130,7 @@ pub async fn clean(client: &Client, taken: &[&Claimed]) -> Result<usize, Error> 
 /// annotation), and releases KEDA's ServiceAccount from the KedaController they made own it.
 pub async fn remove_go_leftovers(client: &Client, namespace: &str) -> Result<Vec<String>, Error> {
     let mut removed = Vec::new();
-    for (kind, namespaced, name) in GO_LEFTOVERS {
+    for (kind, namespaced, name) in previous::GO_OPERATOR_RBAC {
         let Some(api) = api(client, kind, namespaced.then_some(namespace)) else {
             continue;
         };
@@ -188,22 +180,12 @@ pub async fn record_adoption(client: &Client, kc: &KedaController, from: Option<
         .map_err(api_error(format!("record the adoption on KedaController {}", kc.name_any())))
 }
 
-/// The Deployments of an adopted KEDA: as the Go operators and upstream's manifests name them, and as the
-/// KEDA Helm chart does.
-pub const ADOPTED_DEPLOYMENTS: [&str; 5] = [
-    "keda-operator",
-    "keda-metrics-apiserver",
-    "keda-admission",
-    "keda-operator-metrics-apiserver",
-    "keda-admission-webhooks",
-];
-
 /// Deletes the adopted KEDA's Deployments in `namespace` (the external metrics API and the webhooks point at
 /// ours by now).
 pub async fn retire(client: &Client, namespace: &str) -> Result<Vec<String>, Error> {
     let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), namespace);
     let mut removed = Vec::new();
-    for name in ADOPTED_DEPLOYMENTS {
+    for name in previous::DEPLOYMENTS {
         match api.delete(name, &DeleteParams::background()).await {
             Ok(_) => removed.push(format!("Deployment {namespace}/{name}")),
             Err(e) if is_not_found(&e) => {}
@@ -216,4 +198,86 @@ pub async fn retire(client: &Client, namespace: &str) -> Result<Vec<String>, Err
 /// The namespace of an adoption in progress.
 pub fn adopted_from(kc: &KedaController) -> Option<&str> {
     kc.annotations().get(ADOPTED_FROM_ANNOTATION).map(String::as_str).filter(|ns| !ns.is_empty())
+}
+
+/// An adopted KEDA in another namespace keeps serving the external metrics API and the webhooks until ours
+/// serves: the API registrations are held back from `to_apply` until then (and `waiting` says so). Returns
+/// the namespace to retire once they can switch.
+pub async fn hold_until_ours_serves(
+    kc: &KedaController,
+    ctx: &Context,
+    namespace: &str,
+    survey: &Survey,
+    to_apply: &mut Desired,
+    waiting: &mut Vec<(Component, Vec<String>)>,
+) -> Result<Option<String>, Error> {
+    let from = survey
+        .adopted_namespace()
+        .filter(|_| ownership::adoption_requested(kc))
+        .or_else(|| adopted_from(kc))
+        .map(String::from);
+    let Some(from) = from else {
+        return Ok(None);
+    };
+    record_adoption(&ctx.client, kc, Some(&from)).await?;
+    let serving = ctx
+        .caches
+        .managed
+        .deployments
+        .named(Some(namespace), Component::MetricsServer.deployment_name())
+        .and_then(|d| d.status.as_ref().and_then(|s| s.available_replicas))
+        .is_some_and(|available| available > 0);
+    if serving {
+        return Ok(Some(from));
+    }
+    to_apply.api_services.clear();
+    to_apply.validating_webhook_configurations.clear();
+    waiting.push((
+        Component::MetricsServer,
+        vec![format!(
+            "its pods, before the external metrics API and the webhooks switch from the KEDA in namespace '{from}'"
+        )],
+    ));
+    Ok(None)
+}
+
+/// After our apply claimed them: the previous owners' marks go, the Go operators' leftovers go, and an adopted
+/// KEDA elsewhere is retired once the API registrations point at ours (`retire_from`). One event says what
+/// was done.
+pub async fn complete(
+    kc: &KedaController,
+    ctx: &Context,
+    namespace: &str,
+    survey: &Survey,
+    retire_from: Option<&str>,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let taken = survey.taken_over(ownership::adoption_requested(kc));
+    let mut done = Vec::new();
+    if !taken.is_empty() {
+        let cleaned = clean(&ctx.client, &taken).await?;
+        if cleaned > 0 {
+            done.push(format!("took over {} objects of the previous installation", taken.len()));
+        }
+    }
+    if taken.iter().any(|c| c.claim == Claim::GoOperator) {
+        let removed = remove_go_leftovers(&ctx.client, namespace).await?;
+        if !removed.is_empty() {
+            done.push(format!("removed what the KEDA OLM operator left: {}", removed.join(", ")));
+        }
+    }
+    if let Some(from) = retire_from {
+        let removed = retire(&ctx.client, from).await?;
+        record_adoption(&ctx.client, kc, None).await?;
+        done.push(format!(
+            "the external metrics API and the webhooks now point at namespace '{namespace}'; removed {}",
+            if removed.is_empty() { "nothing (already gone)".to_string() } else { removed.join(", ") }
+        ));
+    }
+    if !done.is_empty() {
+        let note = done.join("; ");
+        tracing::info!(kedacontroller = %format!("{namespace}/{}", kc.name_any()), "{note}");
+        ctx.events.publish(kc, events::Severity::Normal, "TakenOver", &note, now).await;
+    }
+    Ok(())
 }

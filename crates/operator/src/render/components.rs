@@ -16,8 +16,7 @@ use super::workload::Changes;
 use super::{RenderContext, RenderError, openshift};
 use crate::platform::TlsProfile;
 
-/// ConfigMap holding the metrics server's audit policy.
-pub const AUDIT_POLICY_CONFIG_MAP: &str = "keda-metrics-server-audit-policy";
+pub use cma_api::names::AUDIT_POLICY_CONFIG_MAP;
 /// Key of the policy in [`AUDIT_POLICY_CONFIG_MAP`].
 pub const AUDIT_POLICY_FILE: &str = "policy.yaml";
 /// Where the audit policy is mounted.
@@ -40,7 +39,7 @@ pub fn operator(spec: &KedaControllerSpec, ctx: &RenderContext) -> Changes {
             "certificates",
             vec![
                 secret_items(
-                    &openshift::serving_cert_secret("keda-operator"),
+                    &Component::Operator.serving_cert_secret(),
                     &[("tls.crt", "tls.crt"), ("tls.key", "tls.key")],
                 ),
                 secret_items(openshift::GRPC_CERTS_SECRET, &[("ca.crt", "ca.crt")]),
@@ -93,7 +92,7 @@ pub fn metrics_server(
                 },
                 secret_items(openshift::GRPC_CERTS_SECRET, &[("tls.crt", "tls.crt"), ("tls.key", "tls.key")]),
                 secret_items(
-                    &openshift::serving_cert_secret("keda-metrics-apiserver"),
+                    &Component::MetricsServer.serving_cert_secret(),
                     &[("tls.crt", "ocp-tls.crt"), ("tls.key", "ocp-tls.key")],
                 ),
             ],
@@ -196,7 +195,7 @@ pub fn admission_webhooks(spec: &KedaControllerSpec, ctx: &RenderContext) -> Cha
         changes.volumes.push(projected(
             "certificates",
             vec![secret_items(
-                &openshift::serving_cert_secret("keda-admission-webhooks"),
+                &Component::AdmissionWebhooks.serving_cert_secret(),
                 &[("tls.crt", "tls.crt"), ("tls.key", "tls.key")],
             )],
         ));

@@ -150,11 +150,12 @@ pub fn render(kc: Valid<'_>, ctx: &RenderContext) -> Result<Desired, RenderError
     desired.config_maps.extend(audit_policy);
 
     let deployments = [
-        (Component::Operator, &t.operator_deployment, operator_changes),
-        (Component::MetricsServer, &t.metrics_deployment, metrics_changes),
-        (Component::AdmissionWebhooks, &t.webhooks_deployment, webhook_changes),
+        (Component::Operator, operator_changes),
+        (Component::MetricsServer, metrics_changes),
+        (Component::AdmissionWebhooks, webhook_changes),
     ];
-    for (component, template, changes) in deployments {
+    for (component, changes) in deployments {
+        let template = t.deployment(component);
         let image = image(kc, ctx, component, template);
         let deployment = workload::deployment(template, component, spec, &image, changes, &owner)?;
         if let Some(pdb) = disruption_budget(&deployment, component, &owner) {

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use cma_api::KedaControllerSpec;
+use cma_api::{Component, KedaControllerSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -32,7 +32,7 @@ pub const OPERATOR_METRICS_SERVICE: &str = "cma-operator-metrics";
 /// Port of this operator's metrics endpoint.
 pub const OPERATOR_METRICS_PORT: i32 = 8443;
 /// Label selecting this operator's pods (set by the operator's Deployment).
-pub const OPERATOR_POD_LABEL: (&str, &str) = ("app.kubernetes.io/name", "cma-operator");
+pub const OPERATOR_POD_LABEL: (&str, &str) = ("app.kubernetes.io/name", cma_api::names::OPERATOR);
 /// Secret the service-ca fills with the operator's metrics certificate (mounted by its Deployment).
 pub const OPERATOR_METRICS_TLS_SECRET: &str = "cma-operator-metrics-tls";
 /// ConfigMap publishing the CA of the operator's self-issued `/metrics` certificate (not on OpenShift).
@@ -84,13 +84,10 @@ pub fn render(spec: &KedaControllerSpec, ctx: &RenderContext, owner: &Owner) -> 
         return Ok(out);
     }
     let interval = spec.monitoring.interval();
-    for (service, name_label) in [
-        ("keda-operator", "keda-operator"),
-        ("keda-metrics-apiserver", "keda-metrics-apiserver"),
-        ("keda-admission-webhooks", "keda-admission-webhooks"),
-    ] {
+    for component in Component::ALL {
+        let service = component.service_name();
         let endpoint = json!({"port": "metrics", "path": "/metrics", "scheme": "http", "interval": interval});
-        out.service_monitors.push(service_monitor(service, name_label, endpoint, owner));
+        out.service_monitors.push(service_monitor(service, service, endpoint, owner));
     }
 
     if operator_here {

@@ -25,7 +25,11 @@ const WEBHOOK_PORT: i32 = 9443;
 /// Prometheus metrics port of every component.
 const PROMETHEUS_PORT: i32 = 8080;
 /// Name of the operator pod's NetworkPolicy.
-pub const OPERATOR_POLICY: &str = "cma-operator";
+pub const OPERATOR_POLICY: &str = cma_api::names::OPERATOR;
+/// The policy that denies every KEDA pod all traffic the other policies do not allow.
+pub const DEFAULT_DENY_POLICY: &str = "keda-default-deny";
+/// The policy that lets every KEDA pod reach the API server and DNS.
+pub const API_SERVER_POLICY: &str = "keda-allow-api-server-and-dns";
 /// The label the API server sets on every namespace to its name.
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 /// Namespaces carrying this label may scrape the operator's metrics (any monitoring stack, by opt-in).
@@ -49,11 +53,10 @@ pub fn render(spec: &KedaControllerSpec, ctx: &RenderContext, owner: &Owner) -> 
     let metrics = || ingress(vec![port("TCP", PROMETHEUS_PORT)], Some(scrapers(ctx)));
 
     let mut policies = vec![
-        policy("keda-default-deny", all_keda_pods(), Vec::new(), Vec::new()),
-        policy("keda-allow-api-server-and-dns", all_keda_pods(), Vec::new(), api_server_and_dns(spec)),
-        policy(
-            "keda-operator",
-            pods(Component::Operator),
+        policy(DEFAULT_DENY_POLICY, all_keda_pods(), Vec::new(), Vec::new()),
+        policy(API_SERVER_POLICY, all_keda_pods(), Vec::new(), api_server_and_dns(spec)),
+        component_policy(
+            Component::Operator,
             vec![
                 // Only the metrics server calls the gRPC metrics service.
                 ingress(vec![port("TCP", GRPC_PORT)], Some(vec![peer(Component::MetricsServer)])),
@@ -61,9 +64,8 @@ pub fn render(spec: &KedaControllerSpec, ctx: &RenderContext, owner: &Owner) -> 
             ],
             egress_all(&spec.operator.network_egress_allow_all).then(allow_all_egress).into_iter().collect(),
         ),
-        policy(
-            "keda-metrics-apiserver",
-            pods(Component::MetricsServer),
+        component_policy(
+            Component::MetricsServer,
             vec![
                 // The aggregation layer's source addresses are not known in advance: any source may reach 6443.
                 ingress(vec![port("TCP", METRICS_API_PORT)], None),
@@ -80,9 +82,8 @@ pub fn render(spec: &KedaControllerSpec, ctx: &RenderContext, owner: &Owner) -> 
                 egress
             },
         ),
-        policy(
-            "keda-admission-webhooks",
-            pods(Component::AdmissionWebhooks),
+        component_policy(
+            Component::AdmissionWebhooks,
             // The API server calls the webhooks from addresses not known in advance: any source may reach 9443.
             vec![ingress(vec![port("TCP", WEBHOOK_PORT)], None), metrics()],
             Vec::new(),
@@ -92,6 +93,15 @@ pub fn render(spec: &KedaControllerSpec, ctx: &RenderContext, owner: &Owner) -> 
         own(&mut p.metadata, owner, Scope::Install);
     }
     policies
+}
+
+/// A component's own policy, named after its Service.
+fn component_policy(
+    component: Component,
+    ingress: Vec<NetworkPolicyIngressRule>,
+    egress: Vec<NetworkPolicyEgressRule>,
+) -> NetworkPolicy {
+    policy(component.service_name(), pods(component), ingress, egress)
 }
 
 /// The operator pod's policy: ingress only to its HTTPS metrics port and only from the monitoring namespace
@@ -229,7 +239,7 @@ mod tests {
             [(Platform::kubernetes(), "monitoring"), (Platform::openshift(), "openshift-monitoring")]
         {
             let policies = render(&spec("{}"), &ctx(platform, Some("keda")), &owner());
-            for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission-webhooks"] {
+            for name in Component::ALL.map(Component::service_name) {
                 let v = value(policies.iter().find(|p| p.metadata.name.as_deref() == Some(name)).unwrap());
                 let rule = v["spec"]["ingress"]
                     .as_array()
@@ -247,16 +257,14 @@ mod tests {
     #[test]
     fn api_server_cidrs_limit_where_the_api_server_ports_lead() {
         let any = render(&spec("{}"), &ctx(Platform::kubernetes(), None), &owner());
-        let open =
-            value(any.iter().find(|p| p.metadata.name.as_deref() == Some("keda-allow-api-server-and-dns")).unwrap());
+        let open = value(any.iter().find(|p| p.metadata.name.as_deref() == Some(API_SERVER_POLICY)).unwrap());
         assert!(open["spec"]["egress"][0]["to"].is_null(), "{open}");
         let narrow = render(
             &spec("{networkPolicy: {apiServerCIDRs: [10.0.0.10/32]}}"),
             &ctx(Platform::kubernetes(), None),
             &owner(),
         );
-        let v =
-            value(narrow.iter().find(|p| p.metadata.name.as_deref() == Some("keda-allow-api-server-and-dns")).unwrap());
+        let v = value(narrow.iter().find(|p| p.metadata.name.as_deref() == Some(API_SERVER_POLICY)).unwrap());
         assert_eq!(v["spec"]["egress"][0]["to"], serde_json::json!([{"ipBlock": {"cidr": "10.0.0.10/32"}}]));
         assert!(v["spec"]["egress"][1]["to"].is_null(), "DNS stays open: {v}");
     }

@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::metadata::{self, Owner, Scope, own};
 
-pub use cma_api::names::{CA_BUNDLE_CONFIG_MAP, GRPC_CERTS_SECRET};
+pub use cma_api::names::{CA_BUNDLE_CONFIG_MAP, GRPC_CERTS_SECRET, serving_cert_secret};
 
 /// The key the service-ca operator injects its CA under.
 pub const SERVICE_CA_KEY: &str = "service-ca.crt";
@@ -13,11 +13,6 @@ pub const SERVICE_CA_KEY: &str = "service-ca.crt";
 pub const SERVING_CERT_ANNOTATION: &str = "service.beta.openshift.io/serving-cert-secret-name";
 /// Annotation asking the service-ca operator to inject its CA bundle.
 pub const INJECT_CA_BUNDLE_ANNOTATION: &str = "service.beta.openshift.io/inject-cabundle";
-
-/// Name of the serving certificate Secret of a Service.
-pub fn serving_cert_secret(service: &str) -> String {
-    format!("{service}-certs")
-}
 
 /// Asks for a serving certificate for the Service with this metadata.
 pub fn request_serving_cert(meta: &mut ObjectMeta) {

@@ -5,6 +5,8 @@
 
 use std::sync::LazyLock;
 
+use cma_api::Component::{self, AdmissionWebhooks, MetricsServer, Operator};
+use cma_api::names;
 use cma_api::yaml::{Budget, Limits};
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -134,16 +136,16 @@ impl Templates {
         }
         let mut inv = Inventory { objects };
         let templates = Templates {
-            certs_secret: inv.take("Secret", "kedaorg-certs")?,
-            operator_service: inv.take("Service", "keda-operator")?,
-            operator_deployment: inv.take("Deployment", "keda-operator")?,
-            auth_reader_binding: inv.take("RoleBinding", "keda-auth-reader")?,
-            metrics_service: inv.take("Service", "keda-metrics-apiserver")?,
-            metrics_deployment: inv.take("Deployment", "keda-metrics-apiserver")?,
-            api_service: inv.take("APIService", "v1beta1.external.metrics.k8s.io")?,
-            webhooks_service: inv.take("Service", "keda-admission-webhooks")?,
-            webhooks_deployment: inv.take("Deployment", "keda-admission")?,
-            webhook_configuration: inv.take("ValidatingWebhookConfiguration", "keda-admission")?,
+            certs_secret: inv.take("Secret", names::GRPC_CERTS_SECRET)?,
+            operator_service: inv.take("Service", Operator.service_name())?,
+            operator_deployment: inv.take("Deployment", Operator.deployment_name())?,
+            auth_reader_binding: inv.take("RoleBinding", names::AUTH_READER_BINDING)?,
+            metrics_service: inv.take("Service", MetricsServer.service_name())?,
+            metrics_deployment: inv.take("Deployment", MetricsServer.deployment_name())?,
+            api_service: inv.take("APIService", names::API_SERVICE)?,
+            webhooks_service: inv.take("Service", AdmissionWebhooks.service_name())?,
+            webhooks_deployment: inv.take("Deployment", AdmissionWebhooks.deployment_name())?,
+            webhook_configuration: inv.take("ValidatingWebhookConfiguration", names::WEBHOOK_CONFIGURATION)?,
         };
         if let Some((file, kind, name, _)) = inv.objects.first() {
             return Err(TemplateError::Inventory(format!("{file} holds {kind} {name}, which render does not use")));
@@ -151,7 +153,16 @@ impl Templates {
         Ok(templates)
     }
 
-    /// The image a component's template names (the pinned default).
+    /// A component's Deployment template.
+    pub fn deployment(&self, component: Component) -> &Deployment {
+        match component {
+            Component::Operator => &self.operator_deployment,
+            Component::MetricsServer => &self.metrics_deployment,
+            Component::AdmissionWebhooks => &self.webhooks_deployment,
+        }
+    }
+
+    /// The image a Deployment template pins, if any.
     pub fn default_image(deployment: &Deployment) -> Option<&str> {
         deployment.spec.as_ref()?.template.spec.as_ref()?.containers.first()?.image.as_deref()
     }

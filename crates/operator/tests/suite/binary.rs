@@ -219,9 +219,13 @@ async fn sigterm_ends_the_process_while_the_api_server_is_down() {
         cluster.get(&kinds::VALIDATING_WEBHOOK, "", "keda-admission").await.is_some()
     })
     .await;
+    let server = cluster.server().trim_start_matches("https://").to_string();
     let terminated = async {
-        // Watches and requests fail while the API server is down.
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // SIGTERM once the API server is down (its port refuses connections): watches and requests fail.
+        cluster::eventually(Duration::from_secs(20), "the API server is down", async || {
+            tokio::net::TcpStream::connect(&server).await.is_err()
+        })
+        .await;
         tokio::task::spawn_blocking(move || running.terminate(Duration::from_secs(40))).await.unwrap()
     };
     let ((status, logs), ()) = tokio::join!(terminated, cluster.restart_api_server(Duration::from_secs(50)));

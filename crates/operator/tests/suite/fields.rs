@@ -5,6 +5,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use cma_api::Component;
 use std::collections::BTreeMap;
 
 use cma_operator::platform::Platform;
@@ -269,12 +270,12 @@ field!(
     watch_namespace,
     "watchNamespace: \"a, b\"",
     set: |d| {
-        for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
+        for name in Component::ALL.map(Component::deployment_name) {
             assert_eq!(env(d, name, "WATCH_NAMESPACE").as_deref(), Some("a,b"));
         }
     },
     default: |d| {
-        for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
+        for name in Component::ALL.map(Component::deployment_name) {
             assert_eq!(env(d, name, "WATCH_NAMESPACE").as_deref(), Some(""));
         }
     },
@@ -465,7 +466,7 @@ field!(
     image_pull_secrets,
     "imagePullSecrets: [{name: pull}]",
     set: |d| {
-        for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
+        for name in Component::ALL.map(Component::deployment_name) {
             assert_eq!(pod(d, name).image_pull_secrets.as_ref().unwrap()[0].name, "pull");
         }
     },
@@ -483,7 +484,7 @@ fn api_dns_ports(d: &Desired) -> Vec<(String, i32)> {
     let np = d
         .network_policies
         .iter()
-        .find(|p| p.metadata.name.as_deref() == Some("keda-allow-api-server-and-dns"))
+        .find(|p| p.metadata.name.as_deref() == Some(cma_operator::render::network_policy::API_SERVER_POLICY))
         .unwrap();
     let mut ports = Vec::new();
     for rule in np.spec.as_ref().unwrap().egress.iter().flatten() {
@@ -557,7 +558,7 @@ fn the_cluster_proxy_reaches_every_container_and_a_components_env_wins() {
         ..RenderContext::offline(Platform::kubernetes())
     };
     let d = render(cma_api::validate(&kc).unwrap(), &ctx).unwrap();
-    for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
+    for name in Component::ALL.map(Component::deployment_name) {
         assert_eq!(env(&d, name, "HTTPS_PROXY").as_deref(), Some("http://proxy.corp:3128"), "{name}");
     }
     assert_eq!(env(&d, "keda-operator", "NO_PROXY").as_deref(), Some(".internal"));

@@ -333,9 +333,7 @@ fn the_grafana_copy_is_the_console_dashboard_with_a_datasource() {
         variable["datasource"] = Value::String("${DS_PROMETHEUS}".into());
     }
     let text = format!("{}\n", serde_json::to_string_pretty(&expected).unwrap());
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &text).unwrap();
-    }
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "regenerate with UPDATE_GOLDEN=1");
+    let mut files = cma_testkit::golden::Files::new();
+    files.check(&path, &text);
+    files.assert_fresh("the Grafana copy of the dashboard");
 }

@@ -26,7 +26,7 @@ use super::https;
 use super::{Cluster, TEST_AGENT, api, kinds};
 
 /// The APIService KEDA's metrics server registers.
-pub const EXTERNAL_METRICS_APISERVICE: &str = "v1beta1.external.metrics.k8s.io";
+pub const EXTERNAL_METRICS_APISERVICE: &str = cma_api::names::API_SERVICE;
 
 /// The running stand-in; it stops (every connection closed) when dropped.
 pub struct ExternalMetricsApi {
