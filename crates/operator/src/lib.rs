@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 pub mod context;
 pub mod controller;
+pub mod errors;
 pub mod kinds;
 pub mod leader;
 pub mod logging;

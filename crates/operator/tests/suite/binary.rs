@@ -204,6 +204,12 @@ async fn sigterm_ends_the_process_while_its_watches_keep_failing() {
     let (status, logs) = running.terminate(Duration::from_secs(40));
     assert!(status.success(), "exit status {status}; logs:\n{logs}");
     eprintln!("exited {:?} after SIGTERM", started.elapsed());
+    // The refusals are logged with the API server's own words, once, never as a Rust debug dump; and the
+    // log, going to a pipe, carries no terminal colour codes.
+    assert!(logs.contains("is forbidden: User \"system:serviceaccount:"), "{logs}");
+    for dump in ["Status {", "ApiError", "Some(\"Failure\")", "\u{1b}["] {
+        assert!(!logs.contains(dump), "{dump:?} in the logs:\n{logs}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
