@@ -8,3 +8,4 @@ mod admission;
 mod controller;
 mod openshift;
 mod rbac;
+mod uninstall;

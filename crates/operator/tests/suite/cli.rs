@@ -244,3 +244,26 @@ fn render_refuses_pod_annotations_over_the_kubernetes_size_limit() {
     assert!(stderr.contains("spec.operator.podAnnotations: "), "{stderr}");
     assert!(stderr.contains("at most 260096 bytes"), "{stderr}");
 }
+
+#[test]
+fn uninstall_without_a_reachable_cluster_says_why_in_plain_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    // Nothing listens on port 1.
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n",
+    )
+    .unwrap();
+    let out = cmd()
+        .args(["uninstall", "-n", "keda", "--dry-run"])
+        .env("KUBECONFIG", &kubeconfig)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("error: cannot read KedaController keda/keda: "), "{stderr}");
+    assert!(stderr.to_lowercase().contains("connection refused"), "{stderr}");
+    assert!(!stderr.contains("Status {") && !stderr.contains('\u{1b}'), "{stderr}");
+}
