@@ -200,6 +200,18 @@ impl Env {
         .await;
     }
 
+    /// Waits until the three Deployments exist.
+    pub async fn wait_installed_workloads(&self) {
+        eventually(WAIT, "the Deployments are applied", async || {
+            let mut all = true;
+            for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
+                all &= self.cluster.get(&kinds::DEPLOYMENT, &self.ns, name).await.is_some();
+            }
+            all
+        })
+        .await;
+    }
+
     /// Waits until `operator` made no write for half a second.
     pub async fn settle(&self, operator: &Operator) {
         self.settle_for(operator, Duration::from_millis(500)).await;

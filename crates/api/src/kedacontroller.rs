@@ -441,6 +441,13 @@ pub struct NetworkPolicySpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(range(min = 1, max = 65535)))]
     pub dns_ports: Vec<i32>,
+
+    /// Addresses of the Kubernetes API server, as CIDRs (for example `10.0.0.10/32`): when set, the API server
+    /// ports are reachable at these addresses only; by default at any address. Give the addresses your
+    /// network plugin sees the traffic go to (most see the endpoints behind the `kubernetes` Service).
+    #[serde(default, rename = "apiServerCIDRs", skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(max = 64)))]
+    pub api_server_cidrs: Vec<String>,
 }
 
 /// Default TCP ports of the API server: 443 behind the `kubernetes` Service, 6443 on the endpoints.

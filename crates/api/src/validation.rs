@@ -94,6 +94,21 @@ impl std::ops::Deref for Valid<'_> {
     }
 }
 
+/// Whether `value` is `address/prefix` with a prefix length that fits the address family.
+fn is_cidr(value: &str) -> bool {
+    let Some((address, prefix)) = value.split_once('/') else {
+        return false;
+    };
+    let Ok(prefix) = prefix.parse::<u8>() else {
+        return false;
+    };
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => prefix <= 32,
+        Ok(std::net::IpAddr::V6(_)) => prefix <= 128,
+        Err(_) => false,
+    }
+}
+
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(Patterns::compile);
 
 /// The regular expressions of [`rules`], compiled once.
@@ -464,6 +479,14 @@ impl Validator {
                 if !(1..=65535).contains(port) {
                     self.error(format!("spec.networkPolicy.{field}[{i}]"), format!("{port} is not a port (1-65535)"));
                 }
+            }
+        }
+        for (i, cidr) in np.api_server_cidrs.iter().enumerate() {
+            if !is_cidr(cidr) {
+                self.error(
+                    format!("spec.networkPolicy.apiServerCIDRs[{i}]"),
+                    format!("{cidr:?} is not an address block: an IPv4 or IPv6 address, '/', and a prefix length (10.0.0.10/32, fd00::1/128)"),
+                );
             }
         }
     }

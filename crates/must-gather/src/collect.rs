@@ -659,8 +659,10 @@ impl Availability {
     }
 }
 
-/// The APIService first, then what the API it registers answers: when the APIService says it is not
-/// available, the answer is asked for with a short time limit and both are recorded.
+/// The APIService first, then what the API it registers answers, asked once. When the APIService says it is
+/// not available, the API server answers `503` at once, and the API is asked with a short time limit; when it
+/// says available but the metrics server hangs, the aggregator answers `503` after its own 5 s. An error answer
+/// is recorded as the server gave it, with the `Available` condition seen.
 async fn external_metrics(fetcher: &Fetcher) -> Collected {
     let mut out = Collected::default();
     let mut findings = Vec::new();
@@ -684,7 +686,17 @@ async fn external_metrics(fetcher: &Fetcher) -> Collected {
             findings.push(finding);
             limit
         }
-        _ => fetcher.timeout(),
+        Some(a) => {
+            // Recorded only should the API fail: the API server still took it for available when asked.
+            let state =
+                if a.status == "True" { "was Available".to_string() } else { format!("had Available={}", a.status) };
+            findings.push(format!(
+                "APIService {EXTERNAL_METRICS_APISERVICE} {state} when asked: {}: {}",
+                a.reason, a.message
+            ));
+            fetcher.timeout()
+        }
+        None => fetcher.timeout(),
     };
     let doc = match fetcher.get_within(EXTERNAL_METRICS_PATH, timeout).await {
         Ok(v) => Output { path: EXTERNAL_METRICS_FILE.to_string(), doc: Document::Json(v) },

@@ -12,7 +12,8 @@
 //! must-gather.tar.gz            all of the above (with --archive)
 //! ```
 //!
-//! [`gather::gather`] runs it with any `kube::Client` (the tests use the fake API server of `cma-testkit`).
+//! [`gather::gather`] runs it with any `kube::Client` (the tests run it against a real kube-apiserver, started
+//! by `cma_testkit::cluster`).
 
 pub mod archive;
 pub mod certs;

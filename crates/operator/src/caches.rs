@@ -9,7 +9,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cma_api::{Component, KedaController, labels};
+use cma_api::{Component, KedaController};
 use futures::stream::BoxStream;
 use futures::{FutureExt, Stream, StreamExt};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret, ServiceAccount};
@@ -107,8 +107,6 @@ pub struct Watches {
 /// operator restarts when that changes, see `controller::lead`).
 pub fn build(client: &Client, scope: &Scope, platform: &Platform) -> Watches {
     let ns = scope.install_namespace();
-    let managed = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
-    let labelled = || watcher::Config::default().labels(&managed).any_semantic();
     let everything = || watcher::Config::default().any_semantic();
     let named = |name: &str| watcher::Config::default().fields(&format!("metadata.name={name}")).any_semantic();
     let install = scope.install_ref();
@@ -125,19 +123,20 @@ pub fn build(client: &Client, scope: &Scope, platform: &Platform) -> Watches {
     }
     // Every ConfigMap of the install namespace: the CA bundles the components read are not ours.
     w.for_install(&mut m.config_maps, Some(ns), everything(), &install);
-    w.by_labels(&mut m.role_bindings, Some(KUBE_SYSTEM), named(AUTH_READER_BINDING));
-    w.by_labels(&mut m.services, Some(ns), labelled());
-    w.by_labels(&mut m.network_policies, Some(ns), labelled());
-    w.by_labels(&mut m.deployments, Some(ns), labelled());
-    w.by_labels(&mut m.pod_disruption_budgets, Some(ns), labelled());
-    // By name, whoever owns them: one that belongs to someone else must be seen to be left alone.
+    // Everything of the install namespace and, by name, whatever we write elsewhere, whoever owns it: an object
+    // of another installation (Helm's KEDA, a Go operator's) must be seen before anything is written over it.
+    w.for_install(&mut m.role_bindings, Some(KUBE_SYSTEM), named(AUTH_READER_BINDING), &install);
+    w.for_install(&mut m.services, Some(ns), everything(), &install);
+    w.for_install(&mut m.network_policies, Some(ns), everything(), &install);
+    w.for_install(&mut m.deployments, Some(ns), everything(), &install);
+    w.for_install(&mut m.pod_disruption_budgets, Some(ns), everything(), &install);
     w.for_install(&mut m.api_services, None, named(API_SERVICE), &install);
     w.for_install(&mut m.validating_webhook_configurations, None, named(WEBHOOK_CONFIGURATION), &install);
     if platform.monitoring {
-        w.by_labels(&mut m.service_monitors, Some(ns), labelled());
-        w.by_labels(&mut m.prometheus_rules, Some(ns), labelled());
+        w.for_install(&mut m.service_monitors, Some(ns), everything(), &install);
+        w.for_install(&mut m.prometheus_rules, Some(ns), everything(), &install);
         if platform.is_openshift() {
-            w.by_labels(&mut m.config_maps, Some(DASHBOARD_NAMESPACE), named(DASHBOARD_CONFIG_MAP));
+            w.for_install(&mut m.config_maps, Some(DASHBOARD_NAMESPACE), named(DASHBOARD_CONFIG_MAP), &install);
         }
     }
 
@@ -168,13 +167,6 @@ struct WatchSet {
 impl WatchSet {
     fn api<K: Managed>(&self, namespace: Option<&str>) -> Api<K> {
         K::api(&self.client, namespace)
-    }
-
-    /// A watch whose changes go to the KedaController its objects' ownership labels name.
-    fn by_labels<K: Managed>(&mut self, stores: &mut Stores<K>, namespace: Option<&str>, config: watcher::Config) {
-        let (store, stream) = cached::<K>(self.api(namespace), config);
-        stores.push(store);
-        self.touched.push(by_owner_labels(stream));
     }
 
     /// A watch whose changes all go to the installing KedaController.
@@ -222,31 +214,6 @@ where
     let (reader, writer) = reflector::store();
     let stream = watcher(api, config).default_backoff().reflect(writer).touched_objects().boxed();
     (reader, stream)
-}
-
-/// Maps a managed object to the KedaController named by its ownership labels.
-fn by_owner_labels<K>(stream: impl Stream<Item = Result<K, watcher::Error>> + Send + 'static) -> Touched
-where
-    K: Resource + Send + 'static,
-{
-    stream
-        .filter_map(|r| {
-            futures::future::ready(match r {
-                Ok(obj) => owner_of(obj.meta()).map(Ok),
-                Err(e) => Some(Err(e)),
-            })
-        })
-        .boxed()
-}
-
-/// The KedaController an object's ownership labels name.
-pub fn owner_of(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-) -> Option<ObjectRef<KedaController>> {
-    let labels = meta.labels.as_ref()?;
-    let ns = labels.get(labels::OWNER_NAMESPACE)?;
-    let name = labels.get(labels::OWNER_NAME)?;
-    Some(ObjectRef::new(name).within(ns))
 }
 
 /// Maps any change to the installing KedaController.

@@ -69,23 +69,72 @@ fn data<'a>(secret: Option<&'a Secret>, key: &str) -> Option<&'a [u8]> {
     secret?.data.as_ref()?.get(key).map(|b| b.0.as_slice()).filter(|b| !b.is_empty())
 }
 
+/// The DER of every certificate of a PEM bundle, first first.
+fn certificates(pem: &[u8]) -> Vec<Vec<u8>> {
+    x509_parser::pem::Pem::iter_from_buffer(pem).filter_map(Result::ok).map(|p| p.contents).collect()
+}
+
+/// A certificate's DER as PEM (64-column base64, as every PEM reader expects).
+fn certificate_pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in encoded.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+/// Whether the private key `key_pem` belongs to the first certificate of `cert_pem`.
+fn key_matches(cert_pem: &[u8], key_pem: &[u8]) -> bool {
+    let Some(key) = std::str::from_utf8(key_pem).ok().and_then(|k| KeyPair::from_pem(k).ok()) else {
+        return false;
+    };
+    let Some(der) = certificates(cert_pem).into_iter().next() else {
+        return false;
+    };
+    x509_parser::parse_x509_certificate(&der)
+        .is_ok_and(|(_, cert)| cert.public_key().subject_public_key.data.as_ref() == key.public_key_raw())
+}
+
+/// Whether the leaf was signed by the first CA of the bundle.
+fn chains(leaf_pem: &[u8], ca_pem: &[u8]) -> bool {
+    let (Some(leaf), Some(ca)) = (certificates(leaf_pem).into_iter().next(), certificates(ca_pem).into_iter().next())
+    else {
+        return false;
+    };
+    match (x509_parser::parse_x509_certificate(&leaf), x509_parser::parse_x509_certificate(&ca)) {
+        (Ok((_, leaf)), Ok((_, ca))) => leaf.verify_signature(Some(ca.public_key())).is_ok(),
+        _ => false,
+    }
+}
+
 /// Decides from the Secret's current content.
 pub fn plan(secret: Option<&Secret>, now: Timestamp) -> Plan {
     let ca = data(secret, CA_CERT).and_then(not_after);
-    let ca_key_ok =
-        data(secret, CA_KEY).and_then(|k| std::str::from_utf8(k).ok()).is_some_and(|k| KeyPair::from_pem(k).is_ok());
+    let ca_key_ok = match (data(secret, CA_CERT), data(secret, CA_KEY)) {
+        (Some(cert), Some(key)) => key_matches(cert, key),
+        _ => false,
+    };
     let leaf = data(secret, TLS_CERT).and_then(not_after);
-    let leaf_key_ok =
-        data(secret, TLS_KEY).and_then(|k| std::str::from_utf8(k).ok()).is_some_and(|k| KeyPair::from_pem(k).is_ok());
+    let leaf_key_ok = match (data(secret, TLS_CERT), data(secret, TLS_KEY), data(secret, CA_CERT)) {
+        (Some(cert), Some(key), Some(ca)) => key_matches(cert, key) && chains(cert, ca),
+        _ => false,
+    };
     let Some(ca) = ca.filter(|_| ca_key_ok) else {
-        return Plan::Issue("no usable CA in the Secret".into());
+        return Plan::Issue("no usable CA in the Secret (missing, unreadable, or its key does not match)".into());
     };
     let ca_renew = ca - CA_RENEW_BEFORE;
     if now >= ca_renew {
         return Plan::Issue(format!("the CA expires at {ca}"));
     }
     let Some(leaf) = leaf.filter(|_| leaf_key_ok) else {
-        return Plan::RenewLeaf("no usable certificate in the Secret".into());
+        return Plan::RenewLeaf(
+            "no usable certificate in the Secret (missing, unreadable, its key does not match, or not signed by the CA)"
+                .into(),
+        );
     };
     let leaf_renew = leaf - LEAF_RENEW_BEFORE;
     if now >= leaf_renew {
@@ -104,7 +153,8 @@ fn ca_params(now: Timestamp) -> Result<CertificateParams, CertError> {
     dn.push(DnType::CommonName, "KEDA");
     dn.push(DnType::OrganizationName, "KEDAORG");
     params.distinguished_name = dn;
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // It signs leaf certificates only, never another CA.
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     params.not_before = offset(now - SignedDuration::from_hours(1))?;
     params.not_after = offset(now + CA_VALIDITY)?;
@@ -123,7 +173,8 @@ fn leaf_params(namespace: &str, now: Timestamp) -> Result<CertificateParams, Cer
     let mut params = CertificateParams::new(names)?;
     params.distinguished_name.push(DnType::CommonName, "keda-operator");
     params.distinguished_name.push(DnType::OrganizationName, "KEDAORG");
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    // An EC key signs (ECDHE); key encipherment is an RSA key exchange usage.
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
     params.not_before = offset(now - SignedDuration::from_hours(1))?;
     params.not_after = offset(now + LEAF_VALIDITY)?;
@@ -141,8 +192,11 @@ pub fn issue(
     let (ca_pem, ca_key) = match plan {
         Plan::Keep { .. } => return Ok(None),
         Plan::RenewLeaf(_) => {
-            let ca_pem =
-                data(secret, CA_CERT).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default().to_string();
+            // The signing CA is the bundle's first certificate; the others are re-checked below.
+            let ca_pem = data(secret, CA_CERT)
+                .and_then(|b| certificates(b).into_iter().next())
+                .map(|der| certificate_pem(&der))
+                .unwrap_or_default();
             let key = data(secret, CA_KEY).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default();
             (ca_pem, KeyPair::from_pem(key)?)
         }
@@ -154,10 +208,25 @@ pub fn issue(
     };
     let ca_key_pem = ca_key.serialize_pem();
     let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key)?;
+    // While a CA rolls, pods still holding a certificate of the previous CA must keep being trusted: the bundle
+    // carries the previous CA, until it expires, after the signing one.
+    let previous = match plan {
+        Plan::Issue(_) => data(secret, CA_CERT).map(certificates).unwrap_or_default(),
+        Plan::RenewLeaf(_) => data(secret, CA_CERT).map(certificates).unwrap_or_default().into_iter().skip(1).collect(),
+        Plan::Keep { .. } => Vec::new(),
+    };
+    let mut ca_bundle = ca_pem;
+    for der in previous {
+        let valid = x509_parser::parse_x509_certificate(&der)
+            .is_ok_and(|(_, c)| c.validity().not_after.timestamp() > now.as_second());
+        if valid {
+            ca_bundle.push_str(&certificate_pem(&der));
+        }
+    }
     let leaf_key = KeyPair::generate()?;
     let leaf = leaf_params(namespace, now)?.signed_by(&leaf_key, &issuer)?;
     let entries =
-        [(CA_CERT, ca_pem), (CA_KEY, ca_key_pem), (TLS_CERT, leaf.pem()), (TLS_KEY, leaf_key.serialize_pem())];
+        [(CA_CERT, ca_bundle), (CA_KEY, ca_key_pem), (TLS_CERT, leaf.pem()), (TLS_KEY, leaf_key.serialize_pem())];
     Ok(Some(entries.into_iter().map(|(k, v)| (k.to_string(), ByteString(v.into_bytes()))).collect()))
 }
 
@@ -213,6 +282,52 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_ca_signs_leaves_only_and_the_ec_leaf_signs_only() {
+        let data = issue(&Plan::Issue("test".into()), None, "keda", now()).unwrap().unwrap();
+        let (_, ca) = x509_parser::pem::parse_x509_pem(&data[CA_CERT].0).unwrap();
+        let ca = ca.parse_x509().unwrap();
+        assert_eq!(ca.basic_constraints().unwrap().unwrap().value.path_len_constraint, Some(0));
+        let (_, leaf) = x509_parser::pem::parse_x509_pem(&data[TLS_CERT].0).unwrap();
+        let leaf = leaf.parse_x509().unwrap();
+        let usage = leaf.key_usage().unwrap().unwrap().value;
+        assert!(usage.digital_signature() && !usage.key_encipherment());
+    }
+
+    #[test]
+    fn a_key_that_does_not_match_its_certificate_is_replaced() {
+        let data = issue(&Plan::Issue("test".into()), None, "keda", now()).unwrap().unwrap();
+        let other = issue(&Plan::Issue("test".into()), None, "keda", now()).unwrap().unwrap();
+        let mut leaf_mixed = data.clone();
+        leaf_mixed.insert(TLS_KEY.into(), other[TLS_KEY].clone());
+        assert!(matches!(plan(Some(&secret(leaf_mixed)), now()), Plan::RenewLeaf(_)));
+        let mut ca_mixed = data.clone();
+        ca_mixed.insert(CA_KEY.into(), other[CA_KEY].clone());
+        assert!(matches!(plan(Some(&secret(ca_mixed)), now()), Plan::Issue(_)));
+        let mut foreign_leaf = data;
+        foreign_leaf.insert(TLS_CERT.into(), other[TLS_CERT].clone());
+        foreign_leaf.insert(TLS_KEY.into(), other[TLS_KEY].clone());
+        assert!(matches!(plan(Some(&secret(foreign_leaf)), now()), Plan::RenewLeaf(_)), "a leaf of another CA");
+    }
+
+    #[test]
+    fn a_rolled_ca_keeps_trusting_the_previous_one_until_it_expires() {
+        let data = issue(&Plan::Issue("test".into()), None, "keda", now()).unwrap().unwrap();
+        let s = secret(data.clone());
+        let late = now() + CA_VALIDITY - CA_RENEW_BEFORE + SignedDuration::from_secs(1);
+        let plan = plan(Some(&s), late);
+        assert!(matches!(plan, Plan::Issue(_)), "{plan:?}");
+        let rolled = issue(&plan, Some(&s), "keda", late).unwrap().unwrap();
+        let bundle = certificates(&rolled[CA_CERT].0);
+        assert_eq!(bundle.len(), 2, "the new CA, then the previous one");
+        assert_eq!(bundle[1], certificates(&data[CA_CERT].0)[0]);
+        assert!(chains(&rolled[TLS_CERT].0, &rolled[CA_CERT].0), "the leaf is signed by the new CA");
+        // Once the previous CA has expired, the next renewal drops it.
+        let expired = now() + CA_VALIDITY + SignedDuration::from_hours(1);
+        let renewed = issue(&Plan::RenewLeaf("test".into()), Some(&secret(rolled)), "keda", expired).unwrap().unwrap();
+        assert_eq!(certificates(&renewed[CA_CERT].0).len(), 1);
     }
 
     #[test]

@@ -319,6 +319,37 @@ async fn api_errors_are_retried_and_reported() {
 }
 
 #[tokio::test]
+async fn an_operator_restarted_mid_install_finishes_it_without_a_second_rollout() {
+    let env = env().await;
+    // The first operator stops half-way: the API registrations keep failing, the rest is applied.
+    let faults = Faults::new();
+    faults.fail_next(
+        1000,
+        RequestMatch::default().method(http::Method::PATCH).path("/apiservices/"),
+        503,
+        "ServiceUnavailable",
+        "the server is shutting down",
+    );
+    let first = env.start(Options { identity: "first".into(), faults: Some(faults), ..Options::default() }).await;
+    env.create_keda(json!({})).await;
+    env.wait_installed_workloads().await;
+    first.stop().await.unwrap();
+    assert!(env.cluster.get(&kinds::API_SERVICE, "", "v1beta1.external.metrics.k8s.io").await.is_none());
+
+    let second = env.start(Options { identity: "second".into(), ..Options::default() }).await;
+    env.wait_installed().await;
+    env.settle(&second).await;
+    assert_eq!(env.managed_objects().await.len(), DEFAULT_OBJECTS);
+    for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
+        assert_eq!(env.deployment(name).await["metadata"]["generation"], 1, "{name} was written twice");
+    }
+    let events = env.events_about("keda").await;
+    assert!(!events.iter().any(|(reason, _)| reason == "DriftReverted"), "{events:?}");
+    assert_eq!(env.keda().await["metadata"]["finalizers"], json!(["finalizer.kedacontroller.keda.sh"]));
+    second.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn an_immutable_field_change_replaces_the_object() {
     let env = env().await;
     // Left by an older installation: the same Deployment with another selector, which cannot change in place.
@@ -360,27 +391,32 @@ async fn watches_survive_compaction_and_an_api_server_restart() {
 }
 
 #[tokio::test]
-async fn a_foreign_external_metrics_apiservice_is_left_alone_and_reported() {
+async fn another_external_metrics_provider_stops_the_install_and_is_named() {
     let env = env().await;
     env.cluster
-        .create(&json!({
+        .try_create_as("kubectl-client-side-apply", &json!({
             "apiVersion": "apiregistration.k8s.io/v1",
             "kind": "APIService",
             "metadata": {"name": "v1beta1.external.metrics.k8s.io"},
             "spec": {"group": "external.metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100,
                      "service": {"name": "prometheus-adapter", "namespace": "openshift-monitoring"}},
         }))
-        .await;
+        .await
+        .unwrap();
+    let mark = env.cluster.audit().mark();
     let operator = env.start(Options::default()).await;
     env.create_keda(json!({})).await;
-    eventually(WAIT, "Degraded names the current owner", async || {
-        env.condition("Degraded").await.is_some_and(|c| {
-            c.0 == "True" && c.1 == "APIServiceConflict" && c.2.contains("openshift-monitoring/prometheus-adapter")
+    eventually(WAIT, "Ready=False naming the current provider", async || {
+        env.condition("Ready").await.is_some_and(|c| {
+            c.0 == "False" && c.1 == "ForeignInstallation" && c.2.contains("namespace 'openshift-monitoring'")
         })
     })
     .await;
-    eventually(WAIT, "everything else is applied", async || env.managed_objects().await.len() == DEFAULT_OBJECTS - 1)
-        .await;
+    env.settle(&operator).await;
+    // Nothing is written, so no KEDA pod competes for the API (the HPAs keep their metrics).
+    let applied: Vec<_> =
+        env.requests_since(&operator, mark).into_iter().filter(is_operator_apply).map(|e| e.describe()).collect();
+    assert!(applied.is_empty(), "{applied:?}");
     let api = env.cluster.get(&kinds::API_SERVICE, "", "v1beta1.external.metrics.k8s.io").await.unwrap();
     assert_eq!(api["spec"]["service"]["name"], "prometheus-adapter", "the foreign APIService was changed");
     operator.stop().await.unwrap();

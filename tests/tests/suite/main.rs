@@ -8,4 +8,5 @@ mod admission;
 mod controller;
 mod openshift;
 mod rbac;
+mod takeover;
 mod uninstall;

@@ -1,7 +1,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The binary as the image's `gather` script runs it.
 
+use std::path::Path;
+use std::time::{Duration, Instant};
+
 use assert_cmd::Command;
+use cma_must_gather::collect::{EXTERNAL_METRICS_APISERVICE, EXTERNAL_METRICS_ERROR_FILE, EXTERNAL_METRICS_PATH};
+use cma_must_gather::fetch::USER_AGENT;
+use cma_testkit::cluster::{AuditMark, kinds};
+
+use crate::common::{self, Fixture, MetricsServer};
 
 #[test]
 fn help_names_every_flag_and_the_exit_codes() {
@@ -35,44 +43,61 @@ fn an_invalid_since_is_refused_before_anything_runs() {
     Command::cargo_bin("cma-must-gather").unwrap().env("MUST_GATHER_SINCE", "three days").assert().code(2);
 }
 
-/// KEDA's metrics server down: the API server answers `GET /apis/external.metrics.k8s.io/v1beta1` with
-/// `503` and the text `service unavailable` at once. The binary, with its real client stack, records that
-/// answer after one request instead of retrying until its time limit, keeps kube's unnamed error lines off
-/// the terminal, and names itself in every request.
+/// Runs the binary with `kubeconfig` into `out` (no archive); returns its output and how long it took.
+async fn run_binary(kubeconfig: &Path, out: &Path) -> (std::process::Output, Duration) {
+    let (kubeconfig, out) = (kubeconfig.to_path_buf(), out.to_path_buf());
+    let home = out.parent().unwrap().to_path_buf();
+    let started = Instant::now();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cma-must-gather"))
+            .env_clear()
+            .env("KUBECONFIG", &kubeconfig)
+            .env("HOME", &home)
+            .arg(format!("--dest-dir={}", out.display()))
+            .arg("--archive=false")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (output, started.elapsed())
+}
+
+/// The collector's requests to the external metrics API and to its APIService since `mark`, in the order the
+/// API server answered them: ("api" | "apiservice", answer code).
+fn metrics_requests(fx: &Fixture, mark: AuditMark) -> Vec<(&'static str, u16)> {
+    fx.cluster
+        .audit()
+        .by_agent(mark, USER_AGENT)
+        .into_iter()
+        .filter_map(|e| {
+            if e.uri == EXTERNAL_METRICS_PATH {
+                Some(("api", e.code))
+            } else if e.object.resource == "apiservices" && e.object.name == EXTERNAL_METRICS_APISERVICE {
+                Some(("apiservice", e.code))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// KEDA's metrics server down (issue 11.2), on the real API server: its pod crash-loops, so its Service has no
+/// ready endpoint, the APIService is not Available (`MissingEndpoints`), and the API server answers
+/// `GET /apis/external.metrics.k8s.io/v1beta1` with `503` and the text `service unavailable` at once. The
+/// binary, with its real client stack, reads the APIService first, asks the API once, records the server's
+/// answer as it is with the APIService's reason, keeps kube's unnamed error lines off the terminal, names
+/// itself in every request, and is done within seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_server_down_is_recorded_as_the_servers_503_within_seconds() {
-    use cma_must_gather::collect::{EXTERNAL_METRICS_ERROR_FILE, EXTERNAL_METRICS_PATH};
-    let fake = crate::common::populated();
-    fake.set_raw_get_text(EXTERNAL_METRICS_PATH, 503, "service unavailable\n");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = fake.serve(listener, "must-gather");
+    let fx = common::populated_with(MetricsServer::CrashLooping).await;
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, cma_testkit::FakeApiServer::kubeconfig(addr)).unwrap();
     let out = dir.path().join("out");
-    let home = dir.path().to_path_buf();
-    let started = std::time::Instant::now();
-    let output = {
-        let out = out.clone();
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_cma-must-gather"))
-                .env_clear()
-                .env("KUBECONFIG", &kubeconfig)
-                .env("HOME", &home)
-                .arg(format!("--dest-dir={}", out.display()))
-                .arg("--archive=false")
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap()
-    };
-    let elapsed = started.elapsed();
-    server.abort();
+    let mark = fx.cluster.audit().mark();
+    let (output, elapsed) = run_binary(&fx.cluster.kubeconfig(), &out).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert!(elapsed < std::time::Duration::from_secs(10), "took {elapsed:?}\n{stderr}");
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}\n{stderr}");
     assert!(!stderr.contains("failed with status"), "kube's own error lines reached the terminal:\n{stderr}");
     assert!(
         stderr.contains(
@@ -80,19 +105,16 @@ async fn metrics_server_down_is_recorded_as_the_servers_503_within_seconds() {
         ),
         "{stderr}"
     );
-    // One request, answered and recorded as it was.
-    let asked = fake.requests().into_iter().filter(|r| r.path == EXTERNAL_METRICS_PATH).count();
-    assert_eq!(asked, 1, "the 503 was retried");
+    // The APIService first, then the API, once: the 503 is not retried.
+    assert_eq!(metrics_requests(&fx, mark), vec![("apiservice", 200), ("api", 503)]);
+    let apiservice = fx.cluster.get(&kinds::API_SERVICE, "", EXTERNAL_METRICS_APISERVICE).await.unwrap();
+    let message = apiservice["status"]["conditions"][0]["message"].as_str().unwrap().to_string();
     let error = std::fs::read_to_string(out.join(EXTERNAL_METRICS_ERROR_FILE)).unwrap();
-    let mut lines = error.lines();
     assert_eq!(
-        lines.next(),
-        Some("GET /apis/external.metrics.k8s.io/v1beta1: 503 Service Unavailable: service unavailable")
-    );
-    assert_eq!(
-        lines.next(),
-        Some(
-            "APIService v1beta1.external.metrics.k8s.io is not Available: FailedDiscoveryCheck: failing or missing response from https://10.0.0.2:6443"
+        error,
+        format!(
+            "GET /apis/external.metrics.k8s.io/v1beta1: 503 Service Unavailable: service unavailable\n\
+             APIService v1beta1.external.metrics.k8s.io is not Available: MissingEndpoints: {message}\n"
         )
     );
     let debug = std::fs::read_to_string(out.join("gather-debug.log")).unwrap();
@@ -102,8 +124,79 @@ async fn metrics_server_down_is_recorded_as_the_servers_503_within_seconds() {
         "{debug}"
     );
     assert!(!debug.contains("timed out"), "{debug}");
-    // The API server's audit log and metrics name the collector.
-    for r in fake.requests() {
-        assert_eq!(r.user_agent.as_deref(), Some(cma_must_gather::fetch::USER_AGENT), "{r}");
+    // The API server's audit log names the collector for every request it made.
+    let logged =
+        debug.lines().filter(|l| l.contains(" GET /") && (l.contains("ms ok") || l.contains("ms ERROR"))).count();
+    let ours = common::collector_requests(&fx.cluster, mark, logged).await;
+    assert_eq!(ours.len(), logged);
+}
+
+/// KEDA's metrics server hung while the APIService still says Available (its availability check has not run
+/// since): the aggregator gives up after its own 5 s and answers `503 error trying to reach service`; the
+/// collector records that answer and the condition it saw, and is still done within seconds. Should the
+/// availability check have run first, the APIService says `FailedDiscoveryCheck` and the answer is an
+/// immediate `503 service unavailable`: either way, one request and the server's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_metrics_server_costs_seconds_and_its_503_is_recorded() {
+    let fx = common::populated().await;
+    fx.metrics().silence();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mark = fx.cluster.audit().mark();
+    let (output, elapsed) = run_binary(&fx.cluster.kubeconfig(), &out).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}\n{stderr}");
+    let requests = metrics_requests(&fx, mark);
+    assert_eq!(requests, vec![("apiservice", 200), ("api", 503)]);
+    let apiservice: serde_yaml::Value =
+        serde_yaml::from_str(
+            &std::fs::read_to_string(out.join(
+                "cluster-scoped-resources/apiregistration.k8s.io/apiservices/v1beta1.external.metrics.k8s.io.yaml",
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+    let condition = &apiservice["status"]["conditions"][0];
+    let error = std::fs::read_to_string(out.join(EXTERNAL_METRICS_ERROR_FILE)).unwrap();
+    if condition["status"] == "True" {
+        assert_eq!(
+            error,
+            "GET /apis/external.metrics.k8s.io/v1beta1: 503 Service Unavailable: error trying to reach service: context deadline exceeded\n\
+             APIService v1beta1.external.metrics.k8s.io was Available when asked: Passed: all checks passed\n"
+        );
+    } else {
+        assert_eq!(
+            error,
+            format!(
+                "GET /apis/external.metrics.k8s.io/v1beta1: 503 Service Unavailable: service unavailable\n\
+                 APIService v1beta1.external.metrics.k8s.io is not Available: FailedDiscoveryCheck: {}\n",
+                condition["message"].as_str().unwrap()
+            )
+        );
+    }
+}
+
+/// The binary with a ServiceAccount's kubeconfig that may read everything but pods: the API server's refusals
+/// are recorded, and the exit code says that something essential is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_account_that_may_not_list_pods_gets_exit_code_2() {
+    let fx = common::populated().await;
+    fx.gatherer_without("no-pods", &["pods", "pods/log"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    fx.cluster.service_account_kubeconfig(&fx.ns, "no-pods", &kubeconfig).await;
+    let out = dir.path().join("out");
+    let (output, _) = run_binary(&kubeconfig, &out).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("missing: list pods in {}", fx.ns)), "{stderr}");
+    assert!(stderr.contains("must-gather: PARTIAL"), "{stderr}");
+    // The token is the client's credential: never written.
+    let token = std::fs::read_to_string(&kubeconfig).unwrap();
+    let token = token.split("token: ").nth(1).unwrap().split('}').next().unwrap().trim().to_string();
+    for file in common::files(&out) {
+        let text = std::fs::read(out.join(&file)).unwrap();
+        assert!(!text.windows(token.len()).any(|w| w == token.as_bytes()), "the token is in {}", file.display());
     }
 }

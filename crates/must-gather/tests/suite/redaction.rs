@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The redaction corpus: one canary (a unique random-looking string) planted in every place and shape a
-//! secret has been found in, a whole gather against the fake API server, and no byte of any canary in the
+//! secret has been found in, a whole gather against the real API server, and no byte of any canary in the
 //! tree or in the archive; control values next to them (references, names, settings, public certificates)
 //! must still be there, so redaction is not bought by blanking everything.
 
@@ -8,9 +8,9 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::common::{APP, NS, b64, certificate};
-use cma_must_gather::{Options, gather};
-use cma_testkit::FakeApiServer;
+use crate::common::{Fixture, WAIT, b64, certificate};
+use cma_must_gather::Options;
+use cma_testkit::cluster::kinds;
 use serde_json::json;
 
 /// A planted secret: where it is, and its value.
@@ -30,8 +30,9 @@ fn pem_key(marker: &str) -> String {
 
 const SLACK: &str = "https://hooks.slack.com/services/T0CORPUS/B0CORPUS/";
 
-/// Plants every canary and control into a populated fake; returns (canaries, controls).
-fn plant(fake: &FakeApiServer) -> (Vec<Canary>, Vec<&'static str>) {
+/// Plants every canary and control into the populated cluster; returns (canaries, controls).
+async fn plant(fx: &Fixture) -> (Vec<Canary>, Vec<&'static str>) {
+    let (ns, app) = (fx.ns.as_str(), fx.app.as_str());
     let c = vec![
         canary("Secret data (base64 on the wire), echoed in a log and an event", "RxjoMhIdatmV25"),
         canary("Secret data shorter than 8 bytes, echoed in a log", "Kw7zu4H"),
@@ -86,14 +87,16 @@ fn plant(fake: &FakeApiServer) -> (Vec<Canary>, Vec<&'static str>) {
     let secret_data = v("Secret data (base64 on the wire), echoed in a log and an event");
     let short = v("Secret data shorter than 8 bytes, echoed in a log");
     let objects = vec![
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "corpus", "namespace": NS,
+        // The owner of the legacy token Secret below (the token controller deletes one whose owner is missing).
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "corpus", "namespace": ns}}),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "corpus", "namespace": ns,
             "annotations": {"openshift.io/token-secret.value": v("Secret annotation openshift.io/token-secret.value")}},
             "data": {"password": b64(&secret_data), "pin": b64(&short)}}),
         // A legacy token Secret: its `namespace` value is the namespace's name, not a secret to hunt for.
         json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
-            "metadata": {"name": "corpus-token", "namespace": NS, "annotations": {"kubernetes.io/service-account.name": "corpus"}},
-            "data": {"namespace": b64(NS), "token": b64(&v("service account token Secret"))}}),
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "corpus", "namespace": NS,
+            "metadata": {"name": "corpus-token", "namespace": ns, "annotations": {"kubernetes.io/service-account.name": "corpus"}},
+            "data": {"namespace": b64(ns), "token": b64(&v("service account token Secret"))}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "corpus", "namespace": ns,
         "annotations": {"example.com/api-token": v("ConfigMap annotation example.com/api-token"),
             "example.com/owner": "ctrl-owner-team-5521"}},
         "data": {
@@ -104,10 +107,10 @@ fn plant(fake: &FakeApiServer) -> (Vec<Canary>, Vec<&'static str>) {
             "client.key.b64": v("ConfigMap value: base64 PEM private key"),
             "ca.b64": b64(&certificate()),
         }}),
-        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "corpus", "namespace": NS,
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "corpus", "namespace": ns,
             "annotations": {"example.com/upstream": format!("https://svc:{}@upstream.example/api", v("Service annotation URL user:pass@"))}},
             "spec": {"ports": [{"port": 80}]}}),
-        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "corpus", "namespace": NS},
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "corpus", "namespace": ns},
             "spec": {"selector": {"matchLabels": {"app": "corpus"}}, "template": {"metadata": {"labels": {"app": "corpus"}},
                 "spec": {"containers": [{"name": "app", "image": "app",
                     "args": ["--password", v("Deployment args `--password` `VALUE`"), "--log-level", "ctrl-arg-level-8812",
@@ -117,14 +120,14 @@ fn plant(fake: &FakeApiServer) -> (Vec<Canary>, Vec<&'static str>) {
                         {"name": "LOG_LEVEL", "value": "ctrl-env-level-2207"},
                         {"name": "RELATED_IMAGE_KEDA_ADMISSION_WEBHOOKS", "value": "ghcr.io/kedacore/keda-admission-webhooks:2.20.2-ctrl"},
                         {"name": "WEBHOOK_PORT", "value": "ctrl-webhook-port-9443"}]}]}}}}),
-        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "corpus-x1", "namespace": NS, "labels": {"app": "corpus"}},
-            "spec": {"containers": [{"name": "app", "image": "app", "args": ["-token", v("Pod args `-token` `VALUE`")]}]},
-            "status": {"phase": "Running", "containerStatuses": [{"name": "app", "restartCount": 0, "ready": true}]}}),
-        json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "corpus.1", "namespace": NS},
-            "reason": "Failed", "involvedObject": {"kind": "Pod", "name": "corpus-x1"},
+        // A pod of its own (the Deployment's ReplicaSet would adopt one carrying its labels).
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "corpus-x1", "namespace": ns, "labels": {"app": "corpus-pod"}},
+            "spec": {"containers": [{"name": "app", "image": "app", "args": ["-token", v("Pod args `-token` `VALUE`")]}]}}),
+        json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "corpus.1", "namespace": ns},
+            "reason": "Failed", "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": "corpus-x1", "namespace": ns},
             "message": format!("login with {secret_data} to amqp://guest:{}@rabbit:5672 failed; see https://ctrl-host:8443/users/ctrl-bob@example.com",
                 v("event message: URL password"))}),
-        json!({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "corpus", "namespace": APP},
+        json!({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "corpus", "namespace": app},
         "spec": {"scaleTargetRef": {"name": "web"}, "triggers": [
             {"type": "metrics-api", "metadata": {"url": "https://metrics.example/q", "valueLocation": "v",
                 "authMode": "customAuth", "customAuthHeader": "X-Ctrl-Auth-Header",
@@ -138,16 +141,17 @@ fn plant(fake: &FakeApiServer) -> (Vec<Canary>, Vec<&'static str>) {
                     v("ScaledObject trigger connection (AccountKey=)"))}},
             {"type": "kubernetes-resource", "metadata": {"key": "ctrl-key-name-3390"}},
         ]}}),
-        json!({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledJob", "metadata": {"name": "corpus", "namespace": APP},
+        json!({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledJob", "metadata": {"name": "corpus", "namespace": app},
         "spec": {"jobTargetRef": {"template": {"spec": {"containers": [{"name": "w", "image": "w"}]}}}, "triggers": [
             {"type": "azure-pipelines", "metadata": {"poolName": "p", "personalAccessToken": v("ScaledJob trigger personalAccessToken")}},
             {"type": "gcp-pubsub", "metadata": {"subscriptionName": "s",
                 "credentials": format!("{{\"type\":\"service_account\",\"private_key_id\":\"{}\"}}", v("ScaledJob trigger credentials (GCP JSON)"))}},
         ]}}),
     ];
-    for o in objects {
-        fake.insert(&o).unwrap();
-    }
+    // The ServiceAccount first: the token Secret needs it.
+    let mut objects = objects.into_iter();
+    crate::common::create(&fx.cluster, objects.next().unwrap()).await;
+    crate::common::create_all(&fx.cluster, objects.collect()).await;
     let log = [
         "2025-01-01T00:00:00Z INFO starting keda-operator".to_string(),
         format!("2025-01-01T00:00:01Z DEBUG connecting with {secret_data}"),
@@ -169,7 +173,12 @@ fn plant(fake: &FakeApiServer) -> (Vec<Canary>, Vec<&'static str>) {
         "2025-01-01T00:00:09Z INFO ready".to_string(),
     ]
     .join("\n");
-    fake.set_pod_log(NS, "corpus-x1", "app", false, format!("{log}\n"));
+    fx.cluster
+        .eventually(WAIT, "pod corpus-x1 running", async || {
+            fx.cluster.get(&kinds::POD, ns, "corpus-x1").await.is_some_and(|p| p["status"]["phase"] == "Running")
+        })
+        .await;
+    fx.cluster.container_logs().set(ns, "corpus-x1", "app", format!("{log}\n"));
     (c, controls)
 }
 
@@ -179,13 +188,14 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_planted_canary_survives_in_the_tree_or_the_archive_and_controls_do() {
-    let fake = crate::common::populated();
-    let (canaries, controls) = plant(&fake);
+    let fx = crate::common::populated().await;
+    let ns = fx.ns.clone();
+    let (canaries, controls) = plant(&fx).await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let opts =
         Options { dest_dir: root.to_path_buf(), archive: true, timeout: Duration::from_secs(10), ..Options::default() };
-    let summary = gather(fake.client(), &opts).await.unwrap();
+    let summary = fx.gather(&opts).await;
     assert_eq!(summary.exit_code(), 0, "{}", summary.report());
 
     // Each canary as planted, and base64-encoded (a Secret's wire form, a careless decode-and-keep).
@@ -228,11 +238,11 @@ async fn no_planted_canary_survives_in_the_tree_or_the_archive_and_controls_do()
         }
     }
     // Names stay readable: the namespace is not taken for a token Secret's value.
-    let ns = std::fs::read_to_string(root.join(format!("namespaces/{NS}/{NS}.yaml"))).unwrap();
-    assert!(ns.contains(&format!("name: {NS}")), "{ns}");
+    let namespace = std::fs::read_to_string(root.join(format!("namespaces/{ns}/{ns}.yaml"))).unwrap();
+    assert!(namespace.contains(&format!("name: {ns}")), "{namespace}");
     // The log keeps its structure: the lines after a header without END are there.
     let log =
-        std::fs::read_to_string(root.join(format!("namespaces/{NS}/pods/corpus-x1/app/app/logs/current.log"))).unwrap();
+        std::fs::read_to_string(root.join(format!("namespaces/{ns}/pods/corpus-x1/app/app/logs/current.log"))).unwrap();
     assert_eq!(log.lines().count(), 12, "{log}");
     assert!(log.ends_with("2025-01-01T00:00:09Z INFO ready\n"), "{log}");
     // Every rule that fired is in redactions.txt.

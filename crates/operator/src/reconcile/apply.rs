@@ -58,6 +58,8 @@ pub struct Written {
     pub name: String,
     /// Why.
     pub cause: Cause,
+    /// Whether the write changed the object's generation (its spec): a Deployment then rolls out.
+    pub generation_changed: bool,
 }
 
 impl std::fmt::Display for Written {
@@ -174,11 +176,13 @@ fn cause<K: Managed>(live: Option<&K>, desired: &K, digest: &str, applied: &Appl
     if recorded != Some(digest) {
         return Some(Cause::Updated);
     }
-    let holds = match (serde_json::to_value(live), serde_json::to_value(desired)) {
-        (Ok(live), Ok(desired)) => compare::contains(&live, &desired),
-        _ => false,
+    let difference = match (serde_json::to_value(live), serde_json::to_value(desired)) {
+        (Ok(live), Ok(desired)) => compare::first_difference(&live, &desired),
+        _ => Some(String::new()),
     };
-    (!holds).then(|| Cause::Reverted { by: other_writers(live) })
+    let field = difference?;
+    tracing::debug!(kind = K::kind(&()).as_ref(), name = %display_name(desired), field, "a field we own differs");
+    Some(Cause::Reverted { by: other_writers(live) })
 }
 
 /// Applies one object unless the cluster holds it exactly as intended. Returns what was written.
@@ -200,8 +204,8 @@ pub async fn apply_one<K: Managed>(
     let api = K::api(&client, obj.meta().namespace.as_deref());
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let object_name = obj.name_any();
-    match api.patch(&object_name, &params, &Patch::Apply(&obj)).await {
-        Ok(_) => {}
+    let written = match api.patch(&object_name, &params, &Patch::Apply(&obj)).await {
+        Ok(written) => written,
         Err(e) if is_immutable(&e) => {
             // A field that cannot change in place (a selector, a roleRef): replace the object.
             tracing::info!(kind, name, "replacing object: an immutable field changed");
@@ -210,12 +214,13 @@ pub async fn apply_one<K: Managed>(
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(error("delete", e)),
             }
-            api.patch(&object_name, &params, &Patch::Apply(&obj)).await.map_err(|e| error("apply", e))?;
+            api.patch(&object_name, &params, &Patch::Apply(&obj)).await.map_err(|e| error("apply", e))?
         }
         Err(e) => return Err(error("apply", e)),
-    }
+    };
     applied.remember(applied_key(&obj), digest);
-    Ok(Some(Written { kind, name, cause }))
+    let generation_changed = live.as_ref().map(|l| l.meta().generation) != Some(written.meta().generation);
+    Ok(Some(Written { kind, name, cause, generation_changed }))
 }
 
 type Write<'a> = BoxFuture<'a, Result<Option<Written>, WriteError>>;

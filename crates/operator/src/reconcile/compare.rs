@@ -10,7 +10,8 @@ use cma_api::quantity;
 /// Lenient where the API server normalises: a desired zero value (empty string, list or map, `false`,
 /// `null`) matches an absent field, since Go's `omitempty` drops it; quantities under `limits`,
 /// `requests` and `sizeLimit` compare by value (`1000m` equals `1`). Lists compare item by item and must
-/// have the same length: an item added or removed by someone else is drift.
+/// have the same length (an item added or removed by someone else is drift), except lists whose items are
+/// keyed by `name`, which server-side apply merges by name: ours must be there, in any order.
 pub fn contains(live: &Value, desired: &Value) -> bool {
     contains_at(live, desired, None)
 }
@@ -22,6 +23,11 @@ fn contains_at(live: &Value, desired: &Value, key: Option<&str>) -> bool {
             None => is_zero(v),
         }),
         (Value::Object(want), Value::Null) => want.values().all(is_zero),
+        (Value::Array(want), Value::Array(have)) if keyed_by_name(want) => {
+            // Server-side apply merges these lists by name and keeps the live order; items other writers added
+            // are theirs (apply never removes them, so asking for it would fight them): match ours by name.
+            want.iter().all(|w| have.iter().find(|h| h["name"] == w["name"]).is_some_and(|h| contains_at(h, w, key)))
+        }
         (Value::Array(want), Value::Array(have)) => {
             want.len() == have.len() && want.iter().zip(have).all(|(w, h)| contains_at(h, w, key))
         }
@@ -34,6 +40,47 @@ fn contains_at(live: &Value, desired: &Value, key: Option<&str>) -> bool {
         }
         (want, Value::Null) => is_zero(want),
         (want, have) => numbers_equal(want, have).unwrap_or(want == have),
+    }
+}
+
+/// The path of the first field of `desired` that `live` does not hold (for logs), `None` when it holds all.
+pub fn first_difference(live: &Value, desired: &Value) -> Option<String> {
+    difference_at(live, desired, None, String::new())
+}
+
+fn difference_at(live: &Value, desired: &Value, key: Option<&str>, path: String) -> Option<String> {
+    if contains_at(live, desired, key) {
+        return None;
+    }
+    match (desired, live) {
+        (Value::Object(want), Value::Object(have)) => want.iter().find_map(|(k, v)| {
+            let here = format!("{path}.{k}");
+            match have.get(k) {
+                Some(h) => difference_at(h, v, Some(k), here),
+                None if is_zero(v) => None,
+                None => Some(here),
+            }
+        }),
+        (Value::Array(want), Value::Array(have)) if want.len() == have.len() || keyed_by_name(want) => {
+            want.iter().enumerate().find_map(|(i, w)| {
+                let h = if keyed_by_name(want) { have.iter().find(|h| h["name"] == w["name"]) } else { have.get(i) };
+                match h {
+                    Some(h) => difference_at(h, w, key, format!("{path}[{i}]")),
+                    None => Some(format!("{path}[{i}]")),
+                }
+            })
+        }
+        _ => Some(path),
+    }
+}
+
+/// Whether every item is an object with a unique `name` (containers, env, volumes, mounts' volumes...).
+fn keyed_by_name(items: &[Value]) -> bool {
+    let names: Vec<&str> = items.iter().filter_map(|i| i["name"].as_str()).collect();
+    !items.is_empty() && names.len() == items.len() && {
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.windows(2).all(|w| w[0] != w[1])
     }
 }
 
@@ -97,6 +144,18 @@ mod tests {
         assert!(contains(&json!({"args": ["--a", "--b"]}), &desired));
         assert!(!contains(&json!({"args": ["--b", "--a"]}), &desired));
         assert!(!contains(&json!({"args": ["--a", "--b", "--c"]}), &desired));
+    }
+
+    #[test]
+    fn named_items_match_by_name_in_any_order() {
+        let desired = json!({"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]});
+        assert!(contains(&json!({"env": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]}), &desired));
+        assert!(!contains(&json!({"env": [{"name": "B", "value": "2"}, {"name": "A", "value": "9"}]}), &desired));
+        assert!(!contains(&json!({"env": [{"name": "A", "value": "1"}]}), &desired));
+        // An item another writer added is theirs: apply leaves it, so it is no reason to write.
+        let more =
+            json!({"env": [{"name": "C", "value": "3"}, {"name": "B", "value": "2"}, {"name": "A", "value": "1"}]});
+        assert!(contains(&more, &desired));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod prune;
 pub mod report;
 pub mod service_accounts;
 pub mod status;
+pub mod takeover;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -231,12 +232,18 @@ async fn install_keda(kc: &KedaController, ctx: &Context, namespace: &str) -> Re
     let inputs = observe::inputs(&kc.spec, &platform, &ctx.caches, namespace, certificates.fresh.as_ref());
     let rendered = render(valid, &ctx.render_context(platform.clone(), inputs.hashes.clone()))?;
 
-    if let Some(message) = ownership::another_installation(&ctx.caches, &rendered, namespace) {
+    let survey = ownership::survey(&ctx.caches, &rendered, namespace);
+    if let Some(message) = survey.other_installation() {
         return finish(kc, ctx, namespace, Outcome::Blocked(message), now, Report::quiet("blocked")).await;
     }
+    let adopt = ownership::adoption_requested(kc);
+    if !adopt && let Some(message) = survey.foreign_message() {
+        return finish(kc, ctx, namespace, Outcome::Foreign(message), now, Report::quiet("foreign")).await;
+    }
+    let taken = survey.taken_over(adopt);
     let mut to_apply = rendered.clone();
-    let conflicts = ownership::leave_foreign_objects_alone(&ctx.caches, &mut to_apply, namespace);
-    let waiting = hold_back(&mut to_apply, &inputs.waiting);
+    let mut waiting = hold_back(&mut to_apply, &inputs.waiting);
+    let adopting = adopt_from_elsewhere(kc, ctx, namespace, &survey, &mut to_apply, &mut waiting).await?;
 
     let mut written = match apply::apply(&ctx.client, &ctx.caches.managed, &to_apply, &ctx.applied).await {
         Ok(written) => written,
@@ -246,6 +253,7 @@ async fn install_keda(kc: &KedaController, ctx: &Context, namespace: &str) -> Re
         Ok(identity) => written.extend(identity),
         Err(error) => return failed(kc, ctx, namespace, vec![error], now).await,
     }
+    take_over(kc, ctx, namespace, &taken, adopting.as_deref(), now).await?;
     let owner = Owner::of(kc, namespace, &kc.name_any());
     // What is held back or left to others is still rendered: prune keeps it.
     let pruned = match prune::prune(&ctx.client, &ctx.caches.managed, &owner, &rendered, &ctx.applied).await {
@@ -255,7 +263,7 @@ async fn install_keda(kc: &KedaController, ctx: &Context, namespace: &str) -> Re
 
     let mut missing = inputs.missing;
     missing.extend(service_accounts::missing(&ctx.caches, namespace));
-    let outcome = Outcome::Applied { namespace: namespace.into(), conflicts, waiting, missing };
+    let outcome = Outcome::Applied { namespace: namespace.into(), waiting, missing };
     let status = compute_status(kc, ctx, namespace, &outcome, &written, now);
     report::transitions(kc, ctx, kc.status.as_ref(), &status, &written, now).await;
     if platform.is_openshift() && platform.monitoring && kc.spec.monitoring.is_enabled() {
@@ -267,6 +275,85 @@ async fn install_keda(kc: &KedaController, ctx: &Context, namespace: &str) -> Re
 
     let action = certificates.requeue_after(now).map_or_else(Action::await_change, Action::requeue);
     Ok(Report { action, result: "success", applied: written.len(), pruned: pruned.len() })
+}
+
+/// An adopted KEDA in another namespace keeps serving the external metrics API and the webhooks until ours
+/// serves: the API registrations are held back until then. Returns the namespace once they can switch.
+async fn adopt_from_elsewhere(
+    kc: &KedaController,
+    ctx: &Context,
+    namespace: &str,
+    survey: &ownership::Survey,
+    to_apply: &mut Desired,
+    waiting: &mut Vec<(Component, Vec<String>)>,
+) -> Result<Option<String>, Error> {
+    let from = survey
+        .adopted_namespace()
+        .filter(|_| ownership::adoption_requested(kc))
+        .or_else(|| takeover::adopted_from(kc))
+        .map(String::from);
+    let Some(from) = from else {
+        return Ok(None);
+    };
+    takeover::record_adoption(&ctx.client, kc, Some(&from)).await?;
+    let serving = ctx
+        .caches
+        .managed
+        .deployments
+        .named(Some(namespace), Component::MetricsServer.deployment_name())
+        .and_then(|d| d.status.as_ref().and_then(|s| s.available_replicas))
+        .is_some_and(|available| available > 0);
+    if serving {
+        return Ok(Some(from));
+    }
+    to_apply.api_services.clear();
+    to_apply.validating_webhook_configurations.clear();
+    waiting.push((
+        Component::MetricsServer,
+        vec![format!(
+            "its pods, before the external metrics API and the webhooks switch from the KEDA in namespace '{from}'"
+        )],
+    ));
+    Ok(None)
+}
+
+/// After our apply claimed them: the previous owners' marks go, the Go operators' leftovers go, and an adopted
+/// KEDA elsewhere is retired once the API registrations point at ours.
+async fn take_over(
+    kc: &KedaController,
+    ctx: &Context,
+    namespace: &str,
+    taken: &[&ownership::Claimed],
+    retire_from: Option<&str>,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let mut done = Vec::new();
+    if !taken.is_empty() {
+        let cleaned = takeover::clean(&ctx.client, taken).await?;
+        if cleaned > 0 {
+            done.push(format!("took over {} objects of the previous installation", taken.len()));
+        }
+    }
+    if taken.iter().any(|c| c.claim == ownership::Claim::GoOperator) {
+        let removed = takeover::remove_go_leftovers(&ctx.client, namespace).await?;
+        if !removed.is_empty() {
+            done.push(format!("removed what the KEDA OLM operator left: {}", removed.join(", ")));
+        }
+    }
+    if let Some(from) = retire_from {
+        let removed = takeover::retire(&ctx.client, from).await?;
+        takeover::record_adoption(&ctx.client, kc, None).await?;
+        done.push(format!(
+            "the external metrics API and the webhooks now point at namespace '{namespace}'; removed {}",
+            if removed.is_empty() { "nothing (already gone)".to_string() } else { removed.join(", ") }
+        ));
+    }
+    if !done.is_empty() {
+        let note = done.join("; ");
+        tracing::info!(kedacontroller = %format!("{namespace}/{}", kc.name_any()), "{note}");
+        ctx.events.publish(kc, events::Severity::Normal, "TakenOver", &note, now).await;
+    }
+    Ok(())
 }
 
 /// Takes the Deployments whose inputs are not there yet out of the apply set (they stay rendered, so prune
@@ -299,7 +386,7 @@ fn compute_status(
         .into_iter()
         .filter(|c| {
             let name = format!("{namespace}/{}", c.deployment_name());
-            written.iter().any(|w| w.kind == "Deployment" && w.name == name)
+            written.iter().any(|w| w.kind == "Deployment" && w.name == name && w.generation_changed)
         })
         .collect();
     let api_service = ctx.caches.managed.api_services.named(None, cma_api::names::API_SERVICE);

@@ -1,105 +1,276 @@
-//! Who owns the objects we are about to apply: another cma-operator installation (refuse everything), a
-//! foreign product serving the external metrics API or the webhook configuration (leave that object alone),
-//! or a Go operator's earlier install of this same KEDA (take it over).
+//! Whose is an object before the operator writes it. Every rendered object that already exists is claimed:
+//! - **ours**: this installation's inventory labels, or fields written by our field managers;
+//! - **another cma-operator installation's**: refused, nothing is written (`AnotherInstallation`);
+//! - **a Go operator's** (kedacore/keda-olm-operator or the Red Hat Custom Metrics Autoscaler operator, which
+//!   mark what they apply with their last-applied annotation) for this same namespace: taken over without
+//!   being asked, their bookkeeping removed;
+//! - **someone else's** (the KEDA Helm chart, a Go operator's KEDA in another namespace, prometheus-adapter's
+//!   APIService, anything else): nothing at all is written and the status says whose it is and what to do
+//!   (`ForeignInstallation`), unless the KedaController opts in to adopt it ([`ADOPT_ANNOTATION`]).
+//!
+//! The survey reads the caches only; it runs before any write of a reconcile.
+
+use std::collections::BTreeMap;
 
 use cma_api::labels;
-use cma_api::names::KUBE_SYSTEM;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::Value;
 
 use crate::caches::Caches;
-use crate::kinds::{Managed, Stores, object_ref};
+use crate::kinds::{Managed, Stores, managed_kinds, object_ref};
 use crate::render::Desired;
 
-/// Reason of the Degraded condition when the APIService belongs to someone else.
-pub const API_SERVICE_CONFLICT: &str = "APIServiceConflict";
-/// Reason of the Degraded condition when the webhook configuration belongs to someone else.
-pub const WEBHOOK_CONFLICT: &str = "WebhookConfigurationConflict";
+/// The annotation the Go operators record what they applied in.
+pub const GO_OPERATOR_ANNOTATION: &str = "olm-operator.keda.sh/last-applied-configuration";
+/// KedaController annotation opting in to adopt a KEDA installation made by someone else (value `"true"`).
+pub const ADOPT_ANNOTATION: &str = "cma.keda.sh/adopt-existing-installation";
+/// Helm's release annotations and label.
+const HELM_RELEASE: &str = "meta.helm.sh/release-name";
+const HELM_NAMESPACE: &str = "meta.helm.sh/release-namespace";
+/// Reason of the Ready/Degraded conditions when someone else's objects stand in the way.
+pub const FOREIGN_INSTALLATION: &str = "ForeignInstallation";
 
-/// The namespace of the cma-operator installation that owns `meta`, if any.
-fn installation_of(meta: &ObjectMeta) -> Option<&str> {
-    let labels = meta.labels.as_ref()?;
-    (labels.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGED_BY_VALUE))
-        .then(|| labels.get(labels::OWNER_NAMESPACE).map(String::as_str))
-        .flatten()
+/// Who an existing object belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This installation's.
+    Ours,
+    /// Another installation of cma-operator, in this namespace.
+    OtherInstallation(String),
+    /// A Go operator's install of KEDA into this namespace: taken over.
+    GoOperator,
+    /// Someone else's: who, in words.
+    Foreign(String),
 }
 
-fn other_installation<K: Managed>(store: &Stores<K>, objects: &[K], namespace: &str) -> Option<String> {
-    objects.iter().find_map(|obj| {
-        let live = store.get(&object_ref(obj))?;
-        let other = installation_of(live.meta())?;
-        (other != namespace).then(|| {
-            format!(
-                "KEDA is already installed by cma-operator in namespace '{other}' ({} {} belongs to it); uninstall it there first, or delete this KedaController",
-                K::kind(&()),
-                obj.meta().name.as_deref().unwrap_or_default()
-            )
-        })
-    })
+/// One object whose claim matters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claimed {
+    /// Kind.
+    pub kind: String,
+    /// `namespace/name` or `name`.
+    pub name: String,
+    /// Whose it is.
+    pub claim: Claim,
+    /// Whether it came from a Helm release (adoption keeps it out of `helm uninstall`).
+    pub helm: bool,
+    /// The other namespace it routes to or binds, when it does (the namespace of another KEDA).
+    pub elsewhere: Option<String>,
 }
 
-/// Refuses to touch cluster-wide objects another installation of cma-operator owns.
-pub fn another_installation(caches: &Caches, desired: &Desired, namespace: &str) -> Option<String> {
-    let system_bindings: Vec<_> = desired
-        .role_bindings
-        .iter()
-        .filter(|rb| rb.metadata.namespace.as_deref() == Some(KUBE_SYSTEM))
-        .cloned()
-        .collect();
-    let m = &caches.managed;
-    other_installation(&m.api_services, &desired.api_services, namespace)
-        .or_else(|| {
-            other_installation(
-                &m.validating_webhook_configurations,
-                &desired.validating_webhook_configurations,
-                namespace,
-            )
-        })
-        .or_else(|| other_installation(&m.role_bindings, &system_bindings, namespace))
+/// The claims on every rendered object that exists and is not ours.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Survey {
+    /// Objects that are not this installation's.
+    pub claimed: Vec<Claimed>,
 }
 
-/// Removes from `desired` the APIService and webhook configuration that exist but serve something else,
-/// and says why (condition reason, message) for each.
-pub fn leave_foreign_objects_alone(caches: &Caches, desired: &mut Desired, namespace: &str) -> Vec<(String, String)> {
-    let mut conflicts = Vec::new();
-    desired.api_services.retain(|api| {
-        let Some(live) = caches.managed.api_services.get(&object_ref(api)) else {
-            return true;
+fn label<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
+    meta.labels.as_ref()?.get(key).map(String::as_str)
+}
+
+fn annotation<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
+    meta.annotations.as_ref()?.get(key).map(String::as_str)
+}
+
+/// The namespaces other than `namespace` a live object routes traffic to or grants to: the APIService's
+/// Service, the webhooks' Services, a binding's ServiceAccounts.
+fn elsewhere(live: &Value, namespace: &str) -> Option<String> {
+    let mut found = Vec::new();
+    if let Some(ns) = live["spec"]["service"]["namespace"].as_str() {
+        found.push(ns);
+    }
+    for webhook in live["webhooks"].as_array().into_iter().flatten() {
+        found.extend(webhook["clientConfig"]["service"]["namespace"].as_str());
+    }
+    for subject in live["subjects"].as_array().into_iter().flatten() {
+        if subject["kind"] == "ServiceAccount" {
+            found.extend(subject["namespace"].as_str());
+        }
+    }
+    found.into_iter().find(|ns| *ns != namespace && *ns != cma_api::names::KUBE_SYSTEM).map(String::from)
+}
+
+/// Whose `live` is, for an installation in `namespace`.
+pub fn classify(meta: &ObjectMeta, live: &Value, namespace: &str) -> Claim {
+    if label(meta, labels::MANAGED_BY) == Some(labels::MANAGED_BY_VALUE) {
+        return match label(meta, labels::OWNER_NAMESPACE) {
+            Some(owner) if owner != namespace => Claim::OtherInstallation(owner.to_string()),
+            _ => Claim::Ours,
         };
-        if installation_of(&live.metadata).is_some() {
-            return true; // ours, or another installation's (refused before we get here)
-        }
-        let service = live.spec.as_ref().and_then(|s| s.service.as_ref());
-        let takes_over = service.is_some_and(|s| s.name.as_deref() == Some("keda-metrics-apiserver") && s.namespace.as_deref() == Some(namespace));
-        if !takes_over {
-            let current = service.map_or("the API server itself (no service)".to_string(), |s| {
-                format!("Service {}/{}", s.namespace.as_deref().unwrap_or_default(), s.name.as_deref().unwrap_or_default())
-            });
-            conflicts.push((
-                API_SERVICE_CONFLICT.to_string(),
-                format!(
-                    "APIService v1beta1.external.metrics.k8s.io is served by {current}, not by KEDA: left unchanged; remove the other external metrics provider (for example prometheus-adapter) to let KEDA serve it"
-                ),
-            ));
-        }
-        takes_over
-    });
-    desired.validating_webhook_configurations.retain(|vwc| {
-        let Some(live) = caches.managed.validating_webhook_configurations.get(&object_ref(vwc)) else {
-            return true;
+    }
+    let managers: Vec<&str> = meta.managed_fields.iter().flatten().filter_map(|m| m.manager.as_deref()).collect();
+    if managers.iter().any(|m| m.starts_with(labels::MANAGED_BY_VALUE)) {
+        return Claim::Ours;
+    }
+    let other = elsewhere(live, namespace);
+    if annotation(meta, GO_OPERATOR_ANNOTATION).is_some() {
+        return match other {
+            None => Claim::GoOperator,
+            Some(ns) => Claim::Foreign(format!("the KEDA installed by a KEDA OLM operator in namespace '{ns}'")),
         };
-        if installation_of(&live.metadata).is_some() {
-            return true;
+    }
+    if let Some(release) = annotation(meta, HELM_RELEASE) {
+        let release_ns = annotation(meta, HELM_NAMESPACE).unwrap_or("?");
+        return Claim::Foreign(format!("Helm release '{release}' in namespace '{release_ns}'"));
+    }
+    if label(meta, labels::MANAGED_BY) == Some("Helm") {
+        return Claim::Foreign("a Helm release".into());
+    }
+    if let Some(owner) = meta.owner_references.iter().flatten().find(|o| o.controller == Some(true)) {
+        return Claim::Foreign(format!("{} {}", owner.kind, owner.name));
+    }
+    if let Some(ns) = other {
+        return Claim::Foreign(format!("the installation in namespace '{ns}'"));
+    }
+    let writers: Vec<&str> = managers.into_iter().filter(|m| *m != "kube-controller-manager").collect();
+    if writers.is_empty() {
+        Claim::Foreign("someone outside the operator".into())
+    } else {
+        Claim::Foreign(format!("field manager {}", writers.join(", ")))
+    }
+}
+
+fn survey_kind<K: Managed>(stores: &Stores<K>, objects: &[K], namespace: &str, out: &mut Vec<Claimed>) {
+    for object in objects {
+        let Some(live) = stores.get(&object_ref(object)) else {
+            continue;
+        };
+        let value = serde_json::to_value(&*live).unwrap_or(Value::Null);
+        let meta = live.meta();
+        let claim = classify(meta, &value, namespace);
+        if claim == Claim::Ours {
+            continue;
         }
-        let ours = live.webhooks.iter().flatten().any(|w| {
-            w.client_config.service.as_ref().is_some_and(|s| s.name == "keda-admission-webhooks" && s.namespace == namespace)
+        out.push(Claimed {
+            kind: K::kind(&()).to_string(),
+            name: super::apply::display_name(&*live),
+            helm: annotation(meta, HELM_RELEASE).is_some() || label(meta, labels::MANAGED_BY) == Some("Helm"),
+            elsewhere: elsewhere(&value, namespace),
+            claim,
         });
-        if !ours {
-            conflicts.push((
-                WEBHOOK_CONFLICT.to_string(),
-                "ValidatingWebhookConfiguration keda-admission exists and points at other webhook servers: left unchanged; delete it to let this KEDA install its webhooks".to_string(),
-            ));
+    }
+}
+
+macro_rules! survey {
+    ($($field:ident: $ty:ty => $order:ident,)*) => {
+        /// Claims every rendered object that exists and is not this installation's.
+        pub fn survey(caches: &Caches, desired: &Desired, namespace: &str) -> Survey {
+            let mut claimed = Vec::new();
+            $(
+                survey_kind(&caches.managed.$field, &desired.$field, namespace, &mut claimed);
+            )*
+            Survey { claimed }
         }
-        ours
-    });
-    conflicts
+    };
+}
+managed_kinds!(survey);
+
+impl Survey {
+    /// The refusal when another cma-operator installation owns something we render.
+    pub fn other_installation(&self) -> Option<String> {
+        self.claimed.iter().find_map(|c| match &c.claim {
+            Claim::OtherInstallation(ns) => Some(format!(
+                "KEDA is already installed by cma-operator in namespace '{ns}' ({} {} belongs to it); uninstall it there first, or delete this KedaController",
+                c.kind, c.name
+            )),
+            _ => None,
+        })
+    }
+
+    /// Someone else's objects, by owner.
+    pub fn foreign(&self) -> BTreeMap<String, Vec<String>> {
+        let mut by_owner: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for c in &self.claimed {
+            if let Claim::Foreign(owner) = &c.claim {
+                by_owner.entry(owner.clone()).or_default().push(format!("{} {}", c.kind, c.name));
+            }
+        }
+        by_owner
+    }
+
+    /// The refusal when someone else's objects stand in the way and adoption was not asked for.
+    pub fn foreign_message(&self) -> Option<String> {
+        let foreign = self.foreign();
+        if foreign.is_empty() {
+            return None;
+        }
+        let owners: Vec<String> = foreign
+            .iter()
+            .map(|(owner, objects)| {
+                let shown: Vec<&str> = objects.iter().take(4).map(String::as_str).collect();
+                let more = objects.len().saturating_sub(shown.len());
+                let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+                format!("{}{more} belong to {owner}", shown.join(", "))
+            })
+            .collect();
+        Some(format!(
+            "another KEDA installation is in the way, nothing was written: {}. Uninstall that KEDA first (see docs/migration.md), or let this KedaController adopt it with the annotation {ADOPT_ANNOTATION}: \"true\"",
+            owners.join("; ")
+        ))
+    }
+
+    /// The objects to take over (the Go operators' without asking; everyone's when adoption was asked for).
+    pub fn taken_over(&self, adopt: bool) -> Vec<&Claimed> {
+        self.claimed
+            .iter()
+            .filter(|c| matches!(c.claim, Claim::GoOperator) || (adopt && matches!(c.claim, Claim::Foreign(_))))
+            .collect()
+    }
+
+    /// The namespace of the KEDA being adopted, when it runs elsewhere (its APIService routes there).
+    pub fn adopted_namespace(&self) -> Option<&str> {
+        self.claimed.iter().filter(|c| c.kind == "APIService").find_map(|c| c.elsewhere.as_deref())
+    }
+}
+
+/// Whether the KedaController asks to adopt someone else's KEDA.
+pub fn adoption_requested(kc: &cma_api::KedaController) -> bool {
+    kc.metadata.annotations.as_ref().and_then(|a| a.get(ADOPT_ANNOTATION)).is_some_and(|v| v == "true")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn meta(value: &Value) -> ObjectMeta {
+        serde_json::from_value(value["metadata"].clone()).unwrap()
+    }
+
+    fn claim(value: Value) -> Claim {
+        classify(&meta(&value), &value, "openshift-keda")
+    }
+
+    #[test]
+    fn our_labels_or_our_field_managers_make_an_object_ours() {
+        let labelled = json!({"metadata": {"labels": {"app.kubernetes.io/managed-by": "cma-operator", "cma.keda.sh/owner-namespace": "openshift-keda"}}});
+        assert_eq!(claim(labelled), Claim::Ours);
+        let written = json!({"metadata": {"managedFields": [{"manager": "cma-operator-certs", "operation": "Apply"}]}});
+        assert_eq!(claim(written), Claim::Ours);
+        let other = json!({"metadata": {"labels": {"app.kubernetes.io/managed-by": "cma-operator", "cma.keda.sh/owner-namespace": "keda"}}});
+        assert_eq!(claim(other), Claim::OtherInstallation("keda".into()));
+    }
+
+    #[test]
+    fn a_go_operators_object_here_is_taken_over_and_elsewhere_is_foreign() {
+        let here = json!({"metadata": {"annotations": {GO_OPERATOR_ANNOTATION: "{}"}},
+                          "spec": {"service": {"name": "keda-metrics-apiserver", "namespace": "openshift-keda"}}});
+        assert_eq!(claim(here), Claim::GoOperator);
+        let there = json!({"metadata": {"annotations": {GO_OPERATOR_ANNOTATION: "{}"}},
+                           "spec": {"service": {"name": "keda-metrics-apiserver", "namespace": "keda"}}});
+        assert!(matches!(claim(there), Claim::Foreign(owner) if owner.contains("namespace 'keda'")));
+    }
+
+    #[test]
+    fn helm_releases_and_other_writers_are_named() {
+        let helm = json!({"metadata": {"labels": {"app.kubernetes.io/managed-by": "Helm"},
+                                       "annotations": {HELM_RELEASE: "keda", HELM_NAMESPACE: "keda"}}});
+        assert_eq!(claim(helm), Claim::Foreign("Helm release 'keda' in namespace 'keda'".into()));
+        let adapter = json!({"metadata": {"managedFields": [{"manager": "kubectl-client-side-apply"}]},
+                             "spec": {"service": {"name": "prometheus-adapter", "namespace": "openshift-monitoring"}}});
+        assert_eq!(claim(adapter), Claim::Foreign("the installation in namespace 'openshift-monitoring'".into()));
+        let anyone = json!({"metadata": {"managedFields": [{"manager": "kubectl-create"}]}});
+        assert_eq!(claim(anyone), Claim::Foreign("field manager kubectl-create".into()));
+    }
 }

@@ -22,12 +22,10 @@ pub mod condition {
 /// What this reconcile concluded before looking at readiness.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    /// Everything rendered was applied (possibly with some objects left alone, listed as conflicts).
+    /// Everything rendered was applied (but what waits for its inputs).
     Applied {
         /// The namespace KEDA is installed in.
         namespace: String,
-        /// Objects not applied because someone else owns them (condition reason, message).
-        conflicts: Vec<(String, String)>,
         /// Components whose Deployment waits for inputs another controller provides, with what is missing.
         waiting: Vec<(Component, Vec<String>)>,
         /// Objects the KedaController names that do not exist.
@@ -39,6 +37,8 @@ pub enum Outcome {
     Invalid(String),
     /// Another installation owns the cluster-scoped objects; nothing was applied.
     Blocked(String),
+    /// Someone else's KEDA (Helm's, a Go operator's elsewhere) is in the way; nothing was applied.
+    Foreign(String),
     /// Applying (or pruning) failed on a named object.
     Failed(String),
 }
@@ -156,12 +156,13 @@ pub fn compute(
                 cond(condition::DEGRADED, false, "Ignored", "this KedaController does not install KEDA"),
             )
         }
-        Outcome::Invalid(why) | Outcome::Blocked(why) | Outcome::Failed(why) => {
+        Outcome::Invalid(why) | Outcome::Blocked(why) | Outcome::Foreign(why) | Outcome::Failed(why) => {
             // What runs keeps running: the version is the one last rolled out.
             status.version = previous.and_then(|p| p.version.clone());
             let reason = match outcome {
                 Outcome::Invalid(_) => "InvalidSpec",
                 Outcome::Blocked(_) => "AnotherInstallation",
+                Outcome::Foreign(_) => super::ownership::FOREIGN_INSTALLATION,
                 _ => "ApplyFailed",
             };
             status.phase = Some(phase::FAILED.into());
@@ -180,9 +181,9 @@ pub fn compute(
                 cond(condition::DEGRADED, true, reason, why),
             )
         }
-        Outcome::Applied { namespace, conflicts, waiting, missing } => {
+        Outcome::Applied { namespace, waiting, missing } => {
             let version = previous.and_then(|p| p.version.clone());
-            applied(&mut status, version, namespace, conflicts, waiting, missing, observed)
+            applied(&mut status, version, namespace, waiting, missing, observed)
         }
     };
     status.conditions = [ready, progressing, degraded]
@@ -198,7 +199,6 @@ fn applied(
     status: &mut KedaControllerStatus,
     version: Option<String>,
     namespace: &str,
-    conflicts: &[(String, String)],
     waiting: &[(Component, Vec<String>)],
     missing: &[String],
     observed: &Observed<'_>,
@@ -220,11 +220,6 @@ fn applied(
         status.phase = Some(phase::FAILED.into());
         status.reason = Some(message.clone());
         cond(condition::DEGRADED, true, "MissingReference", &message)
-    } else if let Some((reason, _)) = conflicts.first() {
-        let all = conflicts.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("; ");
-        status.phase = Some(phase::FAILED.into());
-        status.reason = Some(all.clone());
-        cond(condition::DEGRADED, true, reason, &all)
     } else {
         status.phase = Some(phase::SUCCEEDED.into());
         status.reason = Some(format!("KEDA v{KEDA_VERSION} is installed in namespace '{namespace}'"));
@@ -234,7 +229,7 @@ fn applied(
         }
     };
 
-    let ready = if all_ready && api_ok && conflicts.is_empty() {
+    let ready = if all_ready && api_ok {
         cond(condition::READY, true, "Installed", &format!("KEDA {KEDA_VERSION} is installed and serving"))
     } else {
         let not_ready: Vec<String> = status

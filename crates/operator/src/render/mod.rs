@@ -169,7 +169,7 @@ pub fn render(kc: Valid<'_>, ctx: &RenderContext) -> Result<Desired, RenderError
         desired.config_maps.push(openshift::ca_bundle_config_map(&owner));
     }
     if spec.network_policy.is_enabled() {
-        desired.network_policies = network_policy::render(spec, &owner);
+        desired.network_policies = network_policy::render(spec, ctx, &owner);
         desired.network_policies.extend(network_policy::operator(spec, ctx, &owner));
     }
     let monitoring = monitoring::render(spec, ctx, &owner)?;

@@ -35,9 +35,18 @@ pub const OPENSHIFT_MONITORING_NAMESPACE: &str = "openshift-monitoring";
 /// Where kube-prometheus (and most Prometheus operator installs) run on plain Kubernetes.
 pub const KUBERNETES_MONITORING_NAMESPACE: &str = "monitoring";
 
+/// The namespaces allowed to scrape metrics: the monitoring namespace of the platform, and any namespace
+/// labelled `cma.keda.sh/metrics-scraper=true`.
+fn scrapers(ctx: &RenderContext) -> Vec<NetworkPolicyPeer> {
+    let monitoring =
+        if ctx.platform.is_openshift() { OPENSHIFT_MONITORING_NAMESPACE } else { KUBERNETES_MONITORING_NAMESPACE };
+    vec![namespaces(NAMESPACE_NAME_LABEL, monitoring), namespaces(METRICS_SCRAPER_LABEL.0, METRICS_SCRAPER_LABEL.1)]
+}
+
 /// The NetworkPolicies for the three KEDA pods.
-pub fn render(spec: &KedaControllerSpec, owner: &Owner) -> Vec<NetworkPolicy> {
+pub fn render(spec: &KedaControllerSpec, ctx: &RenderContext, owner: &Owner) -> Vec<NetworkPolicy> {
     let egress_all = |value: &Option<String>| value.as_deref() != Some("false");
+    let metrics = || ingress(vec![port("TCP", PROMETHEUS_PORT)], Some(scrapers(ctx)));
 
     let mut policies = vec![
         policy("keda-default-deny", all_keda_pods(), Vec::new(), Vec::new()),
@@ -48,7 +57,7 @@ pub fn render(spec: &KedaControllerSpec, owner: &Owner) -> Vec<NetworkPolicy> {
             vec![
                 // Only the metrics server calls the gRPC metrics service.
                 ingress(vec![port("TCP", GRPC_PORT)], Some(vec![peer(Component::MetricsServer)])),
-                ingress(vec![port("TCP", PROMETHEUS_PORT)], None),
+                metrics(),
             ],
             egress_all(&spec.operator.network_egress_allow_all).then(allow_all_egress).into_iter().collect(),
         ),
@@ -58,7 +67,7 @@ pub fn render(spec: &KedaControllerSpec, owner: &Owner) -> Vec<NetworkPolicy> {
             vec![
                 // The aggregation layer's source addresses are not known in advance: any source may reach 6443.
                 ingress(vec![port("TCP", METRICS_API_PORT)], None),
-                ingress(vec![port("TCP", PROMETHEUS_PORT)], None),
+                metrics(),
             ],
             {
                 let mut egress = vec![NetworkPolicyEgressRule {
@@ -74,7 +83,8 @@ pub fn render(spec: &KedaControllerSpec, owner: &Owner) -> Vec<NetworkPolicy> {
         policy(
             "keda-admission-webhooks",
             pods(Component::AdmissionWebhooks),
-            vec![ingress(vec![port("TCP", WEBHOOK_PORT)], None), ingress(vec![port("TCP", PROMETHEUS_PORT)], None)],
+            // The API server calls the webhooks from addresses not known in advance: any source may reach 9443.
+            vec![ingress(vec![port("TCP", WEBHOOK_PORT)], None), metrics()],
             Vec::new(),
         ),
     ];
@@ -94,12 +104,6 @@ pub fn operator(spec: &KedaControllerSpec, ctx: &RenderContext, owner: &Owner) -
     if !here {
         return None;
     }
-    let monitoring =
-        if ctx.platform.is_openshift() { OPENSHIFT_MONITORING_NAMESPACE } else { KUBERNETES_MONITORING_NAMESPACE };
-    let scrapers = vec![
-        namespaces(NAMESPACE_NAME_LABEL, monitoring),
-        namespaces(METRICS_SCRAPER_LABEL.0, METRICS_SCRAPER_LABEL.1),
-    ];
     let selector = LabelSelector {
         match_labels: Some(BTreeMap::from([(OPERATOR_POD_LABEL.0.into(), OPERATOR_POD_LABEL.1.into())])),
         match_expressions: None,
@@ -107,7 +111,7 @@ pub fn operator(spec: &KedaControllerSpec, ctx: &RenderContext, owner: &Owner) -
     let mut policy = policy(
         OPERATOR_POLICY,
         selector,
-        vec![ingress(vec![port("TCP", OPERATOR_METRICS_PORT)], Some(scrapers))],
+        vec![ingress(vec![port("TCP", OPERATOR_METRICS_PORT)], Some(scrapers(ctx)))],
         api_server_and_dns(spec),
     );
     own(&mut policy.metadata, owner, Scope::Install);
@@ -120,8 +124,19 @@ fn api_server_and_dns(spec: &KedaControllerSpec) -> Vec<NetworkPolicyEgressRule>
     let api_server: Vec<NetworkPolicyPort> = np.api_server_ports().into_iter().map(|p| port("TCP", p)).collect();
     let dns: Vec<NetworkPolicyPort> =
         np.dns_ports().into_iter().flat_map(|p| [port("UDP", p), port("TCP", p)]).collect();
+    // The API server's addresses are only known when the user gives them (spec.networkPolicy.apiServerCIDRs):
+    // network plugins differ in which address they match (the Service's, the endpoints', the node's).
+    let api_servers = (!np.api_server_cidrs.is_empty()).then(|| {
+        np.api_server_cidrs
+            .iter()
+            .map(|cidr| NetworkPolicyPeer {
+                ip_block: Some(k8s_openapi::api::networking::v1::IPBlock { cidr: cidr.clone(), except: None }),
+                ..NetworkPolicyPeer::default()
+            })
+            .collect()
+    });
     vec![
-        NetworkPolicyEgressRule { ports: Some(api_server), to: None },
+        NetworkPolicyEgressRule { ports: Some(api_server), to: api_servers },
         NetworkPolicyEgressRule { ports: Some(dns), to: None },
     ]
 }
@@ -206,6 +221,44 @@ mod tests {
 
     fn value(policy: &NetworkPolicy) -> serde_json::Value {
         serde_json::to_value(policy).unwrap()
+    }
+
+    #[test]
+    fn keda_pods_accept_metrics_scrapes_only_from_the_monitoring_namespaces() {
+        for (platform, monitoring) in
+            [(Platform::kubernetes(), "monitoring"), (Platform::openshift(), "openshift-monitoring")]
+        {
+            let policies = render(&spec("{}"), &ctx(platform, Some("keda")), &owner());
+            for name in ["keda-operator", "keda-metrics-apiserver", "keda-admission-webhooks"] {
+                let v = value(policies.iter().find(|p| p.metadata.name.as_deref() == Some(name)).unwrap());
+                let rule = v["spec"]["ingress"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|r| r["ports"][0]["port"] == PROMETHEUS_PORT)
+                    .unwrap()
+                    .clone();
+                let from = serde_json::to_string(&rule["from"]).unwrap();
+                assert!(from.contains(monitoring) && from.contains(METRICS_SCRAPER_LABEL.0), "{name}: {from}");
+            }
+        }
+    }
+
+    #[test]
+    fn api_server_cidrs_limit_where_the_api_server_ports_lead() {
+        let any = render(&spec("{}"), &ctx(Platform::kubernetes(), None), &owner());
+        let open =
+            value(any.iter().find(|p| p.metadata.name.as_deref() == Some("keda-allow-api-server-and-dns")).unwrap());
+        assert!(open["spec"]["egress"][0]["to"].is_null(), "{open}");
+        let narrow = render(
+            &spec("{networkPolicy: {apiServerCIDRs: [10.0.0.10/32]}}"),
+            &ctx(Platform::kubernetes(), None),
+            &owner(),
+        );
+        let v =
+            value(narrow.iter().find(|p| p.metadata.name.as_deref() == Some("keda-allow-api-server-and-dns")).unwrap());
+        assert_eq!(v["spec"]["egress"][0]["to"], serde_json::json!([{"ipBlock": {"cidr": "10.0.0.10/32"}}]));
+        assert!(v["spec"]["egress"][1]["to"].is_null(), "DNS stays open: {v}");
     }
 
     #[test]

@@ -121,6 +121,9 @@ impl ControlPlane {
             "--service-account-issuer=https://kubernetes.default.svc".into(),
             "--service-cluster-ip-range=10.96.0.0/16".into(),
             "--authorization-mode=RBAC".into(),
+            // The test node's Hostname address resolves nowhere; its InternalIP (127.0.0.1) is where the test
+            // kubelet serves logs. The default order puts Hostname first; this is the order kubeadm sets.
+            "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname".into(),
             format!("--audit-log-path={}", p("audit.log")),
             format!("--audit-policy-file={}", p("audit-policy.yaml")),
             // Audit events are written as requests complete, so a test can read its own requests at once.
@@ -273,6 +276,22 @@ impl ControlPlane {
         let tail: Vec<&str> = log.lines().rev().take(8).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         ClusterError::Start(format!("{name} {what}; last log lines:\n{}", tail.join("\n")))
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the controller manager.
+    pub fn signal_controller_manager(&self, signal: &str) -> Result<(), ClusterError> {
+        let processes = self.processes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (role, child) in processes.iter().filter(|(role, _)| *role == Role::ControllerManager) {
+            let status = Command::new("kill")
+                .args([format!("-{signal}"), child.id().to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if !status.is_ok_and(|s| s.success()) {
+                return Err(ClusterError::Start(format!("kill -{signal} {} (pid {}) failed", role.name(), child.id())));
+            }
+        }
+        Ok(())
     }
 
     /// Stops the API server (SIGTERM, then SIGKILL after 5 s).

@@ -1,6 +1,7 @@
-//! Faults a real API server cannot produce on demand (a 5xx or a conflict at a precise moment): a tower layer
-//! in the client that answers chosen requests itself, with a `metav1.Status` body, instead of sending them.
-//! Everything else goes to the real server.
+//! Faults a real API server cannot produce on demand (a 5xx or a conflict at a precise moment, a request that
+//! never gets an answer): a tower layer in the client that answers chosen requests itself, with a
+//! `metav1.Status` body, or holds them unanswered, instead of sending them. Everything else goes to the real
+//! server.
 
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -57,13 +58,20 @@ impl RequestMatch {
     }
 }
 
+/// What a fault does with a request.
+#[derive(Clone, Debug)]
+enum Action {
+    /// Answers with this status code, reason and message.
+    Answer { code: u16, reason: String, message: String },
+    /// Never answers.
+    Hang,
+}
+
 #[derive(Debug)]
 struct Rule {
     matcher: RequestMatch,
     remaining: usize,
-    code: u16,
-    reason: String,
-    message: String,
+    action: Action,
 }
 
 /// Shared fault rules; clone it into the layer and keep a handle in the test.
@@ -81,8 +89,22 @@ impl Faults {
 
     /// Answers the next `times` matching requests with `code`, `reason` and `message` instead of sending them.
     pub fn fail_next(&self, times: usize, matcher: RequestMatch, code: u16, reason: &str, message: &str) {
-        let rule = Rule { matcher, remaining: times, code, reason: reason.into(), message: message.into() };
-        self.rules.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(rule);
+        let action = Action::Answer { code, reason: reason.into(), message: message.into() };
+        self.rules.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Rule {
+            matcher,
+            remaining: times,
+            action,
+        });
+    }
+
+    /// Never answers the next `times` matching requests (nor sends them): a server or network that hangs; the
+    /// caller's own time limit ends the wait.
+    pub fn hang_next(&self, times: usize, matcher: RequestMatch) {
+        self.rules.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Rule {
+            matcher,
+            remaining: times,
+            action: Action::Hang,
+        });
     }
 
     /// How many requests were answered by a fault so far.
@@ -90,12 +112,12 @@ impl Faults {
         *self.hits.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn take<B>(&self, request: &Request<B>) -> Option<(u16, String, String)> {
+    fn take<B>(&self, request: &Request<B>) -> Option<Action> {
         let mut rules = self.rules.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let rule = rules.iter_mut().find(|r| r.remaining > 0 && r.matcher.matches(request))?;
         rule.remaining -= 1;
         *self.hits.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
-        Some((rule.code, rule.reason.clone(), rule.message.clone()))
+        Some(rule.action.clone())
     }
 }
 
@@ -131,8 +153,10 @@ where
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        let Some((code, reason, message)) = self.faults.take(&request) else {
-            return Box::pin(self.inner.call(request));
+        let (code, reason, message) = match self.faults.take(&request) {
+            None => return Box::pin(self.inner.call(request)),
+            Some(Action::Hang) => return Box::pin(futures::future::pending()),
+            Some(Action::Answer { code, reason, message }) => (code, reason, message),
         };
         let body = json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {},

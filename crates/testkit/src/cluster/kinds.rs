@@ -54,6 +54,19 @@ impl Kind {
 pub const KEDACONTROLLER: Kind = Kind::new("keda.sh", "v1alpha1", "KedaController", "kedacontrollers");
 /// ScaledObjects.
 pub const SCALEDOBJECT: Kind = Kind::new("keda.sh", "v1alpha1", "ScaledObject", "scaledobjects");
+/// ScaledJobs.
+pub const SCALEDJOB: Kind = Kind::new("keda.sh", "v1alpha1", "ScaledJob", "scaledjobs");
+/// TriggerAuthentications.
+pub const TRIGGER_AUTHENTICATION: Kind =
+    Kind::new("keda.sh", "v1alpha1", "TriggerAuthentication", "triggerauthentications");
+/// ClusterTriggerAuthentications.
+pub const CLUSTER_TRIGGER_AUTHENTICATION: Kind =
+    Kind::cluster("keda.sh", "v1alpha1", "ClusterTriggerAuthentication", "clustertriggerauthentications");
+/// CloudEventSources.
+pub const CLOUD_EVENT_SOURCE: Kind = Kind::new("eventing.keda.sh", "v1alpha1", "CloudEventSource", "cloudeventsources");
+/// ClusterCloudEventSources.
+pub const CLUSTER_CLOUD_EVENT_SOURCE: Kind =
+    Kind::cluster("eventing.keda.sh", "v1alpha1", "ClusterCloudEventSource", "clustercloudeventsources");
 /// Namespaces.
 pub const NAMESPACE: Kind = Kind::cluster("", "v1", "Namespace", "namespaces");
 /// Nodes.
@@ -70,6 +83,16 @@ pub const CONFIG_MAP: Kind = Kind::new("", "v1", "ConfigMap", "configmaps");
 pub const SERVICE: Kind = Kind::new("", "v1", "Service", "services");
 /// core/v1 Events.
 pub const CORE_EVENT: Kind = Kind::new("", "v1", "Event", "events");
+/// Endpoints.
+pub const ENDPOINTS: Kind = Kind::new("", "v1", "Endpoints", "endpoints");
+/// EndpointSlices.
+pub const ENDPOINT_SLICE: Kind = Kind::new("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices");
+/// ResourceQuotas.
+pub const RESOURCE_QUOTA: Kind = Kind::new("", "v1", "ResourceQuota", "resourcequotas");
+/// LimitRanges.
+pub const LIMIT_RANGE: Kind = Kind::new("", "v1", "LimitRange", "limitranges");
+/// Jobs.
+pub const JOB: Kind = Kind::new("batch", "v1", "Job", "jobs");
 /// PersistentVolumeClaims.
 pub const PVC: Kind = Kind::new("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims");
 /// Roles.
@@ -124,11 +147,24 @@ pub const PROMETHEUS_RULE: Kind = Kind::new("monitoring.coreos.com", "v1", "Prom
 pub const OPENSHIFT_APISERVER: Kind = Kind::cluster("config.openshift.io", "v1", "APIServer", "apiservers");
 /// OpenShift Routes (route.openshift.io, when installed).
 pub const ROUTE: Kind = Kind::new("route.openshift.io", "v1", "Route", "routes");
+/// OLM ClusterServiceVersions (operators.coreos.com, when installed).
+pub const CSV: Kind = Kind::new("operators.coreos.com", "v1alpha1", "ClusterServiceVersion", "clusterserviceversions");
+/// OLM Subscriptions (operators.coreos.com, when installed).
+pub const SUBSCRIPTION: Kind = Kind::new("operators.coreos.com", "v1alpha1", "Subscription", "subscriptions");
+/// OLM InstallPlans (operators.coreos.com, when installed).
+pub const INSTALL_PLAN: Kind = Kind::new("operators.coreos.com", "v1alpha1", "InstallPlan", "installplans");
+/// OLM OperatorGroups (operators.coreos.com, when installed).
+pub const OPERATOR_GROUP: Kind = Kind::new("operators.coreos.com", "v1", "OperatorGroup", "operatorgroups");
 
 /// Every kind above.
 pub const ALL: &[Kind] = &[
     KEDACONTROLLER,
     SCALEDOBJECT,
+    SCALEDJOB,
+    TRIGGER_AUTHENTICATION,
+    CLUSTER_TRIGGER_AUTHENTICATION,
+    CLOUD_EVENT_SOURCE,
+    CLUSTER_CLOUD_EVENT_SOURCE,
     NAMESPACE,
     NODE,
     POD,
@@ -137,6 +173,11 @@ pub const ALL: &[Kind] = &[
     CONFIG_MAP,
     SERVICE,
     CORE_EVENT,
+    ENDPOINTS,
+    ENDPOINT_SLICE,
+    RESOURCE_QUOTA,
+    LIMIT_RANGE,
+    JOB,
     PVC,
     ROLE,
     ROLE_BINDING,
@@ -158,4 +199,8 @@ pub const ALL: &[Kind] = &[
     PROMETHEUS_RULE,
     OPENSHIFT_APISERVER,
     ROUTE,
+    CSV,
+    SUBSCRIPTION,
+    INSTALL_PLAN,
+    OPERATOR_GROUP,
 ];

@@ -26,8 +26,10 @@ mod audit;
 mod binaries;
 mod control_plane;
 mod faults;
+mod https;
 pub mod kinds;
 mod kubelet;
+mod metrics_api;
 mod pool;
 mod service_ca;
 
@@ -41,8 +43,9 @@ pub use audit::{AuditEvent, AuditLog, AuditMark, ObjectRef};
 pub use binaries::workspace_root;
 pub use faults::{FaultService, Faults, RequestMatch};
 pub use kinds::Kind;
-pub use kubelet::{Kubelet, NODE_NAME};
-pub use pool::{Apis, Cluster, acquire};
+pub use kubelet::{ContainerLogs, Kubelet, LogRequest, NODE_NAME};
+pub use metrics_api::{EXTERNAL_METRICS_APISERVICE, ExternalMetricsApi};
+pub use pool::{Apis, Cluster, PausedControllers, acquire};
 pub use service_ca::ServiceCa;
 
 /// Why the control plane could not be provided or used.
@@ -79,7 +82,8 @@ impl Cluster {
         client_from(self.plane().config.clone(), user_agent, faults)
     }
 
-    /// The admin configuration (for clients built by the code under test).
+    /// The admin client configuration (client certificate, the API server's CA), for clients a test builds
+    /// itself.
     pub fn config(&self) -> Config {
         self.plane().config.clone()
     }
@@ -95,8 +99,29 @@ impl Cluster {
         client_from(self.service_account_config(namespace, name).await, user_agent, faults)
     }
 
-    /// A configuration acting as ServiceAccount `namespace/name` (a TokenRequest token).
+    /// A kubeconfig file at `path` acting as ServiceAccount `namespace/name` (for child processes).
+    pub async fn service_account_kubeconfig(&self, namespace: &str, name: &str, path: &std::path::Path) {
+        let token = self.service_account_token(namespace, name).await;
+        let ca = self.dir().join("certs/serving/apiserver.crt");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: test, cluster: {{server: \"{server}\", certificate-authority: {ca}}}}}]\n\
+             users: [{{name: {name}, user: {{token: {token}}}}}]\n\
+             contexts: [{{name: test, context: {{cluster: test, user: {name}, namespace: {namespace}}}}}]\ncurrent-context: test\n",
+            server = self.server(),
+            ca = ca.display(),
+        );
+        std::fs::write(path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    }
+
+    /// The client configuration of ServiceAccount `namespace/name` (a TokenRequest token, valid one hour).
     pub async fn service_account_config(&self, namespace: &str, name: &str) -> Config {
+        let token = self.service_account_token(namespace, name).await;
+        let mut config = self.plane().config.clone();
+        config.auth_info = kube::config::AuthInfo { token: Some(token.into()), ..Default::default() };
+        config
+    }
+
+    async fn service_account_token(&self, namespace: &str, name: &str) -> String {
         let api: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(self.client(), namespace);
         let request = k8s_openapi::api::authentication::v1::TokenRequest {
             spec: k8s_openapi::api::authentication::v1::TokenRequestSpec {
@@ -109,10 +134,7 @@ impl Cluster {
             .create_subresource("token", name, &PostParams::default(), &request)
             .await
             .unwrap_or_else(|e| panic!("a token for ServiceAccount {namespace}/{name}: {e}"));
-        let token = token.status.map(|s| s.token).unwrap_or_default();
-        let mut config = self.plane().config.clone();
-        config.auth_info = kube::config::AuthInfo { token: Some(token.into()), ..Default::default() };
-        config
+        token.status.map(|s| s.token).unwrap_or_default()
     }
 
     /// The API server's address.
@@ -167,9 +189,15 @@ impl Cluster {
 
     /// Creates `object`.
     pub async fn try_create(&self, object: &Value) -> Result<Value, kube::Error> {
+        self.try_create_as(TEST_AGENT, object).await
+    }
+
+    /// Creates `object` with field manager `manager` (as another controller would).
+    pub async fn try_create_as(&self, manager: &str, object: &Value) -> Result<Value, kube::Error> {
         let (kind, namespace, _) = identify(object);
         let object: DynamicObject = serde_json::from_value(object.clone()).unwrap_or_else(|e| panic!("{e}"));
-        let created = api(&self.client(), &kind, &namespace).create(&PostParams::default(), &object).await?;
+        let params = PostParams { field_manager: Some(manager.to_string()), ..PostParams::default() };
+        let created = api(&self.client(), &kind, &namespace).create(&params, &object).await?;
         Ok(serde_json::to_value(created).unwrap_or_else(|e| panic!("{e}")))
     }
 

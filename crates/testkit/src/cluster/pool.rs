@@ -23,6 +23,8 @@ pub struct Apis {
     pub openshift: bool,
     /// `monitoring.coreos.com` (ServiceMonitors, PodMonitors, PrometheusRules).
     pub monitoring: bool,
+    /// OLM's `operators.coreos.com` (ClusterServiceVersions, Subscriptions, InstallPlans, OperatorGroups).
+    pub olm: bool,
 }
 
 impl Apis {
@@ -33,12 +35,22 @@ impl Apis {
 
     /// OpenShift without the monitoring API.
     pub fn openshift() -> Self {
-        Apis { openshift: true, monitoring: false }
+        Apis { openshift: true, ..Apis::default() }
     }
 
     /// OpenShift with the monitoring API.
     pub fn openshift_with_monitoring() -> Self {
-        Apis { openshift: true, monitoring: true }
+        Apis { openshift: true, monitoring: true, ..Apis::default() }
+    }
+
+    /// These APIs and the monitoring API.
+    pub fn with_monitoring(self) -> Self {
+        Apis { monitoring: true, ..self }
+    }
+
+    /// These APIs and OLM's.
+    pub fn with_olm(self) -> Self {
+        Apis { olm: true, ..self }
     }
 }
 
@@ -61,6 +73,10 @@ pub(super) struct Plane {
     baseline: BTreeMap<&'static str, BTreeSet<String>>,
     /// Namespaces tests created since the last reset.
     namespaces: Mutex<Vec<String>>,
+    /// Namespaces the last reset deleted (their deletion may still be under way).
+    deleting: Mutex<Vec<String>>,
+    /// The test node's kubelet endpoint.
+    kubelet: kubelet::KubeletServer,
     /// Whether a test used it since the last reset.
     used: Mutex<bool>,
 }
@@ -133,6 +149,43 @@ impl Cluster {
         kubelet::Kubelet::start(self.client(), namespace)
     }
 
+    /// The container logs the test node serves through the API server (see [`kubelet::ContainerLogs`]).
+    pub fn container_logs(&self) -> &kubelet::ContainerLogs {
+        &self.plane().kubelet.logs
+    }
+
+    /// Stops the controller manager's work (the process is stopped, not ended) until the guard is dropped:
+    /// nothing but the test then changes the cluster (no Deployment, HPA or namespace controller, no Events
+    /// of theirs), so two reads in a row see the same state.
+    pub fn pause_controllers(&self) -> PausedControllers<'_> {
+        self.plane().control_plane.signal_controller_manager("STOP").unwrap_or_else(|e| panic!("{e}"));
+        PausedControllers { cluster: self }
+    }
+
+    /// Waits until the namespaces earlier tests left are gone, with everything in them. Lending a control
+    /// plane only starts their deletion (tests working in namespaces of their own need not wait); a test that
+    /// reads every namespace (must-gather) calls this first.
+    pub async fn wait_for_reset(&self) {
+        let namespaces = std::mem::take(&mut *self.plane().deleting.lock().unwrap_or_else(PoisonError::into_inner));
+        let client = self.client();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        for namespace in namespaces {
+            loop {
+                let live = api(&client, &kinds::NAMESPACE, "")
+                    .get_opt(&namespace)
+                    .await
+                    .unwrap_or_else(|e| panic!("reading namespace {namespace}: {e}"));
+                let Some(live) = live else {
+                    break;
+                };
+                if tokio::time::Instant::now() > deadline {
+                    panic!("namespace {namespace} was not deleted within 120 s: {:?}", live.data["status"]);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
     /// Plays OpenShift's service-ca operator in `namespace` (see [`super::ServiceCa`]).
     pub fn service_ca(&self, namespace: &str) -> super::ServiceCa {
         super::ServiceCa::start(self.client(), namespace)
@@ -141,6 +194,18 @@ impl Cluster {
     /// The folder of the control plane (logs, audit log, kubeconfig).
     pub fn dir(&self) -> PathBuf {
         self.plane().control_plane.dir.clone()
+    }
+}
+
+/// The controller manager stopped by [`Cluster::pause_controllers`]; it continues when this is dropped.
+pub struct PausedControllers<'a> {
+    cluster: &'a Cluster,
+}
+
+impl Drop for PausedControllers<'_> {
+    fn drop(&mut self) {
+        // Should it fail, the next reset tries again.
+        let _ = self.cluster.plane().control_plane.signal_controller_manager("CONT");
     }
 }
 
@@ -206,13 +271,15 @@ async fn start_plane() -> Result<Plane, ClusterError> {
         apis: Mutex::new(Apis::default()),
         baseline: BTreeMap::new(),
         namespaces: Mutex::new(Vec::new()),
+        deleting: Mutex::new(Vec::new()),
+        kubelet: kubelet::KubeletServer::start()?,
         used: Mutex::new(false),
     };
     wait_ready(&plane).await?;
     plane.control_plane.start_controller_manager()?;
     let client = admin(&plane);
     install_crds(&client).await?;
-    kubelet::register_node(&client).await?;
+    kubelet::register_node(&client, plane.kubelet.port).await?;
     plane.baseline = baseline(&client).await?;
     Ok(plane)
 }
@@ -301,7 +368,10 @@ async fn baseline(client: &Client) -> Result<BTreeMap<&'static str, BTreeSet<Str
 async fn reset(plane: &Plane, apis: Apis) -> Result<(), ClusterError> {
     let client = admin(plane);
     let used = std::mem::replace(&mut *plane.used.lock().unwrap_or_else(PoisonError::into_inner), false);
+    plane.kubelet.logs.clear();
     if used {
+        // Nothing would delete the namespaces should the last test have left the controllers paused.
+        plane.control_plane.signal_controller_manager("CONT")?;
         // First what blocks others: an APIService without endpoints stalls discovery and namespace deletion.
         delete_extra(plane, &client, &kinds::API_SERVICE, "", "apiservices").await?;
         release_kedacontrollers(&client).await?;
@@ -312,13 +382,20 @@ async fn reset(plane: &Plane, apis: Apis) -> Result<(), ClusterError> {
         }
         delete_extra(plane, &client, &kinds::ROLE_BINDING, "kube-system", "kube-system/rolebindings").await?;
         delete_extra(plane, &client, &kinds::ROLE, "kube-system", "kube-system/roles").await?;
+        // KEDA's cluster-scoped resources: none exists at start.
+        for kind in [kinds::CLUSTER_TRIGGER_AUTHENTICATION, kinds::CLUSTER_CLOUD_EVENT_SOURCE] {
+            delete_extra(plane, &client, &kind, "", kind.plural).await?;
+        }
         let namespaces = std::mem::take(&mut *plane.namespaces.lock().unwrap_or_else(PoisonError::into_inner));
         let mut extra = names(&client, &kinds::NAMESPACE, "").await?;
         // openshift-config-managed stays (it is part of the OpenShift APIs); its content does not.
         extra.retain(|n| n != DASHBOARDS && !plane.baseline.get("namespaces").is_some_and(|b| b.contains(n)));
+        let mut deleting = Vec::new();
         for namespace in namespaces.into_iter().chain(extra) {
             delete_namespace(&client, &namespace).await?;
+            deleting.push(namespace);
         }
+        plane.deleting.lock().unwrap_or_else(PoisonError::into_inner).extend(deleting);
     }
     set_apis(plane, &client, apis).await
 }
@@ -374,19 +451,17 @@ async fn delete_namespace(client: &Client, namespace: &str) -> Result<(), Cluste
 /// Where OpenShift's console reads dashboards from.
 const DASHBOARDS: &str = "openshift-config-managed";
 
-/// An API a test can ask for: group, kind, plural, namespaced.
-type OptionalApi = (&'static str, &'static str, &'static str, bool);
+/// An API a test can ask for: its kind (group, version, kind, plural, scope).
+type OptionalApi = Kind;
 
-const OPENSHIFT_CRDS: [OptionalApi; 2] =
-    [("config.openshift.io", "APIServer", "apiservers", false), ("route.openshift.io", "Route", "routes", true)];
-const MONITORING_CRDS: [OptionalApi; 3] = [
-    ("monitoring.coreos.com", "ServiceMonitor", "servicemonitors", true),
-    ("monitoring.coreos.com", "PodMonitor", "podmonitors", true),
-    ("monitoring.coreos.com", "PrometheusRule", "prometheusrules", true),
-];
+const OPENSHIFT_CRDS: [OptionalApi; 2] = [kinds::OPENSHIFT_APISERVER, kinds::ROUTE];
+const MONITORING_CRDS: [OptionalApi; 3] = [kinds::SERVICE_MONITOR, kinds::POD_MONITOR, kinds::PROMETHEUS_RULE];
+const OLM_CRDS: [OptionalApi; 4] = [kinds::CSV, kinds::SUBSCRIPTION, kinds::INSTALL_PLAN, kinds::OPERATOR_GROUP];
 
-/// A CRD that accepts any content (the operator only needs the API to exist and store what it writes).
-fn open_crd(group: &str, kind: &str, plural: &str, namespaced: bool) -> Value {
+/// A CRD that accepts any content (the operator only needs the API to exist and store what it writes), with a
+/// status subresource like the real ones.
+fn open_crd(kind: &Kind) -> Value {
+    let Kind { group, version, kind, plural, namespaced } = *kind;
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -396,7 +471,7 @@ fn open_crd(group: &str, kind: &str, plural: &str, namespaced: bool) -> Value {
             "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")},
             "scope": if namespaced { "Namespaced" } else { "Cluster" },
             "versions": [{
-                "name": "v1", "served": true, "storage": true,
+                "name": version, "served": true, "storage": true,
                 "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
                 "subresources": {"status": {}},
             }],
@@ -405,14 +480,15 @@ fn open_crd(group: &str, kind: &str, plural: &str, namespaced: bool) -> Value {
 }
 
 async fn set_apis(plane: &Plane, client: &Client, apis: Apis) -> Result<(), ClusterError> {
-    let groups: [(bool, &[OptionalApi]); 2] = [(apis.openshift, &OPENSHIFT_CRDS), (apis.monitoring, &MONITORING_CRDS)];
+    let groups: [(bool, &[OptionalApi]); 3] =
+        [(apis.openshift, &OPENSHIFT_CRDS), (apis.monitoring, &MONITORING_CRDS), (apis.olm, &OLM_CRDS)];
     for (wanted, crds) in groups {
-        let documents: Vec<Value> = crds.iter().map(|(g, k, p, n)| open_crd(g, k, p, *n)).collect();
+        let documents: Vec<Value> = crds.iter().map(open_crd).collect();
         if wanted {
             apply_crds(client, &documents).await?;
         } else {
-            for (group, _, plural, _) in crds {
-                remove_crd(client, &format!("{plural}.{group}")).await?;
+            for kind in crds {
+                remove_crd(client, &format!("{}.{}", kind.plural, kind.group)).await?;
             }
         }
     }

@@ -176,3 +176,99 @@ async fn clients_recover_from_an_api_server_restart_and_watches_from_compaction(
         .await;
     watch.abort();
 }
+
+/// `GET pods/NAME/log` through the real API server: it proxies to the test node's kubelet on loopback, which
+/// serves what the test set, with the options applied, and records what it was asked.
+#[tokio::test]
+async fn container_logs_come_from_the_test_kubelet_through_the_api_server() {
+    let cluster = cluster::acquire(Apis::kubernetes()).await;
+    let ns = cluster.namespace("logs").await;
+    let kubelet = cluster.kubelet(&ns);
+    kubelet.restarted("web", 1);
+    cluster
+        .eventually(WAIT, "the namespace's default ServiceAccount", async || {
+            cluster.get(&kinds::SERVICE_ACCOUNT, &ns, "default").await.is_some()
+        })
+        .await;
+    cluster
+        .create(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": ns},
+                        "spec": {"containers": [{"name": "app", "image": "example.invalid/app:1"},
+                                                {"name": "side", "image": "example.invalid/side:1"}]}}))
+        .await;
+    cluster
+        .eventually(WAIT, "the pod runs, restarted once", async || {
+            cluster.get(&kinds::POD, &ns, "web").await.is_some_and(|p| {
+                p["status"]["phase"] == "Running" && p["status"]["containerStatuses"][0]["restartCount"] == 1
+            })
+        })
+        .await;
+    let recent = k8s_openapi::jiff::Timestamp::now().to_string();
+    let current = format!("2020-01-01T00:00:00Z old line\n{recent} new line\n  continued without a timestamp\n");
+    cluster.container_logs().set(&ns, "web", "app", current.clone());
+    cluster.container_logs().set_previous(&ns, "web", "app", "2020-01-01T00:00:00Z crashed\n");
+
+    let client = cluster.client();
+    let get = async |query: &str| -> Result<String, kube::Error> {
+        let uri = format!("/api/v1/namespaces/{ns}/pods/web/log?{query}");
+        client.request_text(http::Request::get(uri).body(Vec::new()).unwrap()).await
+    };
+    assert_eq!(get("container=app&timestamps=true").await.unwrap(), current);
+    assert_eq!(get("container=app").await.unwrap(), "old line\nnew line\n  continued without a timestamp\n");
+    assert_eq!(
+        get("container=app&timestamps=true&sinceSeconds=3600").await.unwrap(),
+        format!("{recent} new line\n  continued without a timestamp\n")
+    );
+    assert_eq!(get("container=app&sinceTime=2019-12-31T00:00:00Z").await.unwrap().lines().count(), 3);
+    assert_eq!(get("container=app&tailLines=1").await.unwrap(), "  continued without a timestamp\n");
+    assert_eq!(get("container=app&limitBytes=3").await.unwrap(), "old");
+    assert_eq!(get("container=app&previous=true").await.unwrap(), "crashed\n");
+    // Nothing set: an empty log; no previous instance: the kubelet's 400, passed on by the API server.
+    assert_eq!(get("container=side&follow=true").await.unwrap(), "");
+    // Options at their defaults are not passed on.
+    assert_eq!(get("container=side&follow=false&timestamps=false&previous=false").await.unwrap(), "");
+    let error = get("container=side&previous=true").await.unwrap_err();
+    assert!(
+        matches!(&error, kube::Error::Api(s) if s.code == 400
+            && s.message == r#"previous terminated container "side" in pod "web" not found"#),
+        "{error:?}"
+    );
+    // The API server itself refuses a container the pod does not have.
+    let error = get("container=nope").await.unwrap_err();
+    assert!(matches!(&error, kube::Error::Api(s) if s.code == 400 && s.message.contains("nope")), "{error:?}");
+
+    let requests = cluster.container_logs().requests();
+    assert_eq!(requests.len(), 10, "{requests:#?}");
+    let since = &requests[2];
+    assert_eq!((since.namespace.as_str(), since.pod.as_str(), since.container.as_str()), (ns.as_str(), "web", "app"));
+    assert_eq!(since.since_seconds(), Some(3600));
+    assert!(since.timestamps() && !since.previous());
+    assert_eq!(requests[3].since_time(), Some("2019-12-31T00:00:00Z"));
+    assert_eq!((requests[4].tail_lines(), requests[5].limit_bytes()), (Some(1), Some(3)));
+    assert!(requests[6].previous() && requests[7].follow());
+    assert!(requests[8].query.is_empty(), "{:?}", requests[8]);
+}
+
+/// The external metrics API behind the real aggregator: served while the stand-in answers, `503` from the
+/// aggregator once it hangs.
+#[tokio::test]
+async fn the_external_metrics_stand_in_is_reached_through_the_aggregator() {
+    let cluster = cluster::acquire(Apis::kubernetes()).await;
+    let ns = cluster.namespace("metrics").await;
+    let metrics = cluster.serve_external_metrics(&ns, "keda-metrics-apiserver").await;
+    // No retries: the aggregator's answer is what this test is about.
+    let mut config = cluster.config();
+    config.default_retry = false;
+    let client = kube::Client::try_from(config).unwrap();
+    let get = async || {
+        let request = http::Request::get("/apis/external.metrics.k8s.io/v1beta1").body(Vec::new()).unwrap();
+        client.request_text(request).await
+    };
+    let discovery: serde_json::Value = serde_json::from_str(&get().await.unwrap()).unwrap();
+    assert_eq!(discovery["resources"][0]["kind"], "ExternalMetricValueList");
+    metrics.silence();
+    let error = get().await.unwrap_err();
+    assert!(
+        matches!(&error, kube::Error::Api(s) if s.code == 503 && s.message == "error trying to reach service: context deadline exceeded"),
+        "{error:?}"
+    );
+}

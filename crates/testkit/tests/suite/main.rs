@@ -4,8 +4,4 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod api;
 mod cluster;
-mod lifecycle;
-mod ssa;
-mod watch;
