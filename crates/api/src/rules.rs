@@ -141,6 +141,9 @@ pub mod messages {
     pub const VOLUME_NAME: &str = "must be a volume name: at most 63 lower case letters, digits and '-', starting and ending with a letter or digit";
     /// `watchNamespace`.
     pub const WATCH_NAMESPACE: &str = "must be empty (all namespaces) or a comma-separated list of namespace names, each at most 63 lower case letters, digits and '-', starting and ending with a letter or digit";
+    /// Address blocks.
+    pub const CIDR: &str =
+        "must be an address block: an IPv4 or IPv6 address, '/', and a prefix length (10.0.0.10/32, fd00::1/128)";
     /// Image references.
     pub const IMAGE: &str = "must be an image reference, without blanks";
     /// Scrape intervals.

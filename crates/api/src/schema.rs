@@ -171,6 +171,10 @@ pub fn harden(spec: &mut Value) {
             Some(".name"),
         );
     }
+    if let Some(node) = fields.get_mut("networkPolicy").and_then(props).and_then(|n| n.get_mut("apiServerCIDRs")) {
+        // Kubernetes' CIDR library (1.31+): an address, '/', and a prefix length that fits its family.
+        each_item(node, "isCIDR(self)", messages::CIDR, None);
+    }
     if let Some(node) = fields.get_mut("monitoring").and_then(props).and_then(|m| m.get_mut("interval")) {
         let rule = rules::matches(rules::PROMETHEUS_DURATION);
         string_rule(node, rules::MAX_SETTING_LENGTH, &rule, messages::PROMETHEUS_DURATION);

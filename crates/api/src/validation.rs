@@ -99,6 +99,11 @@ fn is_cidr(value: &str) -> bool {
     let Some((address, prefix)) = value.split_once('/') else {
         return false;
     };
+    // Digits only, without a leading zero, as the API server's `isCIDR` reads it.
+    if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) || (prefix.len() > 1 && prefix.starts_with('0'))
+    {
+        return false;
+    }
     let Ok(prefix) = prefix.parse::<u8>() else {
         return false;
     };
@@ -608,6 +613,14 @@ fn qualified_name_problem(key: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn address_blocks_are_read_as_the_api_server_reads_them() {
+        assert!(is_cidr("10.0.0.10/32") && is_cidr("fd00::1/128") && is_cidr("0.0.0.0/0"));
+        for refused in ["10.0.0.10", "10.0.0.0/33", "fd00::/129", "10.0.0.0/032", "10.0.0.0/+8", "10.0.0.0/", "x/8"] {
+            assert!(!is_cidr(refused), "{refused}");
+        }
+    }
 
     #[test]
     fn every_rule_pattern_compiles() {

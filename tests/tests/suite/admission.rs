@@ -65,6 +65,11 @@ async fn the_kedacontroller_crd_is_accepted_and_refuses_bad_values_in_words() {
             ("spec.operator.env[0].name", "\"WATCH_NAMESPACE\" is set by the operator"),
         ),
         (
+            "an API server address without a prefix length",
+            json!({"networkPolicy": {"apiServerCIDRs": ["10.0.0.10"]}}),
+            ("spec.networkPolicy.apiServerCIDRs[0]", "\"10.0.0.10\": must be an address block"),
+        ),
+        (
             "a mount over the operator's certificates",
             json!({"operator": {"volumes": [{"name": "x", "emptyDir": {}}], "volumeMounts": [{"name": "x", "mountPath": "/certs"}]}}),
             ("spec.operator.volumeMounts[0].mountPath", "\"/certs\" is at, above or below a path the operator mounts"),

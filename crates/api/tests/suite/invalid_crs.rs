@@ -210,6 +210,18 @@ fn cases() -> Vec<Case> {
             "spec.networkPolicy.apiServerPorts[0]",
             Crd::Schema,
         ),
+        case(
+            "API server address without a prefix length",
+            "networkPolicy: {apiServerCIDRs: [10.0.0.10]}",
+            "spec.networkPolicy.apiServerCIDRs[0]",
+            Crd::Cel,
+        ),
+        case(
+            "API server address with an IPv4 prefix of 33",
+            "networkPolicy: {apiServerCIDRs: [\"10.0.0.0/33\"]}",
+            "spec.networkPolicy.apiServerCIDRs[0]",
+            Crd::Cel,
+        ),
         case("scrape interval unit", "monitoring: {interval: 30sec}", "spec.monitoring.interval", Crd::Cel),
         case("scrape interval zero", "monitoring: {interval: 0s}", "spec.monitoring.interval", Crd::Cel),
         case("pull secret name", "imagePullSecrets: [{name: Pull_Secret}]", "spec.imagePullSecrets[0].name", Crd::Cel),
