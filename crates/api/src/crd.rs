@@ -46,9 +46,10 @@ pub fn structural_schema<T: JsonSchema>() -> serde_json::Value {
 pub fn kedacontroller() -> Result<CustomResourceDefinition, SchemaError> {
     let mut spec = structural_schema::<KedaControllerSpec>();
     strip_root_noise(&mut spec);
+    crate::schema::harden(&mut spec);
     let mut status = structural_schema::<KedaControllerStatus>();
     strip_root_noise(&mut status);
-    let root = json!({
+    let mut root = json!({
         "description": "KedaController installs, configures and heals KEDA. One per cluster, named `keda`, in the operator's namespace.",
         "type": "object",
         "properties": {
@@ -60,6 +61,7 @@ pub fn kedacontroller() -> Result<CustomResourceDefinition, SchemaError> {
         },
         "x-kubernetes-validations": [{"rule": rules::SINGLETON_RULE, "message": rules::SINGLETON_MESSAGE}],
     });
+    crate::schema::join_description_lines(&mut root);
     let schema: JSONSchemaProps =
         serde_json::from_value(root).map_err(|source| SchemaError { kind: KedaController::KIND, source })?;
     Ok(CustomResourceDefinition {
@@ -173,6 +175,7 @@ fn upstream_shape(
         };
         let mut value = serde_json::to_value(props).map_err(|source| SchemaError { kind, source })?;
         strip_nullable(&mut value);
+        crate::schema::join_description_lines(&mut value);
         crate::keda_sh::schema::int_or_string_shapes(&mut value);
         if let Some(map) = value.as_object_mut() {
             map.remove("title");

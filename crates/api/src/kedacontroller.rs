@@ -32,6 +32,10 @@ pub const LIFETIME_NEEDS_CLAIM_RULE: &str = "has(self.logOutputVolumeClaim) || !
 pub const LIFETIME_NEEDS_CLAIM_MESSAGE: &str =
     "lifetime settings need logOutputVolumeClaim: the audit log on standard output is not rotated";
 
+// The value rules of the CRD (patterns as CEL rules with messages in words, size limits, rules across
+// fields) are added to the generated schema in one place, `crate::schema::harden`, from the constants of
+// `crate::rules` that `validate()` reads too.
+
 /// KedaController installs, configures and heals KEDA. One per cluster, named `keda`, in the operator's
 /// namespace.
 ///
@@ -118,7 +122,6 @@ pub struct KedaControllerSpec {
     /// Namespaces KEDA watches for ScaledObjects and ScaledJobs: empty for all namespaces, or a
     /// comma-separated list of namespace names.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    #[schemars(regex(pattern = rules::WATCH_NAMESPACE))]
     pub watch_namespace: String,
 
     /// Settings of the KEDA operator (Deployment `keda-operator`).
@@ -162,7 +165,6 @@ pub struct MonitoringSpec {
 
     /// Scrape interval of the ServiceMonitors, such as `30s` or `1m` (default 30s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = rules::PROMETHEUS_DURATION))]
     pub interval: Option<String>,
 }
 
@@ -219,7 +221,6 @@ pub struct WorkloadSpec {
 
     /// PriorityClass of the pods.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    #[schemars(regex(pattern = rules::DNS1123_SUBDOMAIN))]
     pub priority_class_name: String,
 
     /// Compute resources of the container; replaces the defaults (requests 100m/100Mi, limits 1/1000Mi) as a whole.
@@ -230,7 +231,6 @@ pub struct WorkloadSpec {
     /// Extra command-line arguments: `--flag=value` replaces the same flag or is appended; other entries are
     /// appended as given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(length(min = 1)))]
     pub args: Vec<String>,
 
     /// Extra volumes of the pod.
@@ -256,7 +256,6 @@ pub struct WorkloadSpec {
 
     /// Addition: the container image, overriding the operator's default for this component.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = rules::IMAGE_REFERENCE))]
     pub image: Option<String>,
 
     /// Addition: topology spread constraints of the pods.
@@ -271,7 +270,6 @@ pub struct WorkloadSpec {
 pub struct OperatorSpec {
     /// Log level: `debug`, `info` (default), `error`, or a positive integer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = rules::ZAP_LOG_LEVEL))]
     pub log_level: Option<String>,
 
     /// Log format: `console` (default) or `json`.
@@ -286,7 +284,6 @@ pub struct OperatorSpec {
 
     /// ConfigMaps holding CA certificates the scalers trust, mounted at `/custom/ca<i>` in list order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(regex(pattern = rules::DNS1123_SUBDOMAIN)))]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub ca_config_maps: Vec<String>,
 
@@ -307,7 +304,6 @@ pub struct OperatorSpec {
 pub struct MetricsServerSpec {
     /// Log verbosity from `"0"` (info, the default) to `"10"`; `"4"` is debug. Rendered as `--zap-log-level`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = rules::KLOG_LEVEL))]
     pub log_level: Option<String>,
 
     /// Audit logging of requests to the external metrics API.
@@ -331,7 +327,6 @@ pub struct MetricsServerSpec {
 pub struct AdmissionWebhooksSpec {
     /// Log level: `debug`, `info` (default), `error`, or a positive integer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = rules::ZAP_LOG_LEVEL))]
     pub log_level: Option<String>,
 
     /// Log format: `console` (default) or `json`.
@@ -362,7 +357,6 @@ pub struct AuditConfig {
     /// PersistentVolumeClaim (in the KedaController's namespace) the audit log is written to; empty means
     /// standard output of the metrics server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = rules::DNS1123_SUBDOMAIN))]
     pub log_output_volume_claim: Option<String>,
 
     /// The audit policy (audit.k8s.io/v1 Policy without its metadata).
@@ -398,17 +392,14 @@ pub struct AuditPolicy {
 pub struct AuditLifetime {
     /// Days to keep old audit log files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = rules::DIGITS))]
     pub max_age: Option<String>,
 
     /// Number of old audit log files to keep (0: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = rules::DIGITS))]
     pub max_backup: Option<String>,
 
     /// Size in megabytes at which the audit log file is rotated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = rules::DIGITS))]
     pub max_size: Option<String>,
 }
 

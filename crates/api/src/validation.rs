@@ -1,5 +1,7 @@
-//! `validate()`: every rule of the CRD schema, plus the semantic rules a schema cannot express, with the
-//! field path of each violation.
+//! `validate()`: every rule of the CRD (its schema and CEL rules), with the field path of each violation, so
+//! `cma-operator render` refuses what the API server refuses. One rule is the operator's alone, because a
+//! CEL rule for it would cost more than the API server allows: a namespace listed twice in
+//! `spec.watchNamespace`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -65,9 +67,10 @@ pub const RESERVED_ENV: [(&str, &str); 2] = [
     ("WATCH_NAMESPACE", "set spec.watchNamespace instead"),
 ];
 
-/// Checks a KedaController the way the API server would (CRD schema and CEL rules), plus the semantic
-/// rules: lifetime settings need a volume claim, labels may not override the selector or ownership labels,
-/// requests may not exceed limits, volume mounts must name a volume of their component.
+/// Checks a KedaController the way the API server does (the CRD's schema and CEL rules: lifetime settings
+/// need a volume claim, labels may not override the selector or ownership labels, requests may not exceed
+/// limits, volume mounts must name a volume of their component, the size limits of `crate::rules`), plus
+/// the one rule only the operator checks: no namespace listed twice in `spec.watchNamespace`.
 pub fn validate(kc: &KedaController) -> Result<Valid<'_>, ValidationErrors> {
     let mut v = Validator::default();
     if let Some(name) = kc.metadata.name.as_deref()
@@ -96,6 +99,11 @@ fn is_cidr(value: &str) -> bool {
     let Some((address, prefix)) = value.split_once('/') else {
         return false;
     };
+    // Digits only, without a leading zero, as the API server's `isCIDR` reads it.
+    if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) || (prefix.len() > 1 && prefix.starts_with('0'))
+    {
+        return false;
+    }
     let Ok(prefix) = prefix.parse::<u8>() else {
         return false;
     };
@@ -164,11 +172,13 @@ impl Validator {
         self.metrics_server(&spec.metrics_server);
         self.admission_webhooks(&spec.admission_webhooks);
         self.service_account(&spec.service_account);
+        self.too_many("spec.imagePullSecrets", spec.image_pull_secrets.len(), rules::MAX_PULL_SECRETS);
         for (i, secret) in spec.image_pull_secrets.iter().enumerate() {
             self.dns_subdomain(&format!("spec.imagePullSecrets[{i}].name"), &secret.name);
         }
         self.network_policy(&spec.network_policy);
         if let Some(interval) = spec.monitoring.interval.as_deref()
+            && !self.too_long("spec.monitoring.interval", interval, rules::MAX_SETTING_LENGTH)
             && !PATTERNS.prometheus_duration.is_match(interval)
         {
             self.error(
@@ -180,6 +190,9 @@ impl Validator {
 
     fn watch_namespace(&mut self, value: &str) {
         let path = "spec.watchNamespace";
+        if self.too_long(path, value, rules::MAX_WATCH_NAMESPACE_LENGTH) {
+            return;
+        }
         if !PATTERNS.watch_namespace.is_match(value) {
             self.error(
                 path,
@@ -209,6 +222,7 @@ impl Validator {
             spec.log_time_encoding.as_deref(),
         );
         let mut seen = BTreeSet::new();
+        self.too_many(&format!("{base}.caConfigMaps"), spec.ca_config_maps.len(), rules::MAX_CA_CONFIG_MAPS);
         for (i, name) in spec.ca_config_maps.iter().enumerate() {
             let path = format!("{base}.caConfigMaps[{i}]");
             self.dns_subdomain(&path, name);
@@ -223,6 +237,7 @@ impl Validator {
     fn metrics_server(&mut self, spec: &MetricsServerSpec) {
         let base = "spec.metricsServer";
         if let Some(level) = spec.log_level.as_deref()
+            && !self.too_long(&format!("{base}.logLevel"), level, rules::MAX_SETTING_LENGTH)
             && !PATTERNS.klog_level.is_match(level)
         {
             self.error(
@@ -248,6 +263,7 @@ impl Validator {
 
     fn zap_logging(&mut self, base: &str, level: Option<&str>, encoder: Option<&str>, time_encoding: Option<&str>) {
         if let Some(level) = level
+            && !self.too_long(&format!("{base}.logLevel"), level, rules::MAX_SETTING_LENGTH)
             && !PATTERNS.zap_log_level.is_match(level)
         {
             self.error(
@@ -303,6 +319,7 @@ impl Validator {
         ];
         for (field, value) in lifetime {
             if let Some(value) = value
+                && !self.too_long(&format!("{base}.lifetime.{field}"), value, rules::MAX_SETTING_LENGTH)
                 && !PATTERNS.digits.is_match(value)
             {
                 self.error(
@@ -329,9 +346,13 @@ impl Validator {
         if let Some(resources) = &w.resources {
             self.resources(&format!("{base}.resources"), resources);
         }
+        self.too_many(&format!("{base}.args"), w.args.len(), rules::MAX_ARGS);
         for (i, arg) in w.args.iter().enumerate() {
+            let path = format!("{base}.args[{i}]");
             if arg.trim().is_empty() {
-                self.error(format!("{base}.args[{i}]"), "an argument may not be empty");
+                self.error(path, rules::messages::ARG);
+            } else {
+                self.too_long(&path, arg, rules::MAX_ARG_LENGTH);
             }
         }
         self.volumes(&base, w);
@@ -342,9 +363,10 @@ impl Validator {
         }
         self.env(&base, w);
         if let Some(image) = w.image.as_deref()
+            && !self.too_long(&format!("{base}.image"), image, rules::MAX_IMAGE_LENGTH)
             && !PATTERNS.image.is_match(image)
         {
-            self.error(format!("{base}.image"), format!("{image:?} is not an image reference"));
+            self.error(format!("{base}.image"), format!("{image:?} is not an image reference (no blanks)"));
         }
     }
 
@@ -352,7 +374,18 @@ impl Validator {
         let mut parsed =
             |kind: &str, map: &Option<BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
                 let mut out = BTreeMap::new();
+                let count = map.as_ref().map_or(0, BTreeMap::len);
+                if count > rules::MAX_RESOURCE_NAMES {
+                    self.error(format!("{path}.{kind}"), too_many_message(count, rules::MAX_RESOURCE_NAMES));
+                }
                 for (name, q) in map.iter().flatten() {
+                    if q.0.len() > rules::MAX_QUANTITY_LENGTH {
+                        self.error(
+                            format!("{path}.{kind}.{name}"),
+                            too_long_message(q.0.len(), rules::MAX_QUANTITY_LENGTH),
+                        );
+                        continue;
+                    }
                     match quantity::parse(&q.0) {
                         Ok(n) => {
                             if n.0 < 0 {
@@ -373,7 +406,7 @@ impl Validator {
             {
                 self.error(
                     format!("{path}.requests.{name}"),
-                    format!("the request is greater than the limit ({name} limit is smaller)"),
+                    format!("the request of {name:?} is greater than its limit"),
                 );
             }
         }
@@ -381,6 +414,8 @@ impl Validator {
 
     fn volumes(&mut self, base: &str, w: &WorkloadSpec) {
         let mut names = BTreeSet::new();
+        self.too_many(&format!("{base}.volumes"), w.volumes.len(), rules::MAX_VOLUMES);
+        self.too_many(&format!("{base}.volumeMounts"), w.volume_mounts.len(), rules::MAX_VOLUMES);
         for (i, volume) in w.volumes.iter().enumerate() {
             let path = format!("{base}.volumes[{i}].name");
             self.dns_label(&path, &volume.name);
@@ -400,6 +435,9 @@ impl Validator {
                     format!("{:?} is not one of the volumes of this component ({base}.volumes)", mount.name),
                 );
             }
+            if self.too_long(&format!("{path}.mountPath"), &mount.mount_path, rules::MAX_PATH_LENGTH) {
+                continue;
+            }
             if !mount.mount_path.starts_with('/') {
                 self.error(format!("{path}.mountPath"), format!("{:?} is not an absolute path", mount.mount_path));
             }
@@ -409,7 +447,7 @@ impl Validator {
                     format!("{:?} collides with {reserved}, which the operator mounts", mount.mount_path),
                 );
             }
-            if !paths.insert(mount.mount_path.trim_end_matches('/')) {
+            if !paths.insert(as_directory(&mount.mount_path)) {
                 self.error(format!("{path}.mountPath"), format!("{:?} is mounted twice", mount.mount_path));
             }
         }
@@ -417,8 +455,12 @@ impl Validator {
 
     fn env(&mut self, base: &str, w: &WorkloadSpec) {
         let mut seen = BTreeSet::new();
+        self.too_many(&format!("{base}.env"), w.env.len(), rules::MAX_ENV);
         for (i, var) in w.env.iter().enumerate() {
             let path = format!("{base}.env[{i}].name");
+            if self.too_long(&path, &var.name, rules::MAX_ENV_NAME_LENGTH) {
+                continue;
+            }
             if !PATTERNS.env_name.is_match(&var.name) {
                 self.error(&path, format!("{:?} is not a valid environment variable name", var.name));
             }
@@ -455,6 +497,7 @@ impl Validator {
     }
 
     fn labels(&mut self, path: &str, map: &BTreeMap<String, String>, reserved: &[&str]) {
+        self.too_many(path, map.len(), rules::MAX_LABELS);
         for (key, value) in map {
             let entry = format!("{path}[{key}]");
             if let Some(problem) = qualified_name_problem(key) {
@@ -473,11 +516,34 @@ impl Validator {
     }
 
     fn annotations(&mut self, path: &str, map: &BTreeMap<String, String>) {
+        self.too_many(path, map.len(), rules::MAX_ANNOTATIONS);
+        let bytes: usize = map.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if bytes > rules::MAX_ANNOTATION_BYTES {
+            self.error(path, format!("{bytes} bytes: {}", rules::annotation_bytes_message()));
+        }
         for key in map.keys() {
             if let Some(problem) = qualified_name_problem(key) {
                 self.error(format!("{path}[{key}]"), format!("key {key:?} {problem}"));
             }
         }
+    }
+
+    /// Refuses more than `max` entries; true when it did.
+    fn too_many(&mut self, path: &str, count: usize, max: usize) -> bool {
+        let over = count > max;
+        if over {
+            self.error(path, too_many_message(count, max));
+        }
+        over
+    }
+
+    /// Refuses a value longer than `max` bytes; true when it did.
+    fn too_long(&mut self, path: &str, value: &str, max: usize) -> bool {
+        let over = value.len() > max;
+        if over {
+            self.error(path, too_long_message(value.len(), max));
+        }
+        over
     }
 
     fn dns_subdomain(&mut self, path: &str, name: &str) {
@@ -503,10 +569,26 @@ fn is_reserved_volume(name: &str) -> bool {
         || name.strip_prefix("cabundle").is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()))
 }
 
+fn too_many_message(count: usize, max: usize) -> String {
+    format!("{count} entries: at most {max} are allowed")
+}
+
+fn too_long_message(length: usize, max: usize) -> String {
+    format!("{length} characters: at most {max} are allowed")
+}
+
+/// A path with exactly one trailing '/' added when it has none: how mount paths are compared, by this
+/// function and by the CRD's CEL rules alike (`/certs` and `/certs/` are the same, `/certsx` is not below
+/// `/certs`).
+fn as_directory(path: &str) -> String {
+    if path.ends_with('/') { path.to_string() } else { format!("{path}/") }
+}
+
 /// Whether mounting at `path` would hide or be hidden by a mount at `reserved`.
 fn overlaps(path: &str, reserved: &str) -> bool {
-    let path = path.trim_end_matches('/');
-    path == reserved || path.starts_with(&format!("{reserved}/")) || reserved.starts_with(&format!("{path}/"))
+    let path = as_directory(path);
+    let reserved = format!("{reserved}/");
+    path.starts_with(&reserved) || reserved.starts_with(&path)
 }
 
 /// Why `key` is not a qualified name (`[prefix/]name`), if it is not.
@@ -531,6 +613,14 @@ fn qualified_name_problem(key: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn address_blocks_are_read_as_the_api_server_reads_them() {
+        assert!(is_cidr("10.0.0.10/32") && is_cidr("fd00::1/128") && is_cidr("0.0.0.0/0"));
+        for refused in ["10.0.0.10", "10.0.0.0/33", "fd00::/129", "10.0.0.0/032", "10.0.0.0/+8", "10.0.0.0/", "x/8"] {
+            assert!(!is_cidr(refused), "{refused}");
+        }
+    }
 
     #[test]
     fn every_rule_pattern_compiles() {

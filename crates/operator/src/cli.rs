@@ -1,4 +1,4 @@
-//! Command line: `render`, `crds`, `version`.
+//! Command line: `render`, `crds`, `version`, `run`, `uninstall`.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -33,6 +33,23 @@ pub enum Command {
     Version,
     /// Run the operator against the cluster (in-cluster configuration, or KUBECONFIG).
     Run(Box<RunArgs>),
+    /// Remove everything the operator installed for a KedaController (for when the operator was removed
+    /// first): every object carrying its inventory labels, then its finalizer if it is being deleted.
+    Uninstall(UninstallArgs),
+}
+
+/// Arguments of `uninstall`.
+#[derive(Debug, clap::Args)]
+pub struct UninstallArgs {
+    /// Namespace of the KedaController (where KEDA was installed).
+    #[arg(short = 'n', long, default_value = cma_api::names::SUGGESTED_NAMESPACE)]
+    pub namespace: String,
+    /// Name of the KedaController.
+    #[arg(long, default_value = cma_api::names::KEDACONTROLLER)]
+    pub name: String,
+    /// List what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Arguments of `run`.
@@ -61,15 +78,17 @@ pub struct RunArgs {
     #[arg(long, env = "POD_NAME")]
     pub pod_name: Option<String>,
     /// Address of the HTTPS `/metrics` endpoint (callers need a bearer token allowed to `get /metrics`).
-    #[arg(long, env = "METRICS_BIND_ADDRESS", default_value = "0.0.0.0:8443")]
-    pub metrics_bind_address: std::net::SocketAddr,
+    /// Default: 0.0.0.0:8443 in a pod, 127.0.0.1:8443 outside a cluster.
+    #[arg(long, env = "METRICS_BIND_ADDRESS")]
+    pub metrics_bind_address: Option<std::net::SocketAddr>,
     /// Directory with `tls.crt` and `tls.key` (the service-ca's on OpenShift): served once they exist
     /// (checked every 10 s); until then, and without the directory, a certificate the operator issues itself.
     #[arg(long, env = "METRICS_CERT_DIR", default_value = "/var/run/secrets/metrics-tls")]
     pub metrics_cert_dir: PathBuf,
     /// Address of the `/healthz` and `/readyz` probes (plain HTTP; nothing else is served there).
-    #[arg(long, env = "HEALTH_PROBE_BIND_ADDRESS", default_value = "0.0.0.0:8081")]
-    pub health_probe_bind_address: std::net::SocketAddr,
+    /// Default: 0.0.0.0:8081 in a pod, 127.0.0.1:8081 outside a cluster.
+    #[arg(long, env = "HEALTH_PROBE_BIND_ADDRESS")]
+    pub health_probe_bind_address: Option<std::net::SocketAddr>,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = crate::logging::LogFormat::Console)]
     pub log_format: crate::logging::LogFormat,
@@ -101,6 +120,29 @@ pub enum PlatformChoice {
 
 /// Where the service account's namespace is mounted in a pod.
 const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// Where the service account's token is mounted in a pod.
+const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/// Whether the process runs in a pod: the kubelet sets `KUBERNETES_SERVICE_HOST` and mounts the service
+/// account's token. Outside a cluster (a laptop with a kubeconfig) neither is there.
+fn in_cluster() -> bool {
+    std::env::var_os("KUBERNETES_SERVICE_HOST").is_some_and(|v| !v.is_empty())
+        || std::path::Path::new(SERVICE_ACCOUNT_TOKEN).exists()
+}
+
+/// The address to listen on for `port` when none is given: every interface in a pod (the kubelet probes the
+/// pod IP and Prometheus scrapes it), only the loopback interface elsewhere, so a laptop does not offer the
+/// endpoints to its network.
+fn default_bind_address(port: u16, in_cluster: bool) -> std::net::SocketAddr {
+    let ip = if in_cluster { std::net::Ipv4Addr::UNSPECIFIED } else { std::net::Ipv4Addr::LOCALHOST };
+    std::net::SocketAddr::from((ip, port))
+}
+
+/// Default port of `/metrics`.
+const METRICS_PORT: u16 = 8443;
+/// Default port of the probes.
+const PROBE_PORT: u16 = 8081;
 
 /// Arguments of `render`.
 #[derive(Debug, clap::Args)]
@@ -163,6 +205,12 @@ pub enum CliError {
     /// `run` could not start or stopped on an error.
     #[error("{0}")]
     Run(String),
+    /// No client for the cluster could be configured.
+    #[error("cannot configure the Kubernetes client (in-cluster or KUBECONFIG): {0}")]
+    Client(String),
+    /// `uninstall` could not remove everything; one message per failed request.
+    #[error("{}", .0.join("\n"))]
+    Uninstall(Vec<String>),
 }
 
 /// Runs the command line and returns the process exit code: 0 on success, 1 on any error (one line per
@@ -196,6 +244,11 @@ fn report(error: &CliError) {
                 eprintln!("  {e}");
             }
         }
+        CliError::Uninstall(failures) => {
+            for failure in failures {
+                eprintln!("error: {failure}");
+            }
+        }
         other => eprintln!("error: {other}"),
     }
 }
@@ -207,6 +260,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Crds => crds_command(out),
         Command::Version => version_command(out),
         Command::Run(args) => run_command(*args),
+        Command::Uninstall(args) => uninstall_command(&args, out),
     }
 }
 
@@ -239,20 +293,61 @@ fn run_command(args: RunArgs) -> Result<(), CliError> {
 /// The operator's client: in-cluster configuration or `KUBECONFIG`, naming itself in the User-Agent so the
 /// API server's audit log and metrics tell its requests apart.
 async fn client() -> Result<kube::Client, CliError> {
-    let fail = |e: &dyn std::fmt::Display| {
-        CliError::Run(format!("cannot configure the Kubernetes client (in-cluster or KUBECONFIG): {e}"))
-    };
-    let config = kube::Config::infer().await.map_err(|e| fail(&e))?;
-    crate::client::client(config).map_err(|e| fail(&e))
+    let config = kube::Config::infer().await.map_err(|e| CliError::Client(crate::errors::chain(&e)))?;
+    crate::client::client(config).map_err(|e| CliError::Client(crate::errors::chain(&e)))
+}
+
+fn uninstall_command(args: &UninstallArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    use crate::uninstall::{KedaControllerState, Target, uninstall};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Run(format!("cannot start the async runtime: {e}")))?;
+    let target = Target { namespace: args.namespace.clone(), name: args.name.clone() };
+    let report = runtime.block_on(async {
+        let client = client().await?;
+        Ok::<_, CliError>(uninstall(&client, &target, args.dry_run).await)
+    })?;
+    let kc = format!("KedaController {}/{}", target.namespace, target.name);
+    let verb = if args.dry_run { "would delete" } else { "deleted" };
+    let mut text = String::new();
+    for object in &report.objects {
+        text.push_str(&format!("{verb} {object}\n"));
+    }
+    if report.finalizer_released {
+        let verb = if args.dry_run { "would release" } else { "released" };
+        text.push_str(&format!("{verb} finalizer {} of {kc}\n", crate::reconcile::FINALIZER));
+    }
+    if report.objects.is_empty() && report.failures.is_empty() {
+        text.push_str(&format!("nothing installed for {kc} was found\n"));
+    }
+    out.write_all(text.as_bytes()).map_err(|e| CliError::Output(e.to_string()))?;
+    if report.kedacontroller == Some(KedaControllerState::Present) {
+        // Not an error: the objects are gone as asked, but a running or restarted operator installs them
+        // again from this KedaController.
+        eprintln!(
+            "warning: {kc} still exists and is not being deleted: an operator running now or started later installs KEDA again from it; delete it with `kubectl delete kedacontroller {} -n {} --wait=false` and run uninstall again",
+            target.name, target.namespace
+        );
+    }
+    if report.failures.is_empty() { Ok(()) } else { Err(CliError::Uninstall(report.failures)) }
 }
 
 fn run_settings(args: &RunArgs) -> Result<crate::controller::Settings, CliError> {
+    run_settings_for(args, in_cluster())
+}
+
+fn run_settings_for(args: &RunArgs, in_cluster: bool) -> Result<crate::controller::Settings, CliError> {
     let operator_namespace = match &args.operator_namespace {
         Some(ns) if !ns.trim().is_empty() => ns.trim().to_string(),
         _ => std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE).map(|s| s.trim().to_string()).map_err(|e| {
-            CliError::Run(format!(
-                "no operator namespace: set --operator-namespace or OPERATOR_NAMESPACE (reading {SERVICE_ACCOUNT_NAMESPACE} failed: {e})"
-            ))
+            CliError::Run(if in_cluster {
+                format!(
+                    "no operator namespace: set --operator-namespace or OPERATOR_NAMESPACE (reading {SERVICE_ACCOUNT_NAMESPACE} failed: {e})"
+                )
+            } else {
+                "no operator namespace: outside a cluster, say where KEDA is installed with --operator-namespace (or OPERATOR_NAMESPACE), e.g. --operator-namespace openshift-keda".to_string()
+            })
         })?,
     };
     let identity = args
@@ -282,9 +377,9 @@ fn run_settings(args: &RunArgs) -> Result<crate::controller::Settings, CliError>
             retry_period: std::time::Duration::from_secs(args.leader_elect_retry_period),
         },
         identity,
-        metrics_addr: args.metrics_bind_address,
+        metrics_addr: args.metrics_bind_address.unwrap_or_else(|| default_bind_address(METRICS_PORT, in_cluster)),
         metrics_cert_dir,
-        probe_addr: args.health_probe_bind_address,
+        probe_addr: args.health_probe_bind_address.unwrap_or_else(|| default_bind_address(PROBE_PORT, in_cluster)),
         create_default_kedacontroller: args.create_default_kedacontroller,
         platform: match args.platform {
             PlatformChoice::Auto => None,
@@ -410,5 +505,33 @@ mod tests {
         assert!(error.contains("does not include the operator's namespace 'openshift-keda'"), "{error}");
         assert!(run_settings(&run_args(&["--watch-namespace", "openshift-keda"])).is_ok());
         assert!(run_settings(&run_args(&[])).is_ok());
+    }
+
+    #[test]
+    fn outside_a_cluster_the_endpoints_listen_on_localhost_only() {
+        let laptop = run_settings_for(&run_args(&[]), false).unwrap();
+        assert_eq!(laptop.metrics_addr.to_string(), "127.0.0.1:8443");
+        assert_eq!(laptop.probe_addr.to_string(), "127.0.0.1:8081");
+        let pod = run_settings_for(&run_args(&[]), true).unwrap();
+        assert_eq!(pod.metrics_addr.to_string(), "0.0.0.0:8443");
+        assert_eq!(pod.probe_addr.to_string(), "0.0.0.0:8081");
+        let chosen = run_settings_for(&run_args(&["--metrics-bind-address", "0.0.0.0:9443"]), false).unwrap();
+        assert_eq!(chosen.metrics_addr.to_string(), "0.0.0.0:9443");
+    }
+
+    #[test]
+    fn outside_a_cluster_a_missing_namespace_names_the_flag() {
+        let args = match Cli::try_parse_from(["cma-operator", "run"]).map(|c| c.command) {
+            Ok(Command::Run(args)) => *args,
+            other => panic!("not a run command: {:?}", other.map(|_| ())),
+        };
+        // Only meaningful where no service account is mounted (every development machine and CI runner).
+        if std::path::Path::new(SERVICE_ACCOUNT_NAMESPACE).exists() || std::env::var_os("OPERATOR_NAMESPACE").is_some()
+        {
+            return;
+        }
+        let error = run_settings_for(&args, false).unwrap_err().to_string();
+        assert!(error.contains("--operator-namespace"), "{error}");
+        assert!(!error.contains("/var/run/secrets"), "{error}");
     }
 }

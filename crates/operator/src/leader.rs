@@ -11,6 +11,8 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Client;
 use kube::api::{Api, PostParams};
 
+use crate::errors::describe;
+
 /// Name of the Lease in the operator's namespace.
 pub const LEASE_NAME: &str = "cma-operator-leader";
 
@@ -113,7 +115,7 @@ impl LeaseLock {
                 Ok(Attempt::HeldByOther) => {
                     tracing::debug!(identity = %self.identity, "another replica leads")
                 }
-                Err(e) => tracing::warn!(error = %e, "could not read or write the leader Lease"),
+                Err(e) => tracing::warn!(error = %describe(&e), "could not read or write the leader Lease"),
             }
             tokio::time::sleep(self.timing.retry_period).await;
         }
@@ -131,7 +133,7 @@ impl LeaseLock {
                     tracing::error!(identity = %self.identity, "another replica took the leader Lease");
                     return;
                 }
-                Err(e) => tracing::warn!(error = %e, "could not renew the leader Lease"),
+                Err(e) => tracing::warn!(error = %describe(&e), "could not renew the leader Lease"),
             }
             if last_renewal.elapsed() > self.timing.renew_deadline {
                 tracing::error!(identity = %self.identity, "could not renew the leader Lease within the renew deadline");
@@ -154,7 +156,7 @@ impl LeaseLock {
         spec.holder_identity = None;
         spec.lease_duration_seconds = Some(1);
         if let Err(e) = self.api.replace(LEASE_NAME, &PostParams::default(), &lease).await {
-            tracing::warn!(error = %e, "could not release the leader Lease");
+            tracing::warn!(error = %describe(&e), "could not release the leader Lease");
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 pub mod context;
 pub mod controller;
+pub mod errors;
 pub mod kinds;
 pub mod leader;
 pub mod logging;
@@ -18,6 +19,7 @@ pub mod platform;
 pub mod reconcile;
 pub mod render;
 pub mod server;
+pub mod uninstall;
 
 /// The User-Agent of the operator's requests to the API server: `cma-operator/<version>`.
 pub const USER_AGENT: &str = concat!("cma-operator/", env!("CARGO_PKG_VERSION"));

@@ -55,10 +55,10 @@ pub enum Decision {
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
     /// The TokenReview request failed.
-    #[error("TokenReview failed: {0}")]
+    #[error("TokenReview failed: {}", crate::errors::describe(.0))]
     TokenReview(kube::Error),
     /// The SubjectAccessReview request failed.
-    #[error("SubjectAccessReview failed: {0}")]
+    #[error("SubjectAccessReview failed: {}", crate::errors::describe(.0))]
     SubjectAccessReview(kube::Error),
 }
 

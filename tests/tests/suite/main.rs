@@ -4,7 +4,9 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admission;
 mod controller;
 mod openshift;
 mod rbac;
 mod takeover;
+mod uninstall;

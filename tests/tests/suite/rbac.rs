@@ -603,6 +603,17 @@ async fn taking_one_grant_away_breaks_the_install_with_a_clear_denial() {
             .is_some_and(|c| c.0 == "True" && c.2.contains("keda-operator") && c.2.contains("forbidden"))
     })
     .await;
+    // The status and the event give the API server's message once, never a Rust debug dump.
+    let (_, _, message) = env.condition("Degraded").await.unwrap();
+    assert!(
+        message.contains("deployments.apps \"keda-operator\" is forbidden: User \"system:serviceaccount:"),
+        "{message}"
+    );
+    let notes: Vec<String> = env.events_about("keda").await.into_iter().map(|(_, note)| note).collect();
+    assert!(notes.iter().any(|n| n.contains("is forbidden")), "{notes:#?}");
+    for text in notes.iter().chain([&message]) {
+        assert!(!text.contains("Status {") && !text.contains("ApiError"), "{text}");
+    }
     let refused = observe(&env, mark, &["cma-operator-test/rbac-reduced"], "reduced").await.refused;
     assert!(refused.iter().any(|r| r.contains("deployments") && r.contains("keda-operator")), "{refused:#?}");
     assert!(env.get(&kinds::DEPLOYMENT, "keda-operator").await.is_none());

@@ -102,8 +102,9 @@ fn manager_arguments_are_accepted_by_the_operator_cli() {
         panic!("the manager does not run `run`");
     };
     assert!(args.leader_elect);
-    assert_eq!(args.metrics_bind_address.port(), 8443);
-    assert_eq!(args.health_probe_bind_address.port(), 8081);
+    // Given explicitly: the defaults differ in and outside a pod.
+    assert_eq!(args.metrics_bind_address.map(|a| a.to_string()).as_deref(), Some("0.0.0.0:8443"));
+    assert_eq!(args.health_probe_bind_address.map(|a| a.to_string()).as_deref(), Some("0.0.0.0:8081"));
     assert_eq!(args.metrics_cert_dir, PathBuf::from(c["volumeMounts"][0]["mountPath"].as_str().unwrap()));
     let ports: Vec<i64> = c["ports"].as_array().unwrap().iter().map(|p| p["containerPort"].as_i64().unwrap()).collect();
     assert_eq!(ports, vec![8443, 8081]);

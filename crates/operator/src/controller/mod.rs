@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::caches::{self, Scope};
 use crate::context::{Clock, Context, PlatformState};
+use crate::errors::{chain, describe};
 use crate::leader::{LeaseLock, Timing};
 use crate::metrics::Metrics;
 use crate::metrics_access::MetricsAccess;
@@ -77,7 +78,7 @@ pub enum RunError {
     #[error("{0}; restarting")]
     PlatformChanged(String),
     /// The API server could not be reached for the initial discovery.
-    #[error("initial API discovery failed: {0}")]
+    #[error("initial API discovery failed: {}", crate::errors::describe(.0))]
     Discovery(kube::Error),
     /// The metrics serving certificate could not be issued.
     #[error(transparent)]
@@ -142,7 +143,7 @@ pub async fn run_until(
                 CERT_POLL,
             );
             if let Err(e) = served.await {
-                tracing::error!(error = %e, "the metrics endpoint could not start");
+                tracing::error!(error = %crate::errors::chain(&e), "the metrics endpoint could not start");
             }
         }
     });
@@ -199,7 +200,7 @@ async fn initial_discovery(
         match discovered {
             Ok(d) => return Ok(Some(d)),
             Err(e) if delay >= Duration::from_secs(64) => return Err(RunError::Discovery(e)),
-            Err(e) => tracing::warn!(error = %e, retry_in = ?delay, "API discovery failed"),
+            Err(e) => tracing::warn!(error = %describe(&e), retry_in = ?delay, "API discovery failed"),
         }
         if until_stopped(stop.clone(), tokio::time::sleep(delay)).await.is_none() {
             return Ok(None);
@@ -270,7 +271,7 @@ async fn lead(
         futures::future::ready(match r {
             Ok(kc) => Some(kc),
             Err(e) => {
-                tracing::warn!(error = %e, "a watch failed; it restarts with backoff");
+                tracing::warn!(error = %chain(&e), "a watch failed; it restarts with backoff");
                 None
             }
         })
@@ -328,8 +329,15 @@ async fn lead(
             ctx,
         )
         .for_each(|result| {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "controller event");
+            match result {
+                // The KedaController watch failing (no CRD, no permission): said once per attempt, in the API
+                // server's words (kube's own line for it is left out of the log, see `logging`).
+                Err(kube::runtime::controller::Error::QueueError(e)) => {
+                    tracing::warn!(error = %chain(&e), "the KedaController watch failed; it restarts with backoff")
+                }
+                // Reconcile failures are logged by the reconcile itself.
+                Err(e) => tracing::debug!(error = %chain(&e), "controller event"),
+                Ok(_) => {}
             }
             futures::future::ready(())
         });
@@ -411,10 +419,10 @@ async fn create_default(client: &Client, namespace: &str) {
             let kc = KedaController::new(namespace, cma_api::names::KEDACONTROLLER, KedaControllerSpec::default());
             match api.create(&PostParams::default(), &kc).await {
                 Ok(_) => tracing::info!(namespace, "created the default KedaController"),
-                Err(e) => tracing::warn!(error = %e, "could not create the default KedaController"),
+                Err(e) => tracing::warn!(error = %describe(&e), "could not create the default KedaController"),
             }
         }
-        Err(e) => tracing::warn!(error = %e, "could not check for an existing KedaController"),
+        Err(e) => tracing::warn!(error = %describe(&e), "could not check for an existing KedaController"),
     }
 }
 
@@ -441,7 +449,7 @@ async fn refresh_once(client: &Client, forced: Option<Flavour>, state: &Platform
             }
         }
         Err(e) => {
-            tracing::warn!(error = %e, "API discovery failed; keeping the previous platform facts")
+            tracing::warn!(error = %describe(&e), "API discovery failed; keeping the previous platform facts")
         }
     }
 }
@@ -471,7 +479,7 @@ fn openshift_config_changes(
                         Some(())
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "the watch on the cluster APIServer configuration failed");
+                        tracing::warn!(error = %chain(&e), "the watch on the cluster APIServer configuration failed");
                         None
                     }
                 }

@@ -204,6 +204,12 @@ async fn sigterm_ends_the_process_while_its_watches_keep_failing() {
     let (status, logs) = running.terminate(Duration::from_secs(40));
     assert!(status.success(), "exit status {status}; logs:\n{logs}");
     eprintln!("exited {:?} after SIGTERM", started.elapsed());
+    // The refusals are logged with the API server's own words, once, never as a Rust debug dump; and the
+    // log, going to a pipe, carries no terminal colour codes.
+    assert!(logs.contains("is forbidden: User \"system:serviceaccount:"), "{logs}");
+    for dump in ["Status {", "ApiError", "Some(\"Failure\")", "\u{1b}["] {
+        assert!(!logs.contains(dump), "{dump:?} in the logs:\n{logs}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,4 +270,61 @@ async fn the_probes_recover_after_the_process_ran_out_of_file_descriptors_withou
     );
     // A loop retrying a failing accept at once keeps a core busy; with the backoff it sleeps.
     assert!(used < window.as_secs_f64() / 2.0, "{used:.2} s of CPU in a {window:?} window while out of descriptors");
+}
+
+/// `cma-operator uninstall` as the README has users run it, with the cluster's kubeconfig.
+fn uninstall(kubeconfig: &Path, namespace: &str, dry_run: bool) -> (bool, String, String) {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("cma-operator"));
+    command.args(["uninstall", "-n", namespace]).env("KUBECONFIG", kubeconfig).env_remove("RUST_LOG");
+    if dry_run {
+        command.arg("--dry-run");
+    }
+    let out = command.output().unwrap();
+    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uninstall_cleans_up_after_an_operator_removed_before_its_kedacontroller() {
+    let cluster = cluster::acquire(Apis::kubernetes()).await;
+    let ns = cluster.namespace("binary").await;
+    let running = start(&cluster.kubeconfig(), &ns, None);
+    let kc = json!({"apiVersion": "keda.sh/v1alpha1", "kind": "KedaController",
+        "metadata": {"name": "keda", "namespace": ns}, "spec": {}});
+    cluster.create(&kc).await;
+    cluster::eventually(Duration::from_secs(60), "KEDA installed", async || {
+        cluster.get(&kinds::VALIDATING_WEBHOOK, "", "keda-admission").await.is_some()
+    })
+    .await;
+    let (status, _) = running.terminate(Duration::from_secs(30));
+    assert!(status.success());
+    cluster.delete(&kinds::KEDACONTROLLER, &ns, "keda").await;
+
+    let (ok, planned, stderr) = uninstall(&cluster.kubeconfig(), &ns, true);
+    assert!(ok, "{stderr}");
+    assert!(planned.contains("would delete APIService v1beta1.external.metrics.k8s.io\n"), "{planned}");
+    assert!(planned.contains(&format!("would delete Deployment {ns}/keda-operator\n")), "{planned}");
+    assert!(planned.contains("would delete RoleBinding kube-system/keda-auth-reader\n"), "{planned}");
+    assert!(
+        planned
+            .contains(&format!("would release finalizer finalizer.kedacontroller.keda.sh of KedaController {ns}/keda"))
+    );
+    assert!(cluster.get(&kinds::API_SERVICE, "", "v1beta1.external.metrics.k8s.io").await.is_some());
+
+    let (ok, done, stderr) = uninstall(&cluster.kubeconfig(), &ns, false);
+    assert!(ok, "{stderr}");
+    assert_eq!(done, planned.replace("would delete", "deleted").replace("would release", "released"));
+    assert!(cluster.get(&kinds::API_SERVICE, "", "v1beta1.external.metrics.k8s.io").await.is_none());
+    assert!(cluster.get(&kinds::ROLE_BINDING, "kube-system", "keda-auth-reader").await.is_none());
+    cluster::eventually(Duration::from_secs(30), "the KedaController is gone", async || {
+        cluster.get(&kinds::KEDACONTROLLER, &ns, "keda").await.is_none()
+    })
+    .await;
+
+    // A KedaController that is not being deleted: nothing to remove, and a warning that an operator would
+    // install KEDA again from it.
+    cluster.create(&kc).await;
+    let (ok, out, stderr) = uninstall(&cluster.kubeconfig(), &ns, false);
+    assert!(ok, "{stderr}");
+    assert_eq!(out, format!("nothing installed for KedaController {ns}/keda was found\n"));
+    assert!(stderr.contains("still exists and is not being deleted"), "{stderr}");
 }

@@ -227,3 +227,43 @@ fn usage_errors_exit_2() {
     cmd().args(["render"]).assert().code(2);
     cmd().args(["render", "-f", &sample(), "--platform", "mesos"]).assert().code(2);
 }
+
+#[test]
+fn render_refuses_pod_annotations_over_the_kubernetes_size_limit() {
+    // 300 annotations of 1000 bytes: the Deployment's pod template could never be stored.
+    let mut input = String::from(
+        "apiVersion: keda.sh/v1alpha1\nkind: KedaController\nmetadata: {name: keda, namespace: keda}\nspec:\n  operator:\n    podAnnotations:\n",
+    );
+    let value = "x".repeat(1000);
+    for i in 0..300 {
+        input.push_str(&format!("      example.com/a{i}: {value}\n"));
+    }
+    let out = cmd().args(["render", "-f", "-"]).write_stdin(input).assert().code(1).get_output().clone();
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("spec.operator.podAnnotations: "), "{stderr}");
+    assert!(stderr.contains("at most 260096 bytes"), "{stderr}");
+}
+
+#[test]
+fn uninstall_without_a_reachable_cluster_says_why_in_plain_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    // Nothing listens on port 1.
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n",
+    )
+    .unwrap();
+    let out = cmd()
+        .args(["uninstall", "-n", "keda", "--dry-run"])
+        .env("KUBECONFIG", &kubeconfig)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("error: cannot read KedaController keda/keda: "), "{stderr}");
+    assert!(stderr.to_lowercase().contains("connection refused"), "{stderr}");
+    assert!(!stderr.contains("Status {") && !stderr.contains('\u{1b}'), "{stderr}");
+}

@@ -564,3 +564,31 @@ fn the_cluster_proxy_reaches_every_container_and_a_components_env_wins() {
     assert_eq!(env(&d, "keda-operator", "NO_PROXY").as_deref(), Some(".internal"));
     assert_eq!(env(&d, "keda-admission", "NO_PROXY").as_deref(), Some(".cluster.local"));
 }
+
+/// The annotations the operator adds itself (digests on the pod templates, OpenShift's service-ca wiring,
+/// the digest of the applied intent on every object, and the cluster's own `deployment.kubernetes.io/revision`)
+/// fit in the bytes `cma_api::rules::RESERVED_ANNOTATION_BYTES` keeps free, so a KedaController within the
+/// CRD's annotation limit never renders an object the API server refuses as too large.
+#[test]
+fn the_operators_own_annotations_fit_in_the_reserved_bytes() {
+    let spec = "operator: {caConfigMaps: [ca-a, ca-b]}\nmetricsServer: {auditConfig: {policy: {rules: [{level: Metadata}]}}}\n";
+    let mut platform = Platform::openshift();
+    platform.monitoring = true;
+    let applied_digest = cma_api::labels::APPLIED_DIGEST.len() + 64;
+    let revision = "deployment.kubernetes.io/revision".len() + 10;
+    let bytes = |map: &Option<BTreeMap<String, String>>| -> usize {
+        map.iter().flatten().map(|(k, v)| k.len() + v.len()).sum()
+    };
+    for value in render_on(platform, spec).to_values().unwrap() {
+        let object: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
+            serde_json::from_value(value["metadata"].clone()).unwrap();
+        let own = bytes(&object.annotations) + applied_digest + revision;
+        assert!(own < cma_api::rules::RESERVED_ANNOTATION_BYTES, "{} {:?}: {own} bytes", value["kind"], object.name);
+        if let Some(template) = value.pointer("/spec/template/metadata") {
+            let template: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
+                serde_json::from_value(template.clone()).unwrap();
+            let own = bytes(&template.annotations);
+            assert!(own < cma_api::rules::RESERVED_ANNOTATION_BYTES, "pod template of {:?}: {own} bytes", object.name);
+        }
+    }
+}
