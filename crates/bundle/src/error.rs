@@ -42,7 +42,7 @@ pub enum BundleError {
     Operator(String),
     /// The permissions in config/rbac do not allow something the operator is known to need.
     #[error(
-        "config/rbac lacks permissions the operator needs (regenerate with `UPDATE_GOLDEN=1 cargo test -p cma-tests --test suite rbac::`):\n{}",
+        "config/rbac lacks permissions the operator needs (regenerate with `bash hack/generate.sh`):\n{}",
         .0.join("\n")
     )]
     MissingPermissions(Vec<String>),

@@ -104,7 +104,7 @@ pub fn committed_permissions(root: &Path) -> Result<Permissions, BundleError> {
 
 /// `config/rbac/role.yaml` and `config/rbac/cluster_role.yaml` for `permissions`.
 pub fn rbac_files(permissions: &Permissions) -> Result<Vec<(PathBuf, String)>, BundleError> {
-    let header = "# Generated from what the operator was observed to do plus what the API server demands\n# (tests/tests/suite/rbac.rs; regenerate with UPDATE_GOLDEN=1 cargo test -p cma-tests --test suite rbac::). Do not edit.\n";
+    let header = "# Generated from what the operator was observed to do plus what the API server demands\n# (tests/tests/suite/rbac.rs; regenerate with bash hack/generate.sh). Do not edit.\n";
     Ok(vec![
         (
             PathBuf::from(ROLE),

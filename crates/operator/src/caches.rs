@@ -53,7 +53,7 @@ crate::kinds::managed_kinds!(managed_stores);
 pub struct Caches {
     /// KedaControllers in the watched namespaces.
     pub kedacontrollers: Store<KedaController>,
-    /// KEDA's ServiceAccounts (static; watched by name to check they exist and to apply workload identity).
+    /// The install namespace's ServiceAccounts: KEDA's (static) are checked to exist and get workload identity.
     pub service_accounts: Stores<ServiceAccount>,
     /// PersistentVolumeClaims of the install namespace (the audit log claim the KedaController names).
     pub claims: Store<PersistentVolumeClaim>,
@@ -140,10 +140,11 @@ pub fn build(client: &Client, scope: &Scope, platform: &Platform) -> Watches {
         }
     }
 
+    // KEDA's three ServiceAccounts in one watch of the namespace, not one per name: two requests at start and
+    // one open watch instead of six and three. A ServiceAccount holds no credential (tokens are requested, not
+    // stored in it), so reading the others of this namespace discloses nothing.
     let mut service_accounts = Stores::default();
-    for name in Component::ALL.map(Component::service_account) {
-        w.for_install(&mut service_accounts, Some(ns), named(name), &install);
-    }
+    w.for_install(&mut service_accounts, Some(ns), everything(), &install);
     let (claims, stream) = cached::<PersistentVolumeClaim>(Api::namespaced(client.clone(), ns), everything());
     w.touched.push(to_install(stream, install.clone()));
 

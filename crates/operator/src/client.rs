@@ -44,6 +44,10 @@ pub fn stack(mut config: Config, user_agent: &str) -> Result<Stack, ClientError>
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(config.connect_timeout);
+    // Without TCP_NODELAY, a request whose body goes out in a second segment (every PATCH) waits for the
+    // API server's delayed ACK, ~40 ms on Linux: measured on the real API server as a 45 ms finalizer patch
+    // and a 45 ms stall before each apply wave.
+    http.set_nodelay(true);
     let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
     let https = match config.tls_server_name.as_deref() {
         Some(name) => {

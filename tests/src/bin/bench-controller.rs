@@ -127,9 +127,11 @@ async fn main() {
     let to_reconcile: Vec<&AuditEvent> = ours.iter().copied().filter(|e| e.answered <= first_status).collect();
     let forbidden = ours.iter().filter(|e| e.is_forbidden()).count();
     if std::env::var_os("BENCH_TIMELINE").is_some() {
-        for e in ours.iter().filter(|e| e.received >= created.received && e.answered <= first_status) {
+        // Every request up to the first complete reconcile, in seconds from the KedaController's create
+        // (negative: before it, while the operator started).
+        for e in ours.iter().filter(|e| e.answered <= first_status) {
             println!(
-                "  +{:.3} .. +{:.3}  {}",
+                "  {:+.3} .. {:+.3}  {}",
                 seconds(created.received, e.received),
                 seconds(created.received, e.answered),
                 e.describe()

@@ -461,7 +461,7 @@ async fn permissions_are_exactly_what_the_operator_does() {
         let disk = std::fs::read_to_string(root.join(path)).unwrap_or_default();
         assert!(
             disk == *text,
-            "{} differs from the permissions the operator needs (UPDATE_GOLDEN=1 cargo test -p cma-tests --test suite rbac:: rewrites it):\n{}",
+            "{} differs from the permissions the operator needs (bash hack/generate.sh rewrites it):\n{}",
             path.display(),
             atoms_diff(&computed, &cma_bundle::generate::committed_permissions(&root).unwrap_or_default())
         );
