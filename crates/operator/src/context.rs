@@ -1,5 +1,5 @@
-//! What every reconcile shares: the client, the caches, the platform facts, metrics and events. Used by
-//! the controller (which builds it) and by reconcile (which reads it).
+//! What every reconcile shares: the client, the caches, the platform facts, metrics, the events publisher and
+//! the memory of what this process applied. Built by the controller, read by reconcile; it depends on neither.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -11,10 +11,9 @@ use kube::Client;
 use tokio::sync::watch;
 
 use crate::caches::{Caches, Scope};
+use crate::events::Publisher;
 use crate::metrics::Metrics;
 use crate::platform::Platform;
-use crate::reconcile::apply::Applied;
-use crate::reconcile::events::Publisher;
 use crate::render::{ImageOverrides, RenderContext};
 
 /// The current platform facts, shared between discovery (writer) and reconcile (reader).
@@ -121,6 +120,30 @@ impl Context {
             config_hashes,
             operator_namespace: Some(self.scope.operator_namespace.clone()),
             metrics_ca: self.metrics_ca.clone(),
+        }
+    }
+}
+
+/// Digests of what this process applied, by `Kind namespace/name`: tells a deletion by someone else from an
+/// object that was never there.
+#[derive(Debug, Default)]
+pub struct Applied(Mutex<HashMap<String, String>>);
+
+impl Applied {
+    pub(crate) fn remember(&self, key: String, digest: String) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(key, digest);
+        }
+    }
+
+    pub(crate) fn knows(&self, key: &str) -> bool {
+        self.0.lock().is_ok_and(|map| map.contains_key(key))
+    }
+
+    /// Forgets an object the operator deleted itself.
+    pub fn forget(&self, key: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(key);
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod client;
 pub mod context;
 pub mod controller;
 pub mod errors;
+pub mod events;
 pub mod kinds;
 pub mod leader;
 pub mod logging;

@@ -251,7 +251,7 @@ async fn lead(
         images: ImageOverrides::from_env(),
         proxy: crate::render::proxy::from_env(),
         metrics,
-        events: crate::reconcile::events::Publisher::new(client.clone(), &settings.identity),
+        events: crate::events::Publisher::new(client.clone(), &settings.identity),
         clock,
         sync_timeout: settings.sync_timeout,
         failures: Mutex::new(HashMap::new()),

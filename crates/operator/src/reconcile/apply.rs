@@ -7,8 +7,7 @@
 //! digest, so it is applied without the field and server-side apply removes it. A write while the digest
 //! is unchanged restores someone else's change: that, and only that, is drift.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 
 use cma_api::labels::APPLIED_DIGEST;
 use futures::future::{BoxFuture, FutureExt, join_all};
@@ -19,6 +18,7 @@ use sha2::{Digest, Sha256};
 use super::compare;
 use super::errors::describe;
 use crate::caches::ManagedStores;
+use crate::context::Applied;
 use crate::kinds::{Managed, Stores, managed_kinds, object_ref};
 use crate::render::Desired;
 
@@ -87,30 +87,6 @@ pub struct WriteError {
     /// The API error.
     #[source]
     pub source: kube::Error,
-}
-
-/// Digests of what this process applied, by `Kind namespace/name`: tells a deletion by someone else from an
-/// object that was never there.
-#[derive(Debug, Default)]
-pub struct Applied(Mutex<HashMap<String, String>>);
-
-impl Applied {
-    fn remember(&self, key: String, digest: String) {
-        if let Ok(mut map) = self.0.lock() {
-            map.insert(key, digest);
-        }
-    }
-
-    fn knows(&self, key: &str) -> bool {
-        self.0.lock().is_ok_and(|map| map.contains_key(key))
-    }
-
-    /// Forgets an object the operator deleted itself.
-    pub fn forget(&self, key: &str) {
-        if let Ok(mut map) = self.0.lock() {
-            map.remove(key);
-        }
-    }
 }
 
 /// `namespace/name` or `name`.

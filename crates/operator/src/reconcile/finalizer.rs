@@ -10,8 +10,9 @@ use serde_json::json;
 use super::apply::is_not_found;
 use super::errors::{Error, api_error};
 use super::report::{self, Report};
-use super::{events, prune, synced};
+use super::{prune, synced};
 use crate::context::Context;
+use crate::events;
 use crate::render::{Desired, Owner};
 
 /// The finalizer name.

@@ -6,14 +6,13 @@
 //! The modules that write to the cluster: [`finalizer`] (the finalizer, and the uninstall's deletes),
 //! [`certificates`] (the gRPC Secret on OpenShift), [`apply`] and [`service_accounts`] (the rendered
 //! objects, the KEDA operator's ServiceAccount metadata), [`takeover`] (a previous owner's marks and
-//! leftovers), [`prune`], [`status`] (`status::write`), [`events`] and [`monitoring_label`] (the install
+//! leftovers), [`prune`], [`status`] (`status::write`), [`crate::events`] and [`monitoring_label`] (the install
 //! namespace's cluster-monitoring label). Everything else reads the caches or is pure.
 
 pub mod apply;
 pub mod certificates;
 pub mod compare;
 pub mod errors;
-pub mod events;
 pub mod finalizer;
 pub mod identity;
 pub mod monitoring_label;

@@ -10,8 +10,8 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 use super::errors::describe;
-use super::events::Severity;
 use crate::context::Context;
+use crate::events::Severity;
 
 /// The label that lets the cluster Prometheus pick up the namespace's ServiceMonitors and PrometheusRules.
 pub const CLUSTER_MONITORING_LABEL: &str = "openshift.io/cluster-monitoring";

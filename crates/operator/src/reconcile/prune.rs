@@ -9,8 +9,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::DeleteParams;
 use kube::{Client, Resource, ResourceExt};
 
-use super::apply::{Applied, WriteError, applied_key, display_name, is_not_found};
+use super::apply::{WriteError, applied_key, display_name, is_not_found};
 use crate::caches::ManagedStores;
+use crate::context::Applied;
 use crate::kinds::{Managed, Stores, managed_kinds};
 use crate::render::{Desired, Owner};
 

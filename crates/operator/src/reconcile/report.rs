@@ -10,10 +10,10 @@ use kube::runtime::controller::Action;
 
 use super::apply::{WriteError, Written};
 use super::errors::Error;
-use super::events::Severity;
 use super::status::{Outcome, condition};
 use super::{monitoring_label, observe, prune, status};
 use crate::context::Context;
+use crate::events::Severity;
 use crate::metrics::{ComponentLabel, KindLabel};
 use crate::platform::Platform;
 use crate::render::Owner;

@@ -8,8 +8,9 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams};
 
-use super::apply::{self, Applied, FIELD_MANAGER, WriteError, Written};
+use super::apply::{self, FIELD_MANAGER, WriteError, Written};
 use crate::caches::Caches;
+use crate::context::Applied;
 use crate::kinds::Managed;
 
 /// The ServiceAccounts KEDA's pods run as that do not exist, described for the status.

@@ -15,9 +15,9 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::apply::{FIELD_MANAGER, is_not_found};
 use super::errors::{Error, api_error};
-use super::events;
 use super::ownership::{self, Claim, Claimed, GO_OPERATOR_ANNOTATION, Survey};
 use crate::context::Context;
+use crate::events;
 use crate::render::Desired;
 
 /// Labels the previous owners set that the operator does not render, so nothing would keep them true.
