@@ -360,6 +360,12 @@ impl Env {
             .collect()
     }
 
+    /// Fails unless no `DriftReverted` event was recorded about `name`: `why` says what must not count as drift.
+    pub async fn assert_no_drift_reported(&self, name: &str, why: &str) {
+        let events = self.events_about(name).await;
+        assert!(!events.iter().any(|(reason, _)| reason == "DriftReverted"), "{why}: {events:?}");
+    }
+
     /// Event reasons recorded about the object `name` of the test namespace.
     pub async fn event_reasons(&self, name: &str) -> Vec<String> {
         self.events_about(name).await.into_iter().map(|(reason, _)| reason).collect()

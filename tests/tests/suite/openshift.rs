@@ -84,8 +84,7 @@ async fn a_first_install_rolls_each_deployment_once_and_reports_no_drift() {
         let applies = writes.iter().filter(|w| w.object.resource == "deployments" && w.object.name == name).count();
         assert_eq!(applies, 1, "{name}: {applies} writes");
     }
-    let events = env.events_about("keda").await;
-    assert!(!events.iter().any(|(reason, _)| reason == "DriftReverted"), "{events:?}");
+    env.assert_no_drift_reported("keda", "a first install is not drift").await;
     operator.stop().await.unwrap();
 }
 
@@ -162,8 +161,7 @@ async fn certificates_close_to_expiry_are_renewed_under_the_same_ca_and_roll_the
         config_hash(&env, "keda-metrics-apiserver").await.as_ref() != Some(&hash)
     })
     .await;
-    let events = env.events_about("keda").await;
-    assert!(!events.iter().any(|(reason, _)| reason == "DriftReverted"), "a renewal is not drift: {events:?}");
+    env.assert_no_drift_reported("keda", "a renewal is not drift").await;
     operator.stop().await.unwrap();
 }
 
@@ -228,8 +226,7 @@ async fn a_changed_custom_ca_bundle_rolls_the_operator_without_calling_it_drift(
     eventually(WAIT, "the operator rolls", async || config_hash(&env, "keda-operator").await.as_ref() != Some(&before))
         .await;
     env.settle(&operator).await;
-    let events = env.events_about("keda").await;
-    assert!(!events.iter().any(|(reason, _)| reason == "DriftReverted"), "{events:?}");
+    env.assert_no_drift_reported("keda", "a changed CA bundle is not drift").await;
     operator.stop().await.unwrap();
 }
 

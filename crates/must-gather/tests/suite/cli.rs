@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The binary as the image's `gather` script runs it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
@@ -63,6 +63,26 @@ async fn run_binary(kubeconfig: &Path, out: &Path) -> (std::process::Output, Dur
     (output, started.elapsed())
 }
 
+/// A run of the binary against a fixture: where it wrote, the audit mark before it, its stderr.
+struct Gathered {
+    out: PathBuf,
+    mark: AuditMark,
+    stderr: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Runs the binary against `fx`: it must succeed within 10 s, whatever state the metrics server is in.
+async fn gather_within_seconds(fx: &Fixture) -> Gathered {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mark = fx.cluster.audit().mark();
+    let (output, elapsed) = run_binary(&fx.cluster.kubeconfig(), &out).await;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}\n{stderr}");
+    Gathered { out, mark, stderr, _dir: dir }
+}
+
 /// The collector's requests to the external metrics API and to its APIService since `mark`, in the order the
 /// API server answered them: ("api" | "apiservice", answer code).
 fn metrics_requests(fx: &Fixture, mark: AuditMark) -> Vec<(&'static str, u16)> {
@@ -91,13 +111,7 @@ fn metrics_requests(fx: &Fixture, mark: AuditMark) -> Vec<(&'static str, u16)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_server_down_is_recorded_as_the_servers_503_within_seconds() {
     let fx = common::populated_with(MetricsServer::CrashLooping).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let mark = fx.cluster.audit().mark();
-    let (output, elapsed) = run_binary(&fx.cluster.kubeconfig(), &out).await;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}\n{stderr}");
+    let Gathered { out, mark, stderr, _dir } = gather_within_seconds(&fx).await;
     assert!(!stderr.contains("failed with status"), "kube's own error lines reached the terminal:\n{stderr}");
     assert!(
         stderr.contains(
@@ -140,13 +154,7 @@ async fn metrics_server_down_is_recorded_as_the_servers_503_within_seconds() {
 async fn a_hung_metrics_server_costs_seconds_and_its_503_is_recorded() {
     let fx = common::populated().await;
     fx.metrics().silence();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let mark = fx.cluster.audit().mark();
-    let (output, elapsed) = run_binary(&fx.cluster.kubeconfig(), &out).await;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}\n{stderr}");
+    let Gathered { out, mark, _dir, .. } = gather_within_seconds(&fx).await;
     let requests = metrics_requests(&fx, mark);
     assert_eq!(requests, vec![("apiservice", 200), ("api", 503)]);
     let apiservice: serde_yaml::Value =
