@@ -208,13 +208,28 @@ fn kc_cache(api: Api<KedaController>) -> (Store<KedaController>, BoxStream<'stat
 }
 
 /// A reflector store for `K` and the stream of objects touched (applied or deleted).
-fn cached<K>(api: Api<K>, config: watcher::Config) -> (Store<K>, BoxStream<'static, Result<K, watcher::Error>>)
+fn cached<K>(api: Api<K>, config: watcher::Config) -> (Store<K>, BoxStream<'static, Result<(), watcher::Error>>)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = watcher(api, config).default_backoff().reflect(writer).touched_objects().boxed();
-    (reader, stream)
+    let stream = watcher(api, config).default_backoff().reflect(writer).filter_map(|event| {
+        futures::future::ready(match event {
+            Ok(event) => changed(&event).then_some(Ok(())),
+            Err(error) => Some(Err(error)),
+        })
+    });
+    (reader, stream.boxed())
+}
+
+/// Whether a watch event may have changed what reconcile sees. A completed (re)list counts once, not per
+/// object: an object deleted while the watch was down (an API server restart, `410 Gone`) is in no event
+/// of the relist, it is only missing from the store once the relist is done, and must still be restored.
+fn changed<K>(event: &watcher::Event<K>) -> bool {
+    match event {
+        watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone => true,
+        watcher::Event::Init | watcher::Event::InitApply(_) => false,
+    }
 }
 
 /// Maps any change to the installing KedaController.
@@ -247,5 +262,21 @@ impl Caches {
                 && self.managed.ready().await
         };
         tokio::time::timeout(timeout, all).await.unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    #[test]
+    fn a_change_or_a_completed_relist_reconciles_and_each_relisted_object_does_not() {
+        let cm = ConfigMap::default;
+        assert!(changed(&watcher::Event::Apply(cm())));
+        assert!(changed(&watcher::Event::Delete(cm())));
+        assert!(changed(&watcher::Event::<ConfigMap>::InitDone));
+        assert!(!changed(&watcher::Event::<ConfigMap>::Init));
+        assert!(!changed(&watcher::Event::InitApply(cm())));
     }
 }

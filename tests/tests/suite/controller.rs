@@ -423,11 +423,20 @@ async fn watches_survive_compaction_and_an_api_server_restart() {
     let operator = env.installed(json!({})).await;
     env.cluster.compact_etcd().await;
     env.cluster.restart_api_server(Duration::from_secs(1)).await;
+    // Deleted at once, while the operator's watches still back off: the relists that follow carry no event
+    // for them (they are just absent), and a completed relist must still lead to a reconcile.
     env.cluster.delete(&kinds::SERVICE, &env.ns, "keda-metrics-apiserver").await;
-    eventually(WAIT, "the Service is restored after the watches restarted", async || {
-        env.get(&kinds::SERVICE, "keda-metrics-apiserver").await.is_some()
-    })
+    env.cluster.delete(&kinds::ROLE_BINDING, "kube-system", "keda-auth-reader").await;
+    eventually(
+        WAIT,
+        "the Service and the kube-system RoleBinding are restored after the watches restarted",
+        async || {
+            env.get(&kinds::SERVICE, "keda-metrics-apiserver").await.is_some()
+                && env.cluster.get(&kinds::ROLE_BINDING, "kube-system", "keda-auth-reader").await.is_some()
+        },
+    )
     .await;
+    // And a deletion once the watches run again.
     env.cluster.delete(&kinds::ROLE_BINDING, "kube-system", "keda-auth-reader").await;
     eventually(WAIT, "the kube-system RoleBinding is restored", async || {
         env.cluster.get(&kinds::ROLE_BINDING, "kube-system", "keda-auth-reader").await.is_some()
