@@ -132,7 +132,7 @@ fn main() {
 
         let out = args.out.unwrap_or_else(|| std::env::temp_dir().join("cma-must-gather-bench"));
         let _ = std::fs::remove_dir_all(&out);
-        let paused = fx.cluster.pause_controllers();
+        let paused = fx.cluster.pause_controllers().await;
         let kubeconfig = fx.cluster.kubeconfig();
         let dest = out.clone();
         let started = Instant::now();

@@ -536,7 +536,7 @@ async fn two_runs_write_the_same_objects() {
     let fx = common::populated().await;
     // Nothing but the collector may touch the cluster between the two runs (the HPA controller records an
     // Event about keda-hpa-so-1 every 15 s, for one).
-    let _paused = fx.cluster.pause_controllers();
+    let _paused = fx.cluster.pause_controllers().await;
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut opts = options(a.path());
     opts.archive = false;
@@ -546,12 +546,17 @@ async fn two_runs_write_the_same_objects() {
     let files = common::files(a.path());
     assert_eq!(files, common::files(b.path()));
     for rel in files.iter().filter(|f| !f.ends_with("timestamp") && !f.ends_with("gather-debug.log")) {
-        assert_eq!(
-            std::fs::read(a.path().join(rel)).unwrap(),
-            std::fs::read(b.path().join(rel)).unwrap(),
-            "{}",
-            rel.display()
-        );
+        let rel = rel.to_string_lossy();
+        let (first, second) = (read(a.path(), &rel), read(b.path(), &rel));
+        if first != second {
+            let changed: Vec<String> = first
+                .lines()
+                .zip(second.lines())
+                .filter(|(x, y)| x != y)
+                .map(|(x, y)| format!("- {x}\n+ {y}"))
+                .collect();
+            panic!("{rel} differs between the runs:\n{}", changed.join("\n"));
+        }
     }
 }
 

@@ -156,10 +156,26 @@ impl Cluster {
 
     /// Stops the controller manager's work (the process is stopped, not ended) until the guard is dropped:
     /// nothing but the test then changes the cluster (no Deployment, HPA or namespace controller, no Events
-    /// of theirs), so two reads in a row see the same state.
-    pub fn pause_controllers(&self) -> PausedControllers<'_> {
+    /// of theirs), so two reads in a row see the same state. Returns once the requests it had already sent
+    /// are answered: 300 ms without a new one in the audit log (5 s at most; on a loaded machine a status
+    /// update sent just before the stop was seen landing between two reads).
+    pub async fn pause_controllers(&self) -> PausedControllers<'_> {
+        let audit = self.audit();
+        let mark = audit.mark();
         self.plane().control_plane.signal_controller_manager("STOP").unwrap_or_else(|e| panic!("{e}"));
-        PausedControllers { cluster: self }
+        let paused = PausedControllers { cluster: self };
+        let quiet = Duration::from_millis(300);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut seen = 0;
+        let mut last_change = tokio::time::Instant::now();
+        while tokio::time::Instant::now() < deadline && last_change.elapsed() < quiet {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let answered = audit.by_agent(mark, "kube-controller-manager").len();
+            if answered != seen {
+                (seen, last_change) = (answered, tokio::time::Instant::now());
+            }
+        }
+        paused
     }
 
     /// Waits until the namespaces earlier tests left are gone, with everything in them. Lending a control
