@@ -127,14 +127,18 @@ impl Component {
 
     /// The DNS names the component's Service answers to in `namespace`, shortest first.
     pub fn service_dns_names(self, namespace: &str) -> [String; 3] {
-        let service = self.service_name();
-        [service.to_string(), format!("{service}.{namespace}.svc"), format!("{service}.{namespace}.svc.cluster.local")]
+        service_dns_names(self.service_name(), namespace)
     }
 
     /// The component a Deployment name belongs to.
     pub fn of_deployment(name: &str) -> Option<Component> {
         Component::ALL.into_iter().find(|c| c.deployment_name() == name)
     }
+}
+
+/// The DNS names Service `service` answers to in `namespace`, shortest first.
+pub fn service_dns_names(service: &str, namespace: &str) -> [String; 3] {
+    [service.to_string(), format!("{service}.{namespace}.svc"), format!("{service}.{namespace}.svc.cluster.local")]
 }
 
 #[cfg(test)]

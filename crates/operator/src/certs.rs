@@ -144,21 +144,41 @@ pub fn plan(secret: Option<&Secret>, now: Timestamp) -> Plan {
     Plan::Keep { renew_at: leaf_renew.min(ca_renew) }
 }
 
-fn offset(t: Timestamp) -> Result<time::OffsetDateTime, CertError> {
-    time::OffsetDateTime::from_unix_timestamp(t.as_second()).map_err(|e| CertError::Time(e.to_string()))
+/// Makes `params` valid from an hour before `now` (for clocks behind ours) until `now + valid_for`; the error
+/// names a time certificates cannot express.
+pub(crate) fn set_validity(
+    params: &mut CertificateParams,
+    now: Timestamp,
+    valid_for: SignedDuration,
+) -> Result<(), String> {
+    let at = |t: Timestamp| time::OffsetDateTime::from_unix_timestamp(t.as_second()).map_err(|e| e.to_string());
+    params.not_before = at(now - SignedDuration::from_hours(1))?;
+    params.not_after = at(now + valid_for)?;
+    Ok(())
 }
 
-fn ca_params(now: Timestamp) -> Result<CertificateParams, CertError> {
+/// A CA named `common_name`/`organization`, valid from `now` for `valid_for`, that signs leaf certificates
+/// only, never another CA (path length 0).
+pub(crate) fn ca_params(
+    common_name: &str,
+    organization: &str,
+    now: Timestamp,
+    valid_for: SignedDuration,
+) -> Result<CertificateParams, String> {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, "KEDA");
-    dn.push(DnType::OrganizationName, "KEDAORG");
+    dn.push(DnType::CommonName, common_name);
+    dn.push(DnType::OrganizationName, organization);
     params.distinguished_name = dn;
-    // It signs leaf certificates only, never another CA.
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-    params.not_before = offset(now - SignedDuration::from_hours(1))?;
-    params.not_after = offset(now + CA_VALIDITY)?;
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    set_validity(&mut params, now, valid_for)?;
+    Ok(params)
+}
+
+fn grpc_ca_params(now: Timestamp) -> Result<CertificateParams, CertError> {
+    let mut params = ca_params("KEDA", "KEDAORG", now, CA_VALIDITY).map_err(CertError::Time)?;
+    params.key_usages.push(KeyUsagePurpose::DigitalSignature);
     Ok(params)
 }
 
@@ -174,8 +194,7 @@ fn leaf_params(namespace: &str, now: Timestamp) -> Result<CertificateParams, Cer
     // An EC key signs (ECDHE); key encipherment is an RSA key exchange usage.
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-    params.not_before = offset(now - SignedDuration::from_hours(1))?;
-    params.not_after = offset(now + LEAF_VALIDITY)?;
+    set_validity(&mut params, now, LEAF_VALIDITY).map_err(CertError::Time)?;
     Ok(params)
 }
 
@@ -200,7 +219,7 @@ pub fn issue(
         }
         Plan::Issue(_) => {
             let key = KeyPair::generate()?;
-            let cert = ca_params(now)?.self_signed(&key)?;
+            let cert = grpc_ca_params(now)?.self_signed(&key)?;
             (cert.pem(), key)
         }
     };

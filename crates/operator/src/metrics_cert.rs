@@ -14,15 +14,13 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
+use rcgen::{CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use crate::certs;
 use crate::render::monitoring::OPERATOR_METRICS_SERVICE;
 
 /// Validity of the in-memory CA: longer than any process lives, so its ConfigMap never needs to change
@@ -57,17 +55,8 @@ pub enum CertificateError {
 
 /// The DNS names of the operator's metrics Service in `namespace`, plus `localhost` for local runs.
 pub fn service_names(namespace: &str) -> Vec<String> {
-    vec![
-        OPERATOR_METRICS_SERVICE.to_string(),
-        format!("{OPERATOR_METRICS_SERVICE}.{namespace}"),
-        format!("{OPERATOR_METRICS_SERVICE}.{namespace}.svc"),
-        format!("{OPERATOR_METRICS_SERVICE}.{namespace}.svc.cluster.local"),
-        "localhost".to_string(),
-    ]
-}
-
-fn offset(t: Timestamp) -> Result<time::OffsetDateTime, CertificateError> {
-    time::OffsetDateTime::from_unix_timestamp(t.as_second()).map_err(|e| CertificateError::Time(e.to_string()))
+    let [short, svc, fqdn] = cma_api::names::service_dns_names(OPERATOR_METRICS_SERVICE, namespace);
+    vec![short, format!("{OPERATOR_METRICS_SERVICE}.{namespace}"), svc, fqdn, "localhost".to_string()]
 }
 
 /// A leaf in use and when it should be renewed.
@@ -92,16 +81,9 @@ impl std::fmt::Debug for SelfIssued {
 impl SelfIssued {
     /// Issues a new CA and a leaf for the metrics Service of `namespace`, valid from `now`.
     pub fn new(namespace: &str, now: Timestamp) -> Result<Self, CertificateError> {
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, format!("cma-operator-metrics-ca@{}", now.as_second()));
-        dn.push(DnType::OrganizationName, "cma-operator");
-        params.distinguished_name = dn;
-        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        // An hour of slack for clocks behind ours.
-        params.not_before = offset(now - SignedDuration::from_hours(1))?;
-        params.not_after = offset(now + CA_VALIDITY)?;
+        let common_name = format!("cma-operator-metrics-ca@{}", now.as_second());
+        let params =
+            certs::ca_params(&common_name, "cma-operator", now, CA_VALIDITY).map_err(CertificateError::Time)?;
         let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate()?)?;
         let names = service_names(namespace);
         let leaf = issue_leaf(&issuer, &names, now)?;
@@ -146,8 +128,7 @@ fn issue_leaf(
     params.distinguished_name.push(DnType::CommonName, OPERATOR_METRICS_SERVICE);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.not_before = offset(now - SignedDuration::from_hours(1))?;
-    params.not_after = offset(now + LEAF_VALIDITY)?;
+    certs::set_validity(&mut params, now, LEAF_VALIDITY).map_err(CertificateError::Time)?;
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, issuer)?;
     let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
