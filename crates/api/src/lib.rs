@@ -1,4 +1,5 @@
-//! cma-api: the KedaController API (types, defaults, validation, CRD generation). No I/O.
+//! cma-api: the KedaController API (types, defaults, validation, CRD generation), the names and input
+//! budgets both binaries share. No I/O.
 
 pub mod audit;
 pub mod crd;
@@ -11,6 +12,7 @@ pub mod names;
 pub mod quantity;
 pub mod rules;
 pub mod schema;
+pub mod terminal;
 pub mod validation;
 pub mod yaml;
 

@@ -107,12 +107,6 @@ impl Cli {
     }
 }
 
-/// Whether log lines carry ANSI colour codes: only on a terminal, and never when `NO_COLOR` is set to a
-/// non-empty value.
-fn colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
-    stderr_is_terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
-}
-
 /// The log filter for stderr: this crate's events at the chosen level, the libraries' at `warn`, so no
 /// request or response body of the client can reach the terminal whatever the environment says, and kube's
 /// client not at all: its HTTP trace layer logs every 5xx answer at `error` ("failed with status 503")
@@ -130,7 +124,7 @@ fn init_logging(level: &str) -> Result<(), String> {
         .with_writer(std::io::stderr)
         // Colours only for a person at a terminal: `oc adm must-gather` keeps the gather container's output
         // in gather.logs, where escape codes are noise; and never when NO_COLOR is set (no-color.org).
-        .with_ansi(colour(
+        .with_ansi(cma_api::terminal::colour(
             std::io::IsTerminal::is_terminal(&std::io::stderr()),
             std::env::var_os("NO_COLOR").as_deref(),
         ))
@@ -212,15 +206,6 @@ pub fn main() -> ExitCode {
 mod tests {
     use super::*;
     use clap::CommandFactory;
-
-    #[test]
-    fn colour_only_on_a_terminal_without_no_color() {
-        use std::ffi::OsStr;
-        assert!(colour(true, None));
-        assert!(colour(true, Some(OsStr::new(""))), "an empty NO_COLOR does not count");
-        assert!(!colour(true, Some(OsStr::new("1"))));
-        assert!(!colour(false, None));
-    }
 
     #[test]
     fn requests_are_not_retried_and_kube_errors_stay_off_the_terminal() {

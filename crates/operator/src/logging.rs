@@ -18,7 +18,10 @@ pub fn init(format: LogFormat, level: &str) -> Result<(), String> {
         .or_else(|_| EnvFilter::try_new(directives(level)))
         .map_err(|e| format!("invalid log level {level:?}: {e}"))?;
     // Logs go to standard error (standard output is for command output), in colour only on a terminal.
-    let ansi = colour(std::io::IsTerminal::is_terminal(&std::io::stderr()), std::env::var_os("NO_COLOR").as_deref());
+    let ansi = cma_api::terminal::colour(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(true)
@@ -47,24 +50,9 @@ fn directives(level: &str) -> String {
     out
 }
 
-/// Whether log lines carry ANSI colour codes: only on a terminal, and never when `NO_COLOR` is set to
-/// anything (<https://no-color.org>). Redirected to a file or a pipe (a pod's log, `2> run.log`), the
-/// escape codes would be noise in every line.
-pub fn colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
-    stderr_is_terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn colour_only_on_a_terminal_without_no_color() {
-        assert!(colour(true, None));
-        assert!(!colour(false, None));
-        assert!(!colour(true, Some(std::ffi::OsStr::new("1"))));
-        assert!(colour(true, Some(std::ffi::OsStr::new(""))));
-    }
 
     #[test]
     fn the_clients_debug_dumps_are_left_out_unless_asked_for() {
