@@ -33,6 +33,11 @@ pub const OPERATOR_METRICS_SERVICE: &str = "cma-operator-metrics";
 pub const OPERATOR_METRICS_PORT: i32 = 8443;
 /// Label selecting this operator's pods (set by the operator's Deployment).
 pub const OPERATOR_POD_LABEL: (&str, &str) = ("app.kubernetes.io/name", cma_api::names::OPERATOR);
+
+/// [`OPERATOR_POD_LABEL`] as a label map (selectors, and the labels of the operator's own objects).
+pub fn operator_pod_labels() -> BTreeMap<String, String> {
+    BTreeMap::from([(OPERATOR_POD_LABEL.0.to_string(), OPERATOR_POD_LABEL.1.to_string())])
+}
 /// Secret the service-ca fills with the operator's metrics certificate (mounted by its Deployment).
 pub const OPERATOR_METRICS_TLS_SECRET: &str = "cma-operator-metrics-tls";
 /// ConfigMap publishing the CA of the operator's self-issued `/metrics` certificate (not on OpenShift).
@@ -156,11 +161,11 @@ fn operator_metrics_service(ctx: &RenderContext, owner: &Owner) -> Service {
     let mut service = Service {
         metadata: ObjectMeta {
             name: Some(OPERATOR_METRICS_SERVICE.into()),
-            labels: Some(BTreeMap::from([(OPERATOR_POD_LABEL.0.to_string(), OPERATOR_POD_LABEL.1.to_string())])),
+            labels: Some(operator_pod_labels()),
             ..ObjectMeta::default()
         },
         spec: Some(ServiceSpec {
-            selector: Some(BTreeMap::from([(OPERATOR_POD_LABEL.0.to_string(), OPERATOR_POD_LABEL.1.to_string())])),
+            selector: Some(operator_pod_labels()),
             ports: Some(vec![ServicePort {
                 name: Some("https-metrics".into()),
                 port: OPERATOR_METRICS_PORT,
@@ -188,7 +193,7 @@ fn operator_metrics_ca(ca: &str, owner: &Owner) -> ConfigMap {
     let mut config_map = ConfigMap {
         metadata: ObjectMeta {
             name: Some(OPERATOR_METRICS_CA_CONFIG_MAP.into()),
-            labels: Some(BTreeMap::from([(OPERATOR_POD_LABEL.0.to_string(), OPERATOR_POD_LABEL.1.to_string())])),
+            labels: Some(operator_pod_labels()),
             ..ObjectMeta::default()
         },
         data: Some(BTreeMap::from([(OPERATOR_METRICS_CA_KEY.to_string(), ca.to_string())])),

@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::RenderContext;
 use super::metadata::{Owner, Scope, own};
-use super::monitoring::{OPERATOR_METRICS_PORT, OPERATOR_POD_LABEL};
+use super::monitoring::{OPERATOR_METRICS_PORT, operator_pod_labels};
 
 /// gRPC port of the operator's metrics service.
 const GRPC_PORT: i32 = 9666;
@@ -114,10 +114,7 @@ pub fn operator(spec: &KedaControllerSpec, ctx: &RenderContext, owner: &Owner) -
     if !here {
         return None;
     }
-    let selector = LabelSelector {
-        match_labels: Some(BTreeMap::from([(OPERATOR_POD_LABEL.0.into(), OPERATOR_POD_LABEL.1.into())])),
-        match_expressions: None,
-    };
+    let selector = LabelSelector { match_labels: Some(operator_pod_labels()), match_expressions: None };
     let mut policy = policy(
         OPERATOR_POLICY,
         selector,
